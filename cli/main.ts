@@ -1,0 +1,96 @@
+// The `tidemark` command. See `tidemark help`.
+import { loadConfig, type Config } from '../engine/index.ts'
+import { startTidemark, ALL_ROLES, type TierRole } from './tidemark-app.ts'
+import { tenantCommand } from './tenant-command.ts'
+
+const HELP = `tidemark: stream-processing time-series engine
+
+  tidemark start              ingest + engine + query + dashboard in one process (the embedded default)
+  tidemark ingest             the ingest tier alone      (needs NATS_URL)
+  tidemark engine             the storage engine alone   (needs NATS_URL; CLICKHOUSE_URL for a shared server)
+  tidemark query              the query tier and dashboard alone (needs NATS_URL)
+  tidemark tenant create NAME create a tenant; prints {"id","ingestToken","apiKey"}
+  tidemark tenant list        list tenants
+
+Configuration is read from the environment: see the README's table.
+`
+
+async function serve(config: Config, roles: TierRole[]): Promise<number> {
+  if (roles.length < ALL_ROLES.length && !config.natsUrl) {
+    process.stderr.write(`tidemark ${roles.join(' ')}: set NATS_URL to the NATS cluster the tiers share (a single tier cannot start its own).\n`)
+    return 2
+  }
+  const tidemark = await startTidemark(config, { roles })
+  const log = tidemark.app.log
+  const admin = tidemark.adminToken
+  log.info(
+    {
+      url: tidemark.url,
+      roles,
+      nats: tidemark.runtime.nats.kind === 'supervised' ? `supervised nats-server at ${tidemark.runtime.nats.url}` : tidemark.runtime.nats.url,
+      clickhouse: tidemark.runtime.store?.mode,
+    },
+    'tidemark ready'
+  )
+  if (roles.includes('query')) {
+    process.stdout.write(`\nTidemark is running.\n  Dashboard:   ${tidemark.url}/\n  Health:      ${tidemark.url}/api/v2/health\n`)
+    process.stdout.write(`  Admin token: ${admin?.source === 'env' ? 'from TIDEMARK_ADMIN_TOKEN' : `in ${admin?.source}`}\n`)
+    process.stdout.write(`  New tenant:  npx tidemark tenant create NAME   (or POST /api/v2/tenants with the admin token)\n\n`)
+  }
+  await new Promise<void>((resolve) => {
+    let signals = 0
+    const stop = (signal: string): void => {
+      if (++signals > 1) {
+        log.warn({ signal }, 'second signal: exiting without draining')
+        process.exit(1)
+      }
+      log.info({ signal }, 'draining: finishing requests, publishing and storing what was accepted')
+      tidemark.close().then(resolve, (err) => {
+        log.error({ err }, 'drain failed')
+        process.exitCode = 1
+        resolve()
+      })
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  log.info('stopped')
+  return 0
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command = 'help', ...rest] = argv
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(HELP)
+    return 0
+  }
+  let config: Config
+  try {
+    config = loadConfig(process.env)
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    return 2
+  }
+  switch (command) {
+    case 'start':
+      return serve(config, ALL_ROLES)
+    case 'ingest':
+    case 'engine':
+    case 'query':
+      return serve(config, [command])
+    case 'tenant':
+      return tenantCommand(config, rest)
+    default:
+      process.stderr.write(`unknown command "${command}"\n\n${HELP}`)
+      return 2
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error & { code?: string }) => {
+    // Known failures (TM_* codes) get their message alone: it says what to do.
+    process.stderr.write(err.code?.startsWith('TM_') ? `${err.message}\n` : `${err.stack ?? err.message}\n`)
+    process.exit(1)
+  }
+)

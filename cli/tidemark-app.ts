@@ -1,0 +1,135 @@
+// Composes a Tidemark process from its roles: ingest, engine, query. The
+// embedded default (`tidemark start`) runs all three in one process on one
+// port; `tidemark ingest|engine|query` run one each against shared NATS and
+// ClickHouse. Tests and benches start the same thing through startTidemark().
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { pino, type Logger as PinoLogger } from 'pino'
+import {
+  createErrorHandler,
+  loadAdminToken,
+  notFoundHandler,
+  openEngineRuntime,
+  registerHealthRoute,
+  StorageConsumer,
+  validatorCompiler,
+  type AdminToken,
+  type Config,
+  type EngineRuntime,
+  type HealthCheck,
+} from '../engine/index.ts'
+import { createPublisher, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
+import { queryPlugin } from '../query/index.ts'
+
+export type TierRole = 'ingest' | 'engine' | 'query'
+export const ALL_ROLES: TierRole[] = ['ingest', 'engine', 'query']
+
+export interface StartOptions {
+  roles?: TierRole[]
+  logger?: PinoLogger
+  uiDir?: string
+  /** Test hook passed to the storage consumer (see StorageConsumer.afterInsert). */
+  afterInsert?: (token: string) => Promise<void> | void
+}
+
+export interface TidemarkApp {
+  /** http://host:port the process listens on. */
+  url: string
+  app: FastifyInstance
+  runtime: EngineRuntime
+  roles: TierRole[]
+  adminToken: AdminToken | undefined
+  publisher: BatchPublisher | undefined
+  storage: StorageConsumer | undefined
+  /** Drains: stops taking requests, publishes what was accepted, stores what JetStream holds, then closes. */
+  close(): Promise<void>
+}
+
+export async function startTidemark(config: Config, options: StartOptions = {}): Promise<TidemarkApp> {
+  const roles = options.roles ?? ALL_ROLES
+  const log = options.logger ?? pino({ level: config.logLevel })
+  const runtime = await openEngineRuntime(config, {
+    clickhouse: roles.includes('engine') || roles.includes('query'),
+    name: `tidemark-${roles.join('+')}`,
+    log,
+  })
+  let storage: StorageConsumer | undefined
+  let publisher: BatchPublisher | undefined
+  let app: FastifyInstance | undefined
+  try {
+    const store = runtime.store
+    if (roles.includes('engine') && store) {
+      storage = new StorageConsumer({
+        js: runtime.js,
+        store,
+        state: runtime.storageState,
+        batchRows: config.storageBatchRows,
+        lingerMs: config.storageLingerMs,
+        log,
+        afterInsert: options.afterInsert,
+      })
+      await storage.start()
+    }
+    const server: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, return503OnClosing: true })
+    app = server
+    server.setValidatorCompiler(validatorCompiler)
+    server.setErrorHandler(createErrorHandler())
+    server.setNotFoundHandler(notFoundHandler)
+    server.decorateRequest('principal', null)
+
+    const checks: Record<string, HealthCheck> = {
+      nats: async () => ({
+        ok: !runtime.nc.isClosed() && runtime.nc.status !== undefined && (await runtime.nc.flush().then(() => true)),
+        kind: runtime.nats.kind,
+        restarts: runtime.nats.restarts,
+      }),
+    }
+    if (store) checks.clickhouse = async () => ({ ok: await store.ping(), mode: store.mode })
+    const storageRef = storage
+    if (storageRef) checks.storage = async () => ({ ok: true, ...storageRef.stats })
+    registerHealthRoute(server, checks, roles)
+
+    if (roles.includes('ingest')) {
+      publisher = createPublisher(runtime.js, config)
+      const ingestOptions = { tenants: runtime.tenants, publisher }
+      await server.register(async (scope) => ingestPlugin(scope, ingestOptions))
+      const publisherRef = publisher
+      checks.ingest = async () => ({ ok: true, ...publisherRef.stats })
+    }
+    let adminToken: AdminToken | undefined
+    if (roles.includes('query') && store) {
+      adminToken = loadAdminToken(config.dataDir, config.adminToken)
+      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir }
+      await server.register(async (scope) => queryPlugin(scope, queryOptions))
+    }
+    await server.listen({ port: config.port, host: config.host })
+    const { port } = server.server.address() as { port: number }
+    const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`
+    const started = { app: server, publisher, storage }
+    let closing: Promise<void> | undefined
+    return {
+      url,
+      app: server,
+      runtime,
+      roles,
+      adminToken,
+      publisher,
+      storage,
+      close() {
+        closing ??= (async () => {
+          // Order matters: requests in flight finish (they wait for JetStream), then the
+          // publisher empties, then storage catches up with the stream, then connections go.
+          await started.app.close()
+          await started.publisher?.drain()
+          await started.storage?.drain()
+          await runtime.close()
+        })()
+        return closing
+      },
+    }
+  } catch (err) {
+    await app?.close().catch(() => {})
+    await storage?.stop().catch(() => {})
+    await runtime.close()
+    throw err
+  }
+}

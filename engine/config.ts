@@ -1,0 +1,74 @@
+// Configuration is read and validated once, at start (the hot path never looks
+// at process.env). Every variable is documented in the README's table.
+import path from 'node:path'
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import { EngineErrors } from './errors.ts'
+
+export const ConfigSchema = Type.Object({
+  port: Type.Integer({ minimum: 0, maximum: 65535 }),
+  host: Type.String({ minLength: 1 }),
+  dataDir: Type.String({ minLength: 1 }),
+  natsUrl: Type.Optional(Type.String({ minLength: 1 })),
+  natsServerBin: Type.String({ minLength: 1 }),
+  /** chDB's directory when CLICKHOUSE_URL is unset; default <dataDir>/chdb. */
+  chdbPath: Type.Optional(Type.String({ minLength: 1 })),
+  clickhouseUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+  clickhouseUser: Type.String(),
+  clickhousePassword: Type.String(),
+  clickhouseDatabase: Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
+  adminToken: Type.Optional(Type.String({ minLength: 16 })),
+  partitions: Type.Integer({ minimum: 1, maximum: 1024 }),
+  streamReplicas: Type.Integer({ minimum: 1, maximum: 5 }),
+  logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+  /** Largest number of samples one JetStream message carries. */
+  publishBatchSamples: Type.Integer({ minimum: 1, maximum: 10000 }),
+  /** How long the ingest publisher waits to fill a batch before publishing it. */
+  publishLingerMs: Type.Number({ minimum: 0, maximum: 1000 }),
+  /** Largest number of rows the storage consumer writes in one insert. */
+  storageBatchRows: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+  /** How long the storage consumer waits to fill an insert. */
+  storageLingerMs: Type.Integer({ minimum: 1, maximum: 60_000 }),
+})
+export type Config = Static<typeof ConfigSchema>
+
+export type Env = Record<string, string | undefined>
+
+function int(value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback
+  // Number('') and Number('12abc') are caught by the schema check below as NaN.
+  return Number(value)
+}
+
+/** Reads the TIDEMARK_* and service variables; throws TM_ENGINE_CONFIG_INVALID naming every bad one. */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const config: Config = {
+    port: int(env.PORT, 8080),
+    host: env.HOST || '0.0.0.0',
+    dataDir: path.resolve(env.TIDEMARK_DATA_DIR || './data'),
+    natsUrl: env.NATS_URL || undefined,
+    natsServerBin: env.NATS_SERVER_BIN || 'nats-server',
+    chdbPath: env.TIDEMARK_CHDB_PATH ? path.resolve(env.TIDEMARK_CHDB_PATH) : undefined,
+    clickhouseUrl: env.CLICKHOUSE_URL || undefined,
+    clickhouseUser: env.CLICKHOUSE_USER || 'default',
+    clickhousePassword: env.CLICKHOUSE_PASSWORD || '',
+    clickhouseDatabase: env.CLICKHOUSE_DATABASE || 'tidemark',
+    adminToken: env.TIDEMARK_ADMIN_TOKEN || undefined,
+    partitions: int(env.TIDEMARK_PARTITIONS, 16),
+    streamReplicas: int(env.TIDEMARK_STREAM_REPLICAS, 1),
+    logLevel: (env.LOG_LEVEL || 'info') as Config['logLevel'],
+    publishBatchSamples: int(env.TIDEMARK_PUBLISH_BATCH, 1000),
+    publishLingerMs: int(env.TIDEMARK_PUBLISH_LINGER_MS, 2),
+    storageBatchRows: int(env.TIDEMARK_STORAGE_BATCH_ROWS, 100_000),
+    storageLingerMs: int(env.TIDEMARK_STORAGE_LINGER_MS, 500),
+    ...overrides,
+  }
+  for (const key of Object.keys(config) as (keyof Config)[]) {
+    if (config[key] === undefined) delete config[key]
+  }
+  const problems = [...Value.Errors(ConfigSchema, config)].map(
+    (e) => `${e.path.slice(1) || '(root)'} ${e.message} (got ${JSON.stringify(e.value)})`
+  )
+  if (problems.length > 0) throw new EngineErrors.ConfigInvalid(problems.join('; '))
+  return config
+}

@@ -1,0 +1,47 @@
+// Credentials decide the tenant: a route never takes a tenant from the caller.
+// The hook resolves the bearer token to a principal and checks its role.
+import { timingSafeEqual, createHash } from 'node:crypto'
+import type { FastifyRequest } from 'fastify'
+import type { Principal, Role, TenantRegistry } from '../tenant-registry.ts'
+import { HttpErrors } from './http-errors.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by requireRole: whose data this request may touch. */
+    principal: Principal | null
+  }
+}
+
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization
+  if (!header || header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined
+  return header.slice(7).trim()
+}
+
+const ROLE_ACTION: Record<Role, string> = { ingest: 'write data (use the tenant ingestToken)', read: 'read data (use the tenant apiKey)' }
+
+/** An onRequest hook: it runs before the body is read, so an unknown caller costs no parsing and learns nothing from validation. */
+export type AuthHook = (request: FastifyRequest) => Promise<void>
+
+export function requireRole(registry: TenantRegistry, role: Role): AuthHook {
+  return async function authorize(request: FastifyRequest) {
+    const token = bearerToken(request)
+    const principal = token ? await registry.resolve(token) : undefined
+    if (!principal) throw new HttpErrors.Unauthorized()
+    if (principal.role !== role) throw new HttpErrors.Forbidden(ROLE_ACTION[role])
+    request.principal = principal
+  }
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest()
+}
+
+export function requireAdmin(adminToken: string): AuthHook {
+  const expected = sha256(adminToken)
+  return async function authorizeAdmin(request: FastifyRequest) {
+    const token = bearerToken(request)
+    // Compare digests in constant time: the token's length and content leak nothing.
+    if (!token || !timingSafeEqual(sha256(token), expected)) throw new HttpErrors.Unauthorized()
+  }
+}

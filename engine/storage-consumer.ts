@@ -1,0 +1,235 @@
+// The storage consumer: reads beacon batches from JetStream, writes their
+// samples to ClickHouse in large inserts, and acks JetStream only after
+// ClickHouse accepted the insert. Nothing acknowledged to a client is lost,
+// and nothing redelivered is stored twice:
+//
+// Every insert carries an insert_deduplication_token made from the stream
+// sequences it holds. Before inserting, the consumer writes the batch's
+// sequences and token to a KV bucket (an intent); it deletes the intent once
+// JetStream confirmed the acks. If the process dies between the insert and the
+// acks, JetStream redelivers those messages, perhaps much later and mixed with
+// new ones; the consumer finds them in an intent, regroups them exactly as
+// before and inserts them with the same token, which ClickHouse drops as a
+// duplicate (materialized views included).
+import type { JetStreamClient, JsMsg, ConsumerMessages } from '@nats-io/jetstream'
+import type { KV } from '@nats-io/kv'
+import { decodeBatch } from './beacon-batch.ts'
+import type { ClickHouseStore } from './clickhouse-store.ts'
+import { SAMPLE_COLUMNS } from './clickhouse-schema.ts'
+import { EngineErrors } from './errors.ts'
+import { SampleField, type Sample } from './sample.ts'
+import { BEACONS_STREAM, STORAGE_CONSUMER } from './subjects.ts'
+
+export interface StorageConsumerOptions {
+  js: JetStreamClient
+  store: ClickHouseStore
+  /** KV bucket holding insert intents (see above). */
+  state: KV
+  batchRows: number
+  lingerMs: number
+  consumerName?: string
+  log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void }
+  /** Runs after an insert succeeded and before the acks: tests use it to die at the worst moment. */
+  afterInsert?: (token: string) => Promise<void> | void
+}
+
+export interface StorageStats {
+  inserts: number
+  rows: number
+  messages: number
+  /** Messages JetStream delivered more than once. */
+  redelivered: number
+  /** Inserts redone from an intent with their original token. */
+  replayedIntents: number
+  insertFailures: number
+  rejectedMessages: number
+  lastInsertMs: number
+}
+
+interface Intent {
+  seqs: number[]
+  token: string
+}
+
+/** A delivered message with its samples, decoded once. */
+interface Delivery {
+  m: JsMsg
+  samples: Sample[]
+}
+
+interface PendingGroup {
+  intent: Intent
+  key: string
+  deliveries: Map<number, Delivery>
+}
+
+const INTENT_PREFIX = 'batch.'
+
+export class StorageConsumer {
+  readonly stats: StorageStats = {
+    inserts: 0,
+    rows: 0,
+    messages: 0,
+    redelivered: 0,
+    replayedIntents: 0,
+    insertFailures: 0,
+    rejectedMessages: 0,
+    lastInsertMs: 0,
+  }
+  readonly #o: StorageConsumerOptions
+  readonly #consumerName: string
+  #buffer: Delivery[] = []
+  #bufferRows = 0
+  #timer: NodeJS.Timeout | undefined
+  #flushing: Promise<void> = Promise.resolve()
+  #messages: ConsumerMessages | undefined
+  #running: Promise<void> | undefined
+  #stopped = false
+  /** Intents left by an earlier run, by stream sequence. */
+  readonly #recovering = new Map<number, PendingGroup>()
+
+  constructor(options: StorageConsumerOptions) {
+    this.#o = options
+    this.#consumerName = options.consumerName ?? STORAGE_CONSUMER
+  }
+
+  async start(): Promise<void> {
+    await this.#loadIntents()
+    const consumer = await this.#o.js.consumers.get(BEACONS_STREAM, this.#consumerName)
+    this.#messages = await consumer.consume({ max_messages: 1000 })
+    this.#running = this.#pump(this.#messages)
+  }
+
+  async #loadIntents(): Promise<void> {
+    const jsm = await this.#o.js.jetstreamManager()
+    const ackFloor = (await jsm.consumers.info(BEACONS_STREAM, this.#consumerName)).ack_floor.stream_seq
+    for await (const key of await this.#o.state.keys(`${INTENT_PREFIX}*`)) {
+      const entry = await this.#o.state.get(key)
+      if (!entry || entry.operation !== 'PUT') continue
+      const intent = entry.json<Intent>()
+      // Every sequence at or below the ack floor was acked: that intent finished and only its delete was lost.
+      if (Math.max(...intent.seqs) <= ackFloor) {
+        await this.#o.state.delete(key)
+        continue
+      }
+      const group: PendingGroup = { intent, key, deliveries: new Map() }
+      for (const seq of intent.seqs) this.#recovering.set(seq, group)
+    }
+    if (this.#recovering.size > 0) this.#o.log?.info({ sequences: this.#recovering.size }, 'storage: redoing interrupted inserts')
+  }
+
+  async #pump(messages: ConsumerMessages): Promise<void> {
+    for await (const m of messages) {
+      this.stats.messages++
+      if (m.redelivered) this.stats.redelivered++
+      let samples: Sample[]
+      try {
+        samples = decodeBatch(m.data)
+      } catch (err) {
+        // Ingest validated every sample; an undecodable batch is a bug, kept in the stream for inspection.
+        this.stats.rejectedMessages++
+        this.#o.log?.error({ err, seq: m.seq }, 'storage: undecodable batch terminated')
+        m.term()
+        continue
+      }
+      const delivery: Delivery = { m, samples }
+      const group = this.#recovering.get(m.seq)
+      if (group) {
+        group.deliveries.set(m.seq, delivery)
+        if (group.deliveries.size === group.intent.seqs.length) {
+          for (const seq of group.intent.seqs) this.#recovering.delete(seq)
+          this.stats.replayedIntents++
+          await this.#serialize(() => this.#write([...group.deliveries.values()], group.intent, group.key))
+        }
+        continue
+      }
+      this.#buffer.push(delivery)
+      this.#bufferRows += samples.length
+      if (this.#bufferRows >= this.#o.batchRows) await this.flush()
+      else this.#timer ??= setTimeout(() => void this.flush(), this.#o.lingerMs)
+    }
+  }
+
+  #serialize(work: () => Promise<void>): Promise<void> {
+    this.#flushing = this.#flushing.then(work)
+    return this.#flushing
+  }
+
+  /** Writes what is buffered now. */
+  flush(): Promise<void> {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const deliveries = this.#buffer
+    if (deliveries.length === 0) return this.#flushing
+    this.#buffer = []
+    this.#bufferRows = 0
+    const seqs = deliveries.map((d) => d.m.seq)
+    const intent: Intent = { seqs, token: `${this.#consumerName}:${seqs[0]}-${seqs[seqs.length - 1]}:${seqs.length}` }
+    return this.#serialize(() => this.#write(deliveries, intent, `${INTENT_PREFIX}${seqs[0]}`))
+  }
+
+  async #write(deliveries: Delivery[], intent: Intent, key: string): Promise<void> {
+    const lines: string[] = []
+    for (const { m, samples } of deliveries) {
+      for (const s of samples) {
+        lines.push(
+          JSON.stringify([s[SampleField.Tenant], s[SampleField.Metric], s[SampleField.Ts], s[SampleField.Value], s[SampleField.Tags] ?? {}, s[SampleField.ReceivedAt], m.seq])
+        )
+      }
+    }
+    const messages = deliveries.map((d) => d.m)
+    await this.#o.state.put(key, JSON.stringify(intent))
+    await this.#insertWithRetry(lines, intent.token, messages)
+    await this.#o.afterInsert?.(intent.token)
+    this.stats.inserts++
+    this.stats.rows += lines.length
+    await Promise.all(messages.map((m) => m.ackAck()))
+    await this.#o.state.delete(key)
+  }
+
+  async #insertWithRetry(lines: string[], token: string, messages: JsMsg[]): Promise<void> {
+    const { store } = this.#o
+    const sql =
+      `INSERT INTO ${store.database}.samples (${SAMPLE_COLUMNS.join(', ')}) ` +
+      `SETTINGS insert_deduplication_token = '${token}', async_insert = 0, deduplicate_blocks_in_dependent_materialized_views = 1 ` +
+      `FORMAT JSONCompactEachRow\n${lines.join('\n')}\n`
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now()
+      try {
+        await store.command(sql)
+        this.stats.lastInsertMs = performance.now() - started
+        return
+      } catch (err) {
+        this.stats.insertFailures++
+        const error = new EngineErrors.StorageInsertFailed((err as Error).message, { cause: err })
+        this.#o.log?.warn({ err: error, attempt, rows: lines.length }, 'storage: insert failed, retrying with the same token')
+        if (this.#stopped && attempt >= 2) throw error
+        // Keep JetStream from redelivering while we retry.
+        for (const m of messages) m.working()
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 200 * 2 ** Math.min(attempt, 6))))
+      }
+    }
+  }
+
+  /** Stops after everything JetStream holds for this consumer is stored, or when timeoutMs ran out. */
+  async drain(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs
+    const jsm = await this.#o.js.jetstreamManager()
+    while (Date.now() < deadline) {
+      await this.flush()
+      const info = await jsm.consumers.info(BEACONS_STREAM, this.#consumerName)
+      if (info.num_pending === 0 && info.num_ack_pending === 0 && this.#buffer.length === 0) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    await this.stop()
+  }
+
+  /** Stops consuming; unacked messages stay in JetStream for the next run. */
+  async stop(): Promise<void> {
+    this.#stopped = true
+    clearTimeout(this.#timer)
+    await this.#messages?.close()
+    await this.#running?.catch(() => {})
+    await this.#flushing.catch(() => {})
+  }
+}

@@ -1,0 +1,24 @@
+// The query tier's public door: a fastify plugin with the read routes, the
+// tenant admin routes and the dashboard. ingest/ never imports it.
+import type { FastifyInstance } from 'fastify'
+import { createErrorHandler, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
+import { registerAggregateRoutes } from './aggregate-route.ts'
+import { registerTenantRoutes } from './tenants-route.ts'
+import { registerUi } from './ui-static.ts'
+
+export { QueryErrors } from './errors.ts'
+
+export interface QueryPluginOptions {
+  tenants: TenantRegistry
+  store: ClickHouseStore
+  adminToken: string
+  /** Where the built dashboard is; default ui/dist. */
+  uiDir?: string
+}
+
+export async function queryPlugin(app: FastifyInstance, options: QueryPluginOptions): Promise<void> {
+  app.setErrorHandler(createErrorHandler())
+  registerAggregateRoutes(app, options)
+  registerTenantRoutes(app, options)
+  await registerUi(app, options.uiDir)
+}

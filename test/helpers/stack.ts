@@ -1,0 +1,103 @@
+// The one way tests start real parts: a nats-server -js of their own on a free
+// port with a temp store, chDB in a temp dir, and Tidemark on port 0. Nothing
+// here mocks NATS or ClickHouse.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { loadConfig, SupervisedNatsServer, type Config, type CreatedTenant } from '../../engine/index.ts'
+import { startTidemark, type StartOptions, type TidemarkApp } from '../../cli/tidemark-app.ts'
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef'
+
+export function tempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `tidemark-${prefix}-`))
+}
+
+// chDB allows one data directory per process; every stack of a test file shares it.
+let chdbDir: string | undefined
+export function processChdbPath(): string {
+  chdbDir ??= tempDir('chdb')
+  return chdbDir
+}
+
+export async function startNats(storeDir = tempDir('nats')): Promise<SupervisedNatsServer> {
+  return SupervisedNatsServer.start({ binary: 'nats-server', storeDir })
+}
+
+export interface Stack {
+  url: string
+  tidemark: TidemarkApp
+  nats: SupervisedNatsServer
+  config: Config
+  createTenant(name: string): Promise<CreatedTenant>
+  request(method: string, route: string, token: string | undefined, body?: unknown): Promise<{ status: number; body: any }>
+  /** Waits until ClickHouse holds `rows` samples for this tenant (storage is asynchronous by design). */
+  waitForRows(tenantId: string, rows: number, timeoutMs?: number): Promise<number>
+  stop(): Promise<void>
+}
+
+export async function startStack(overrides: Partial<Config> = {}, options: StartOptions & { nats?: SupervisedNatsServer } = {}): Promise<Stack> {
+  const nats = options.nats ?? (await startNats())
+  const dataDir = tempDir('data')
+  const config = loadConfig(
+    {},
+    {
+      port: 0,
+      host: '127.0.0.1',
+      dataDir,
+      natsUrl: nats.url,
+      chdbPath: processChdbPath(),
+      adminToken: ADMIN_TOKEN,
+      logLevel: 'warn',
+      storageLingerMs: 50,
+      publishLingerMs: 1,
+      ...overrides,
+    }
+  )
+  const tidemark = await startTidemark(config, options)
+  const url = tidemark.url
+  const request: Stack['request'] = async (method, route, token, body) => {
+    const headers: Record<string, string> = {}
+    if (token) headers.authorization = `Bearer ${token}`
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const response = await fetch(url + route, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) })
+    const text = await response.text()
+    let parsed: unknown = text
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      // not JSON: keep the text
+    }
+    return { status: response.status, body: parsed }
+  }
+  return {
+    url,
+    tidemark,
+    nats,
+    config,
+    request,
+    async createTenant(name) {
+      const response = await request('POST', '/api/v2/tenants', ADMIN_TOKEN, { name })
+      if (response.status !== 201) throw new Error(`tenant create failed: ${response.status} ${JSON.stringify(response.body)}`)
+      return response.body as CreatedTenant
+    },
+    async waitForRows(tenantId, rows, timeoutMs = 10_000) {
+      const store = tidemark.runtime.store
+      if (!store) throw new Error('this stack has no ClickHouse')
+      const deadline = Date.now() + timeoutMs
+      let count = 0
+      while (Date.now() < deadline) {
+        const [row] = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${store.database}.samples WHERE tenant = {t:String}`, { t: tenantId })
+        count = Number(row?.n ?? 0)
+        if (count >= rows) return count
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      return count
+    },
+    async stop() {
+      await tidemark.close()
+      if (!options.nats) await nats.stop()
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}

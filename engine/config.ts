@@ -29,6 +29,8 @@ export const ConfigSchema = Type.Object({
   storageBatchRows: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
   /** How long the storage consumer waits to fill an insert. */
   storageLingerMs: Type.Integer({ minimum: 1, maximum: 60_000 }),
+  /** How long JetStream waits for the storage consumer's ack before redelivering. */
+  storageAckWaitMs: Type.Integer({ minimum: 500, maximum: 3_600_000 }),
 })
 export type Config = Static<typeof ConfigSchema>
 
@@ -61,6 +63,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     publishLingerMs: int(env.TIDEMARK_PUBLISH_LINGER_MS, 2),
     storageBatchRows: int(env.TIDEMARK_STORAGE_BATCH_ROWS, 100_000),
     storageLingerMs: int(env.TIDEMARK_STORAGE_LINGER_MS, 500),
+    storageAckWaitMs: int(env.TIDEMARK_STORAGE_ACK_WAIT_MS, 60_000),
     ...overrides,
   }
   for (const key of Object.keys(config) as (keyof Config)[]) {

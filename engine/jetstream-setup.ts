@@ -9,14 +9,14 @@ import { BEACONS_STREAM, BEACONS_SUBJECTS, STORAGE_CONSUMER, STORAGE_STATE_BUCKE
 
 export interface JetStreamLayout {
   replicas: number
+  /** How long the storage consumer has to finish an insert before JetStream redelivers. */
+  storageAckWaitMs: number
 }
 
 /** The beacon log is kept a week, so the storage consumer survives a long ClickHouse outage. */
 const BEACONS_MAX_AGE_MS = 7 * 24 * 3600_000
 /** Publishers retry with the same message id within this window without duplicating. */
 const DUPLICATE_WINDOW_MS = 2 * 60_000
-/** The storage consumer takes this long to finish an insert before JetStream redelivers. */
-export const STORAGE_ACK_WAIT_MS = 60_000
 
 export async function connectNats(url: string, name: string): Promise<NatsConnection> {
   try {
@@ -53,14 +53,21 @@ export async function ensureJetStream(nc: NatsConnection, layout: JetStreamLayou
     max_age: nanos(BEACONS_MAX_AGE_MS),
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
   })
-  await jsm.consumers.add(BEACONS_STREAM, {
+  const storage = {
     durable_name: STORAGE_CONSUMER,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
-    ack_wait: nanos(STORAGE_ACK_WAIT_MS),
+    ack_wait: nanos(layout.storageAckWaitMs),
     max_ack_pending: 100_000,
     max_deliver: -1,
-  })
+  }
+  try {
+    await jsm.consumers.info(BEACONS_STREAM, STORAGE_CONSUMER)
+    await jsm.consumers.update(BEACONS_STREAM, STORAGE_CONSUMER, { ack_wait: storage.ack_wait, max_ack_pending: storage.max_ack_pending })
+  } catch (err) {
+    if (!/not found/i.test((err as Error).message)) throw err
+    await jsm.consumers.add(BEACONS_STREAM, storage)
+  }
   return jsm
 }
 

@@ -68,7 +68,7 @@ export async function openEngineRuntime(config: Config, options: { clickhouse: b
     })
     const nc = await connectNats(nats.url, options.name)
     opened.push(() => nc.drain())
-    await ensureJetStream(nc, { replicas: config.streamReplicas })
+    await ensureJetStream(nc, { replicas: config.streamReplicas, storageAckWaitMs: config.storageAckWaitMs })
     const tenants = new TenantRegistry(await openBucket(nc, BUCKETS.tenants, config.streamReplicas))
     const storageState = await openBucket(nc, BUCKETS.storageState, config.streamReplicas)
     let store: ClickHouseStore | undefined

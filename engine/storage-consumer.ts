@@ -44,6 +44,9 @@ export interface StorageStats {
   insertFailures: number
   rejectedMessages: number
   lastInsertMs: number
+  /** Times the consumer failed (KV or NATS errors, a hook that threw) and restarted itself. */
+  restarts: number
+  lastError: string | null
 }
 
 interface Intent {
@@ -75,6 +78,8 @@ export class StorageConsumer {
     insertFailures: 0,
     rejectedMessages: 0,
     lastInsertMs: 0,
+    restarts: 0,
+    lastError: null,
   }
   readonly #o: StorageConsumerOptions
   readonly #consumerName: string
@@ -96,8 +101,9 @@ export class StorageConsumer {
   async start(): Promise<void> {
     await this.#loadIntents()
     const consumer = await this.#o.js.consumers.get(BEACONS_STREAM, this.#consumerName)
-    this.#messages = await consumer.consume({ max_messages: 1000 })
-    this.#running = this.#pump(this.#messages)
+    const messages = await consumer.consume({ max_messages: 1000 })
+    this.#messages = messages
+    this.#running = this.#pump(messages).catch((err: Error) => this.#fail(err))
   }
 
   async #loadIntents(): Promise<void> {
@@ -151,8 +157,32 @@ export class StorageConsumer {
   }
 
   #serialize(work: () => Promise<void>): Promise<void> {
-    this.#flushing = this.#flushing.then(work)
+    this.#flushing = this.#flushing.then(work).catch((err: Error) => this.#fail(err))
     return this.#flushing
+  }
+
+  /**
+   * Anything but a ClickHouse error (those are retried in place) ends this
+   * generation as a crash would: what is buffered stays unacked, so JetStream
+   * redelivers it, and a fresh start reloads the intents and carries on.
+   */
+  #fail(err: Error): void {
+    this.stats.restarts++
+    this.stats.lastError = err.message
+    this.#o.log?.error({ err }, 'storage: consumer failed; restarting it')
+    if (this.#stopped) return
+    const messages = this.#messages
+    this.#messages = undefined
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#buffer = []
+    this.#bufferRows = 0
+    this.#recovering.clear()
+    void (async () => {
+      await messages?.close()
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * this.stats.restarts)))
+      if (!this.#stopped) await this.start().catch((startErr: Error) => this.#fail(startErr))
+    })()
   }
 
   /** Writes what is buffered now. */

@@ -33,9 +33,12 @@ async function serve(config: Config, roles: TierRole[]): Promise<number> {
     'tidemark ready'
   )
   if (roles.includes('query')) {
-    process.stdout.write(`\nTidemark is running.\n  Dashboard:   ${tidemark.url}/\n  Health:      ${tidemark.url}/api/v2/health\n`)
-    process.stdout.write(`  Admin token: ${admin?.source === 'env' ? 'from TIDEMARK_ADMIN_TOKEN' : `in ${admin?.source}`}\n`)
-    process.stdout.write(`  New tenant:  npx tidemark tenant create NAME   (or POST /api/v2/tenants with the admin token)\n\n`)
+    const tokenAt = admin?.source === 'env' ? 'from TIDEMARK_ADMIN_TOKEN' : `in ${admin?.source}`
+    // One write, so whoever reads our output gets the whole banner at once.
+    process.stdout.write(
+      `\nTidemark is running.\n  Dashboard:   ${tidemark.url}/\n  Health:      ${tidemark.url}/api/v2/health\n` +
+        `  Admin token: ${tokenAt}\n  New tenant:  npx tidemark tenant create NAME   (or POST /api/v2/tenants with the admin token)\n\n`
+    )
   }
   await new Promise<void>((resolve) => {
     let signals = 0

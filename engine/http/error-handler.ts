@@ -52,7 +52,9 @@ export function fieldProblems(errors: ErrorObject[]): FieldProblem[] {
       problem = 'is required'
     } else if (e.keyword === 'additionalProperties') {
       field = fieldName(e.instancePath, String(params.additionalProperty))
-      problem = 'is not allowed here'
+      // A record of pattern-named keys (tags) refuses a key for its name, so say which names it takes.
+      const patterns = Object.keys((e.parentSchema as { patternProperties?: object } | undefined)?.patternProperties ?? {})
+      problem = patterns.length > 0 ? `is not a valid name (must match pattern "${patterns.join('" or "')}")` : 'is not allowed here'
     } else if ((e as { propertyName?: string }).propertyName !== undefined) {
       field = fieldName(e.instancePath, (e as { propertyName?: string }).propertyName)
       problem = `is not a valid name (${e.message ?? 'bad pattern'})`

@@ -67,6 +67,8 @@ interface PendingGroup {
 }
 
 const INTENT_PREFIX = 'batch.'
+/** Redeliveries re-read the intents at most this often. */
+const INTENT_RELOAD_MS = 1000
 
 export class StorageConsumer {
   readonly stats: StorageStats = {
@@ -90,8 +92,9 @@ export class StorageConsumer {
   #messages: ConsumerMessages | undefined
   #running: Promise<void> | undefined
   #stopped = false
-  /** Intents left by an earlier run, by stream sequence. */
+  /** Intents left by an earlier run (or another process), by stream sequence. */
   readonly #recovering = new Map<number, PendingGroup>()
+  #intentsLoadedAt = 0
 
   constructor(options: StorageConsumerOptions) {
     this.#o = options
@@ -106,9 +109,17 @@ export class StorageConsumer {
     this.#running = this.#pump(messages).catch((err: Error) => this.#fail(err))
   }
 
+  /**
+   * Reads every open intent from KV, this process's or another's: with several
+   * engine processes on one durable consumer, a dead one's batch is redelivered
+   * to a live one, which must regroup it by the dead one's intent.
+   */
   async #loadIntents(): Promise<void> {
+    this.#intentsLoadedAt = Date.now()
     const jsm = await this.#o.js.jetstreamManager()
     const ackFloor = (await jsm.consumers.info(BEACONS_STREAM, this.#consumerName)).ack_floor.stream_seq
+    const previous = new Map([...this.#recovering.values()].map((g) => [g.key, g]))
+    this.#recovering.clear()
     for await (const key of await this.#o.state.keys(`${INTENT_PREFIX}*`)) {
       const entry = await this.#o.state.get(key)
       if (!entry || entry.operation !== 'PUT') continue
@@ -118,7 +129,7 @@ export class StorageConsumer {
         await this.#o.state.delete(key)
         continue
       }
-      const group: PendingGroup = { intent, key, deliveries: new Map() }
+      const group: PendingGroup = previous.get(key) ?? { intent, key, deliveries: new Map() }
       for (const seq of intent.seqs) this.#recovering.set(seq, group)
     }
     if (this.#recovering.size > 0) this.#o.log?.info({ sequences: this.#recovering.size }, 'storage: redoing interrupted inserts')
@@ -139,6 +150,8 @@ export class StorageConsumer {
         continue
       }
       const delivery: Delivery = { m, samples }
+      // A redelivery we hold no intent for may belong to another process's interrupted insert.
+      if (m.redelivered && !this.#recovering.has(m.seq) && Date.now() - this.#intentsLoadedAt > INTENT_RELOAD_MS) await this.#loadIntents()
       const group = this.#recovering.get(m.seq)
       if (group) {
         group.deliveries.set(m.seq, delivery)

@@ -9,6 +9,7 @@ const HELP = `tidemark: stream-processing time-series engine
   tidemark ingest             the ingest tier alone      (needs NATS_URL)
   tidemark engine             the storage engine alone   (needs NATS_URL; CLICKHOUSE_URL for a shared server)
   tidemark query              the query tier and dashboard alone (needs NATS_URL)
+  tidemark engine query       several tiers in one process (any of ingest, engine, query)
   tidemark tenant create NAME create a tenant; prints {"id","ingestToken","apiKey"}
   tidemark tenant list        list tenants
 
@@ -79,8 +80,16 @@ export async function main(argv: string[]): Promise<number> {
       return serve(config, ALL_ROLES)
     case 'ingest':
     case 'engine':
-    case 'query':
-      return serve(config, [command])
+    case 'query': {
+      // `tidemark engine query` runs two tiers in one process (they then share one chDB).
+      const roles = [command, ...rest]
+      const unknown = roles.filter((r) => !ALL_ROLES.includes(r as TierRole))
+      if (unknown.length > 0) {
+        process.stderr.write(`unknown role "${unknown.join('", "')}": the roles are ${ALL_ROLES.join(', ')}\n`)
+        return 2
+      }
+      return serve(config, [...new Set(roles)] as TierRole[])
+    }
     case 'tenant':
       return tenantCommand(config, rest)
     default:

@@ -2,6 +2,7 @@
 // optional ts and tags) or an array of them. Answers 200 only once JetStream
 // holds every sample; a bad beacon anywhere in the request rejects all of it.
 import type { FastifyInstance } from 'fastify'
+import { Type } from '@sinclair/typebox'
 import {
   MAX_FUTURE_SKEW_MS,
   MetricsBodySchema,
@@ -16,6 +17,11 @@ import { invalidBeacon } from './errors.ts'
 
 /** 1,000 beacons of up to 64 metrics fit well within it. */
 export const METRICS_BODY_LIMIT = 1024 * 1024
+
+const AcceptedSchema = Type.Object({
+  accepted: Type.Integer({ description: 'samples made durable (one per metric)' }),
+  beacons: Type.Integer({ description: 'beacons in the request' }),
+})
 
 export interface MetricsRouteOptions {
   tenants: TenantRegistry
@@ -53,7 +59,8 @@ export function registerMetricsRoute(app: FastifyInstance, options: MetricsRoute
   app.post(
     '/api/v2/analytics/metrics',
     {
-      schema: { body: MetricsBodySchema },
+      // The response schema lets fastify serialize the answer with a compiled stringifier.
+      schema: { body: MetricsBodySchema, response: { 200: AcceptedSchema } },
       bodyLimit: METRICS_BODY_LIMIT,
       onRequest: requireRole(options.tenants, 'ingest'),
     },

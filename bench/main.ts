@@ -1,0 +1,80 @@
+// `npm run bench -- <scenario> [options]`: picks a scenario, reads the flags,
+// and exits 0 only for a clean run (no errors, every accepted sample stored),
+// so a script can tell a measurement from a broken one.
+import { parseArgs } from 'node:util'
+import { MAX_BEACONS_PER_REQUEST } from '../engine/index.ts'
+import { ingestScenario, type IngestOptions } from './ingest.ts'
+
+const HELP = `npm run bench -- <scenario> [options]        (run with </dev/null: chDB reads stdin)
+
+scenarios:
+  ingest   POST /api/v2/analytics/metrics (one beacon a request) against a bare
+           fastify route answering 204, plus a batched variant; prints both rates
+           and their ratio, writes bench/results/ingest.json
+
+options:
+  --duration N      seconds measured per load                   (default 10)
+  --warmup N        seconds of unmeasured load before each one  (default 2)
+  --connections N   concurrent HTTP connections                 (default 50)
+  --batch N         beacons per request in the batched variant, 0 to skip it (default 100)
+  -h, --help        this text
+
+See bench/README.md for what the figures mean.
+`
+
+const SCENARIOS: Record<string, (options: IngestOptions) => Promise<boolean>> = { ingest: ingestScenario }
+
+function integer(flag: string, value: string, min: number, max: number): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < min || n > max) throw new RangeError(`--${flag} must be a whole number from ${min} to ${max} (got "${value}")`)
+  return n
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: IngestOptions
+  let scenario: string | undefined
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        duration: { type: 'string', default: '10' },
+        warmup: { type: 'string', default: '2' },
+        connections: { type: 'string', default: '50' },
+        batch: { type: 'string', default: '100' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    })
+    if (values.help || positionals.length === 0) {
+      process.stdout.write(HELP)
+      return values.help ? 0 : 2
+    }
+    if (positionals.length > 1) throw new RangeError(`one scenario at a time (got ${positionals.join(', ')})`)
+    scenario = positionals[0]
+    options = {
+      durationSec: integer('duration', values.duration, 1, 3600),
+      warmupSec: integer('warmup', values.warmup, 0, 600),
+      connections: integer('connections', values.connections, 1, 10_000),
+      batch: integer('batch', values.batch, 0, MAX_BEACONS_PER_REQUEST),
+    }
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${HELP}`)
+    return 2
+  }
+  const run = scenario === undefined ? undefined : SCENARIOS[scenario]
+  if (!run) {
+    process.stderr.write(`unknown scenario "${scenario}"\n\n${HELP}`)
+    return 2
+  }
+  return (await run(options)) ? 0 : 1
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: Error) => {
+    process.stderr.write(`${err.stack ?? err.message}\n`)
+    process.exitCode = 1
+  }
+)

@@ -26,6 +26,8 @@ export async function connectNats(url: string, name: string): Promise<NatsConnec
       // Keep trying forever: a supervised server restarts on the same port.
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      // Async stack traces cost two Error objects per request (each publish and ackAck): ~3% of ingest CPU.
+      noAsyncTraces: true,
     })
   } catch (err) {
     throw new EngineErrors.NatsUnavailable(`${url}: ${(err as Error).message}`, { cause: err })

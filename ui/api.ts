@@ -1,0 +1,83 @@
+// The dashboard's only way to the server: the read API over HTTP, with the
+// tenant apiKey as a bearer token.
+
+export interface MetricInfo {
+  name: string
+  samples: number
+  kind: string
+}
+
+export interface AggregateTotals {
+  count: number
+  sum: number | null
+  avg: number | null
+  min: number | null
+  max: number | null
+}
+
+/** Columnar, one entry per bucket, null in gaps: the shape uPlot draws. */
+export interface AggregateSeries {
+  /** Bucket starts, epoch ms. */
+  t: number[]
+  count: number[]
+  sum: (number | null)[]
+  avg: (number | null)[]
+  min: (number | null)[]
+  max: (number | null)[]
+}
+
+export interface AggregateResponse {
+  metric: string
+  from: number
+  to: number
+  step: number
+  source: string
+  total: AggregateTotals
+  series: AggregateSeries
+}
+
+/** A non-2xx answer; `message` is the server's own sentence, fit to show as is. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string | undefined
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+
+  /** The key itself is wrong (unknown, or an ingestToken): retrying cannot help. */
+  get rejectsKey(): boolean {
+    return this.status === 401 || this.status === 403
+  }
+}
+
+async function getJson<T>(route: string, apiKey: string, signal: AbortSignal): Promise<T> {
+  const response = await fetch(route, { headers: { authorization: `Bearer ${apiKey}` }, signal })
+  const text = await response.text()
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    // A proxy's HTML error page: report the status rather than a parse error.
+  }
+  if (!response.ok) {
+    const error = body as { message?: unknown; code?: unknown } | undefined
+    const message = typeof error?.message === 'string' ? error.message : `HTTP ${response.status} ${response.statusText}`
+    throw new ApiError(message, response.status, typeof error?.code === 'string' ? error.code : undefined)
+  }
+  if (body === undefined) throw new ApiError(`The server answered ${route} with something other than JSON`, response.status, undefined)
+  return body as T
+}
+
+export async function fetchMetricNames(apiKey: string, signal: AbortSignal): Promise<MetricInfo[]> {
+  const body = await getJson<{ metrics: MetricInfo[] }>('/api/v2/analytics/metric-names', apiKey, signal)
+  return body.metrics
+}
+
+export function fetchAggregate(apiKey: string, query: { metric: string; fromMs: number; toMs: number }, signal: AbortSignal): Promise<AggregateResponse> {
+  // No step: the server picks one that gives about 300 buckets for the range.
+  const params = new URLSearchParams({ metric: query.metric, from: String(query.fromMs), to: String(query.toMs) })
+  return getJson<AggregateResponse>(`/api/v2/analytics/aggregate?${params}`, apiKey, signal)
+}

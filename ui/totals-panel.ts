@@ -1,0 +1,40 @@
+// The range's totals as plain numbers, next to the chart: the figure people
+// quote, and the one a chart's cursor cannot give.
+import type { AggregateTotals } from './api.ts'
+
+const FIELDS = ['count', 'sum', 'avg', 'min', 'max'] as const
+
+/** What a metric kind (from metric-names) means for how its numbers read. */
+const UNITS: Record<string, string> = { duration_ms: ' ms', percent: ' %', bytes: ' B' }
+
+const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 })
+
+export class TotalsPanel {
+  private readonly cells = new Map<string, HTMLElement>()
+
+  constructor(root: HTMLElement) {
+    for (const field of FIELDS) {
+      const cell = root.querySelector<HTMLElement>(`[data-total="${field}"]`)
+      if (!cell) throw new Error(`index.html lacks the ${field} total`)
+      this.cells.set(field, cell)
+    }
+  }
+
+  show(total: AggregateTotals, kind: string | undefined): void {
+    const unit = (kind && UNITS[kind]) ?? ''
+    for (const field of FIELDS) {
+      const value = total[field]
+      // count has no unit: it counts samples whatever the metric measures.
+      this.set(field, value === null ? '–' : number.format(value) + (field === 'count' ? '' : unit))
+    }
+  }
+
+  clear(): void {
+    for (const field of FIELDS) this.set(field, '–')
+  }
+
+  private set(field: string, text: string): void {
+    const cell = this.cells.get(field)
+    if (cell) cell.textContent = text
+  }
+}

@@ -29,7 +29,19 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [engineInternals, { group: ['**/ingest/**', '**/cli/**'], message: 'query/ never imports ingest/ or cli/.' }] }] },
   },
   {
+    // The dashboard may share the read API's types (query/read-contract.ts), never its code.
     files: ['ui/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: [{ group: ['**/engine/**', '**/ingest/**', '**/query/**', '**/cli/**'], message: 'ui/ talks to query/ over HTTP only.' }] }] },
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/engine/**', '**/ingest/**', '**/cli/**'], message: 'ui/ talks to the server over HTTP only.' },
+            { group: ['**/query/*', '!**/query/read-contract.ts'], message: 'ui/ may import types from query/read-contract.ts only.' },
+            { group: ['**/query/read-contract.ts'], allowTypeImports: true, message: 'Import the read contract with `import type`.' },
+          ],
+        },
+      ],
+    },
   }
 )

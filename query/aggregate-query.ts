@@ -3,30 +3,12 @@
 // columnar with one entry per bucket, as uPlot draws it.
 import { ROLLUPS, type ClickHouseStore } from '../engine/index.ts'
 import { QueryErrors } from './errors.ts'
+import type { AggregateSeries, AggregateTotals } from './read-contract.ts'
 import type { TimeRange } from './time-range.ts'
-
-export interface AggregateTotals {
-  count: number
-  sum: number | null
-  avg: number | null
-  min: number | null
-  max: number | null
-}
-
-export interface AggregateSeries {
-  /** Bucket starts, epoch ms. */
-  t: number[]
-  count: number[]
-  sum: (number | null)[]
-  avg: (number | null)[]
-  min: (number | null)[]
-  max: (number | null)[]
-}
 
 export interface AggregateResult {
   total: AggregateTotals
   series: AggregateSeries
-  /** Which table answered: samples, samples_1m or samples_1h. */
   source: string
 }
 

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { metricKind, METRIC_NAME_PATTERN, requireRole, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
 import { aggregate, metricNames } from './aggregate-query.ts'
+import type { AggregateResponse, MetricInfo } from './read-contract.ts'
 import { resolveRange } from './time-range.ts'
 
 const Instant = Type.String({ pattern: '^([0-9]{1,16}|[0-9]{4}-[0-9]{2}-[0-9]{2}T.*)$', description: 'epoch milliseconds or an ISO 8601 date-time' })
@@ -26,7 +27,7 @@ export interface AggregateRouteOptions {
 export function registerAggregateRoutes(app: FastifyInstance, options: AggregateRouteOptions): void {
   const authorize = requireRole(options.tenants, 'read')
 
-  app.get('/api/v2/analytics/aggregate', { schema: { querystring: AggregateQuerySchema }, onRequest: authorize }, async (request) => {
+  app.get('/api/v2/analytics/aggregate', { schema: { querystring: AggregateQuerySchema }, onRequest: authorize }, async (request): Promise<AggregateResponse> => {
     const query = request.query as Static<typeof AggregateQuerySchema>
     const range = resolveRange(query)
     const tenant = (request.principal as { tenantId: string }).tenantId
@@ -42,7 +43,7 @@ export function registerAggregateRoutes(app: FastifyInstance, options: Aggregate
     }
   })
 
-  app.get('/api/v2/analytics/metric-names', { onRequest: authorize }, async (request) => {
+  app.get('/api/v2/analytics/metric-names', { onRequest: authorize }, async (request): Promise<{ metrics: MetricInfo[] }> => {
     const tenant = (request.principal as { tenantId: string }).tenantId
     const names = await metricNames(options.store, tenant)
     return { metrics: names.map((m) => ({ ...m, kind: metricKind(m.name) })) }

@@ -1,40 +1,9 @@
 // The dashboard's only way to the server: the read API over HTTP, with the
 // tenant apiKey as a bearer token.
 
-export interface MetricInfo {
-  name: string
-  samples: number
-  kind: string
-}
+import type { AggregateResponse, MetricInfo } from '../query/read-contract.ts'
 
-export interface AggregateTotals {
-  count: number
-  sum: number | null
-  avg: number | null
-  min: number | null
-  max: number | null
-}
-
-/** Columnar, one entry per bucket, null in gaps: the shape uPlot draws. */
-export interface AggregateSeries {
-  /** Bucket starts, epoch ms. */
-  t: number[]
-  count: number[]
-  sum: (number | null)[]
-  avg: (number | null)[]
-  min: (number | null)[]
-  max: (number | null)[]
-}
-
-export interface AggregateResponse {
-  metric: string
-  from: number
-  to: number
-  step: number
-  source: string
-  total: AggregateTotals
-  series: AggregateSeries
-}
+export type { AggregateResponse, AggregateSeries, AggregateTotals, MetricInfo } from '../query/read-contract.ts'
 
 /** A non-2xx answer; `message` is the server's own sentence, fit to show as is. */
 export class ApiError extends Error {

@@ -1,0 +1,39 @@
+// The shapes the read API answers in: the one columnar contract between the
+// query tier and its clients. The dashboard imports these types (types only:
+// it still talks to the server over HTTP alone).
+
+export interface MetricInfo {
+  name: string
+  samples: number
+  kind: string
+}
+
+export interface AggregateTotals {
+  count: number
+  sum: number | null
+  avg: number | null
+  min: number | null
+  max: number | null
+}
+
+/** Columnar, one entry per bucket, null in gaps: the shape uPlot draws. */
+export interface AggregateSeries {
+  /** Bucket starts, epoch ms. */
+  t: number[]
+  count: number[]
+  sum: (number | null)[]
+  avg: (number | null)[]
+  min: (number | null)[]
+  max: (number | null)[]
+}
+
+export interface AggregateResponse {
+  metric: string
+  from: number
+  to: number
+  step: number
+  /** Which table answered: samples, samples_1m or samples_1h. */
+  source: string
+  total: AggregateTotals
+  series: AggregateSeries
+}

@@ -4,7 +4,8 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 # Dev dependencies include vite, which builds the dashboard below.
-RUN npm ci --no-audit --no-fund
+# npm install, not npm ci: see .ci/run (the lockfile cannot list every platform package).
+RUN npm install --no-audit --no-fund
 COPY . .
 RUN npm run build:ui
 EXPOSE 8080

@@ -13,7 +13,8 @@ let crashNext = false
 
 beforeAll(async () => {
   stack = await startStack(
-    { storageAckWaitMs: 1500 },
+    // fatal: the simulated crash is logged as an error, which is noise here.
+    { storageAckWaitMs: 1500, logLevel: 'fatal' },
     {
       afterInsert: () => {
         // Dies after ClickHouse accepted the insert and before the acks: the worst moment.

@@ -10,13 +10,21 @@ const EDGE = '#8db4f2'
 const BAND = 'rgba(31, 111, 235, 0.12)'
 const GREY = 'rgba(110, 118, 129, 0.35)'
 
-/** Lines cannot draw a bucket whose neighbours are gaps: dot those, so a lone sample stays visible. */
-function loneBuckets(u: uPlot, seriesIdx: number, show: boolean): number[] | null {
-  if (show) return null
-  const ys = u.data[seriesIdx] ?? []
-  const lone: number[] = []
-  for (let i = 0; i < ys.length; i++) if (ys[i] != null && ys[i - 1] == null && ys[i + 1] == null) lone.push(i)
-  return lone.length > 0 ? lone : null
+/**
+ * How many buckets a line may bridge: twice the usual spacing between filled
+ * buckets. A metric sent once a minute, charted in 15 s buckets, then reads as
+ * a line, while a pause longer than its rhythm still shows as a break.
+ */
+function bridgeableSpan(count: number[]): number {
+  const spans: number[] = []
+  let previous = -1
+  for (let i = 0; i < count.length; i++) {
+    if ((count[i] ?? 0) === 0) continue
+    if (previous >= 0) spans.push(i - previous)
+    previous = i
+  }
+  spans.sort((a, b) => a - b)
+  return 2 * (spans[Math.floor(spans.length / 2)] ?? 1)
 }
 
 function chartHeight(): number {
@@ -25,36 +33,67 @@ function chartHeight(): number {
 
 export class AnalyticsChart {
   readonly plot: uPlot
+  /** In buckets; set from each answer's counts by show(). */
+  private bridge = 2
 
   constructor(container: HTMLElement) {
-    const edge = { stroke: EDGE, width: 1, dash: [4, 4], points: { show: false, filter: loneBuckets, size: 5 } }
+    const gaps = this.keepWideGaps.bind(this)
+    const filter = this.loneBuckets.bind(this)
+    const edge = { stroke: EDGE, width: 1, dash: [4, 4], gaps, points: { show: false, filter, size: 5 } }
     const options: uPlot.Options = {
       width: container.clientWidth,
       height: chartHeight(),
       // The API's bucket starts are epoch milliseconds.
       ms: 1,
-      scales: { count: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+      // Counts keep to the lower third, under the values they qualify.
+      scales: { count: { range: (_u, _min, max) => [0, 3 * Math.max(1, max)] } },
       series: [
         {},
-        { label: 'avg', stroke: BLUE, width: 2, points: { filter: loneBuckets, size: 6 } },
+        { label: 'avg', stroke: BLUE, width: 2, gaps, points: { filter, size: 6 } },
         { label: 'min', ...edge },
         { label: 'max', ...edge },
         { label: 'count', scale: 'count', fill: GREY, stroke: GREY, paths: uPlot.paths.bars?.({ size: [0.8, 40] }), points: { show: false } },
       ],
       // Fill from max (3) down to min (2).
       bands: [{ series: [3, 2], fill: BAND }],
-      axes: [{}, { label: 'value' }, { scale: 'count', side: 1, label: 'count', grid: { show: false } }],
+      // Room for a whole time label ("12:45am") between ticks, or narrow charts print them over each other.
+      axes: [{ space: 70 }, { label: 'value' }, { scale: 'count', side: 1, label: 'count', grid: { show: false } }],
     }
     this.plot = new uPlot(options, [[], [], [], [], []], container)
     this.followSize(container)
   }
 
   show(series: AggregateSeries): void {
+    this.bridge = bridgeableSpan(series.count)
     this.plot.setData([series.t, series.avg, series.min, series.max, series.count])
   }
 
   clear(): void {
     this.plot.setData([[], [], [], [], []])
+  }
+
+  /** uPlot's gaps are canvas-pixel spans between the filled buckets either side; the narrow ones are bridged. */
+  private keepWideGaps(u: uPlot, _seriesIdx: number, _idx0: number, _idx1: number, nullGaps: uPlot.Series.Gaps): uPlot.Series.Gaps {
+    const t = u.data[0]
+    if (t.length < 2) return nullGaps
+    const bucketPx = u.valToPos(t[1]!, 'x', true) - u.valToPos(t[0]!, 'x', true)
+    return nullGaps.filter(([from, to]) => to - from > (this.bridge + 0.5) * bucketPx)
+  }
+
+  /** A bucket no line reaches (its gaps on both sides too wide to bridge) gets a dot, so a lone sample stays visible. */
+  private loneBuckets(u: uPlot, seriesIdx: number, show: boolean): number[] | null {
+    if (show) return null
+    const ys = u.data[seriesIdx] ?? []
+    const lone: number[] = []
+    let previous = -Infinity
+    for (let i = 0; i < ys.length; i++) {
+      if (ys[i] == null) continue
+      let next = i + 1
+      while (next < ys.length && ys[next] == null) next++
+      if (i - previous > this.bridge && (next >= ys.length || next - i > this.bridge)) lone.push(i)
+      previous = i
+    }
+    return lone.length > 0 ? lone : null
   }
 
   /**

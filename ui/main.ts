@@ -28,6 +28,7 @@ const keyInput = byId<HTMLInputElement>('api-key')
 const viewForm = byId<HTMLFormElement>('view-form')
 const metricSelect = byId<HTMLSelectElement>('metric-select')
 const metricInput = byId<HTMLInputElement>('metric-name')
+const otherName = byId('other-name')
 const rangeSelect = byId<HTMLSelectElement>('range')
 const autoRefresh = byId<HTMLInputElement>('auto-refresh')
 const statusLine = byId('status')
@@ -51,7 +52,7 @@ function selectedMetric(): string {
 }
 
 function showOtherInput(): void {
-  for (const element of document.querySelectorAll<HTMLElement>('.other-name')) element.hidden = metricSelect.value !== OTHER
+  otherName.hidden = metricSelect.value !== OTHER
 }
 
 function fillMetricPicker(list: MetricInfo[], wanted: string | undefined): void {

@@ -188,6 +188,8 @@ export class StorageConsumer {
     this.#messages = undefined
     clearTimeout(this.#timer)
     this.#timer = undefined
+    for (const { m } of this.#buffer) m.nak()
+    for (const group of new Set(this.#recovering.values())) for (const { m } of group.deliveries.values()) m.nak()
     this.#buffer = []
     this.#bufferRows = 0
     this.#recovering.clear()
@@ -223,12 +225,18 @@ export class StorageConsumer {
       }
     }
     const messages = deliveries.map((d) => d.m)
-    await this.#o.state.put(key, JSON.stringify(intent))
-    await this.#insertWithRetry(lines, intent.token, messages)
-    await this.#o.afterInsert?.(intent.token)
-    this.stats.inserts++
-    this.stats.rows += lines.length
-    await Promise.all(messages.map((m) => m.ackAck()))
+    try {
+      await this.#o.state.put(key, JSON.stringify(intent))
+      await this.#insertWithRetry(lines, intent.token, messages)
+      await this.#o.afterInsert?.(intent.token)
+      this.stats.inserts++
+      this.stats.rows += lines.length
+      await Promise.all(messages.map((m) => m.ackAck()))
+    } catch (err) {
+      // Hand them back now rather than after the ack wait; if the insert did land, the intent makes the redo a no-op.
+      for (const m of messages) m.nak()
+      throw err
+    }
     await this.#o.state.delete(key)
   }
 
@@ -262,8 +270,10 @@ export class StorageConsumer {
     const jsm = await this.#o.js.jetstreamManager()
     while (Date.now() < deadline) {
       await this.flush()
+      // num_ack_pending is not waited on: it counts other processes' batches, and messages stranded on a
+      // subscription an outage broke, which JetStream redelivers after the ack wait. Nothing of ours is lost.
       const info = await jsm.consumers.info(BEACONS_STREAM, this.#consumerName)
-      if (info.num_pending === 0 && info.num_ack_pending === 0 && this.#buffer.length === 0) break
+      if (info.num_pending === 0 && this.#buffer.length === 0) break
       await new Promise((r) => setTimeout(r, 50))
     }
     await this.stop()

@@ -128,7 +128,7 @@ export class BatchPublisher {
     for (let attempt = 0; ; attempt++) {
       try {
         // An ack marked duplicate means an earlier attempt landed: that is success too.
-        await this.#o.js.publish(subject, data, { msgID, timeout: 5000 })
+        await this.#o.js.publish(subject, data, { msgID, timeout: Math.max(100, Math.min(5000, deadline - Date.now())) })
         return
       } catch (err) {
         if (Date.now() + 100 * 2 ** attempt > deadline) throw err

@@ -20,6 +20,15 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
   registerMetricsRoute(app, options)
 }
 
-export function createPublisher(js: JetStreamClient, config: { partitions: number; publishBatchSamples: number; publishLingerMs: number }): BatchPublisher {
-  return new BatchPublisher({ js, partitions: config.partitions, maxSamples: config.publishBatchSamples, lingerMs: config.publishLingerMs })
+export function createPublisher(
+  js: JetStreamClient,
+  config: { partitions: number; publishBatchSamples: number; publishLingerMs: number; publishTimeoutMs: number }
+): BatchPublisher {
+  return new BatchPublisher({
+    js,
+    partitions: config.partitions,
+    maxSamples: config.publishBatchSamples,
+    lingerMs: config.publishLingerMs,
+    retryBudgetMs: config.publishTimeoutMs,
+  })
 }

@@ -15,5 +15,15 @@ export async function registerUi(app: FastifyInstance, uiDir = DEFAULT_UI_DIR): 
     )
     return
   }
-  await app.register(fastifyStatic, { root: uiDir, prefix: '/', index: 'index.html', maxAge: '1h', immutable: false })
+  await app.register(fastifyStatic, {
+    root: uiDir,
+    prefix: '/',
+    index: 'index.html',
+    cacheControl: false,
+    // Vite names assets by content hash: those never change. index.html names the current ones, so it is
+    // revalidated every time, or a browser could keep an old page pointing at assets a new build deleted.
+    setHeaders(reply, filePath) {
+      reply.header('cache-control', filePath.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache')
+    },
+  })
 }

@@ -132,4 +132,12 @@ describe('dashboard', () => {
     }
     expect(dashboard.errors).toEqual([])
   })
+
+  it('revalidates index.html on every load and caches hashed assets for good', async () => {
+    const index = await fetch(stack.url + '/')
+    expect(index.headers.get('cache-control')).toBe('no-cache')
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(await index.text())?.[1]
+    expect(asset).toBeDefined()
+    expect((await fetch(stack.url + asset)).headers.get('cache-control')).toBe('public, max-age=31536000, immutable')
+  })
 })

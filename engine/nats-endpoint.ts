@@ -64,6 +64,46 @@ async function waitForPort(host: string, port: number, timeoutMs: number, child:
   throw new Error(`did not listen on ${host}:${port} within ${timeoutMs} ms`)
 }
 
+function pidFile(storeDir: string): string {
+  return path.join(storeDir, 'tidemark-nats.pid')
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A Tidemark killed with SIGKILL leaves its nats-server running on the store.
+ * Two servers on one store would corrupt it, so the next start stops the
+ * orphan first (only if that pid still is a nats-server).
+ */
+async function stopOrphan(file: string): Promise<void> {
+  let pid: number
+  try {
+    pid = Number(fs.readFileSync(file, 'utf8'))
+  } catch {
+    return
+  }
+  let command = ''
+  try {
+    command = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+  } catch {
+    // gone, or no /proc: nothing we can safely stop
+  }
+  if (pid > 0 && command.includes('nats-server') && isAlive(pid)) {
+    process.kill(pid, 'SIGTERM')
+    const deadline = Date.now() + 5000
+    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    if (isAlive(pid)) process.kill(pid, 'SIGKILL')
+  }
+  fs.rmSync(file, { force: true })
+}
+
 export interface SupervisedNatsOptions {
   binary: string
   storeDir: string
@@ -99,6 +139,7 @@ export class SupervisedNatsServer implements NatsEndpoint {
     if (!binary) throw new EngineErrors.NatsServerMissing()
     const host = options.host ?? '127.0.0.1'
     fs.mkdirSync(options.storeDir, { recursive: true })
+    await stopOrphan(pidFile(options.storeDir))
     const server = new SupervisedNatsServer({ ...options, binary, host }, options.port ?? (await freePort(host)))
     process.once('exit', server.#killOnExit)
     await server.#spawn()
@@ -112,6 +153,7 @@ export class SupervisedNatsServer implements NatsEndpoint {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     this.#child = child
+    if (child.pid !== undefined) fs.writeFileSync(pidFile(storeDir), String(child.pid))
     const collect = (chunk: Buffer): void => {
       for (const line of chunk.toString('utf8').split('\n')) {
         if (!line) continue
@@ -154,5 +196,6 @@ export class SupervisedNatsServer implements NatsEndpoint {
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
     await exited
     clearTimeout(timer)
+    fs.rmSync(pidFile(this.options.storeDir), { force: true })
   }
 }

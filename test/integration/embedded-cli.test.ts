@@ -1,32 +1,25 @@
 // `tidemark start` as a user runs it: a real process that supervises its own
 // nats-server and chDB under its data directory, creates an admin token, and
 // drains on SIGTERM so every accepted beacon is in ClickHouse before it exits.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { tempDir } from '../helpers/stack.ts'
+import { startTidemarkProcess, TIDEMARK_BIN as bin } from '../helpers/tidemark-process.ts'
 
-const bin = path.resolve(import.meta.dirname, '../../bin/tidemark.mjs')
 const dataDir = tempDir('cli')
-const env = { ...process.env, TIDEMARK_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', NATS_URL: '', TIDEMARK_ADMIN_TOKEN: '' }
+const env = { ...process.env, TIDEMARK_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', NATS_URL: '', TIDEMARK_ADMIN_TOKEN: '' }
 let server: ChildProcess
 let url: string
 let stdout = ''
-let stderr = ''
 
 beforeAll(async () => {
-  server = spawn(process.execPath, [bin, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  server.stderr!.on('data', (chunk) => (stderr += chunk))
-  url = await new Promise<string>((resolve, reject) => {
-    server.stdout!.on('data', (chunk) => {
-      stdout += chunk
-      const match = /Dashboard:\s+(http:\/\/\S+?)\/?\s[\s\S]*New tenant/.exec(stdout)
-      if (match) resolve(match[1] as string)
-    })
-    server.once('exit', (code) => reject(new Error(`tidemark exited with ${code}: ${stderr}`)))
-  })
+  const started = await startTidemarkProcess(['start'], env)
+  server = started.child
+  url = started.url
+  stdout = started.output()
 }, 60_000)
 
 afterAll(() => {

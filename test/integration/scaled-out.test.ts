@@ -2,30 +2,20 @@
 // `tidemark ingest` process are stored and served by a `tidemark engine query`
 // process. (Separate engine and query processes need a ClickHouse server,
 // CLICKHOUSE_URL: chDB's directory belongs to one process.)
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import path from 'node:path'
+import { spawnSync, type ChildProcess } from 'node:child_process'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startNats, tempDir, ADMIN_TOKEN } from '../helpers/stack.ts'
 import type { SupervisedNatsServer } from '../../engine/index.ts'
+import { startTidemarkProcess, TIDEMARK_BIN as bin, type TidemarkProcess } from '../helpers/tidemark-process.ts'
 
-const bin = path.resolve(import.meta.dirname, '../../bin/tidemark.mjs')
 let nats: SupervisedNatsServer
 const processes: ChildProcess[] = []
 
-function startTier(args: string[], extraEnv: Record<string, string> = {}): Promise<{ url: string; child: ChildProcess }> {
-  const env = { ...process.env, NATS_URL: nats.url, TIDEMARK_DATA_DIR: tempDir('tier'), PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', TIDEMARK_ADMIN_TOKEN: ADMIN_TOKEN, ...extraEnv }
-  const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
-  processes.push(child)
-  let out = ''
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (chunk) => {
-      out += chunk
-      const match = /"url":"(http:\/\/[^"]+)".*"msg":"tidemark ready"/.exec(out)
-      if (match) resolve({ url: match[1] as string, child })
-    })
-    child.stderr!.on('data', (chunk) => (out += chunk))
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${out}`)))
-  })
+async function startTier(args: string[]): Promise<TidemarkProcess> {
+  const env = { ...process.env, NATS_URL: nats.url, TIDEMARK_DATA_DIR: tempDir('tier'), PORT: '0', HOST: '127.0.0.1', TIDEMARK_ADMIN_TOKEN: ADMIN_TOKEN }
+  const tier = await startTidemarkProcess(args, env)
+  processes.push(tier.child)
+  return tier
 }
 
 beforeAll(async () => {

@@ -75,6 +75,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const problems = [...Value.Errors(ConfigSchema, config)].map(
     (e) => `${e.path.slice(1) || '(root)'} ${e.message} (got ${JSON.stringify(e.value)})`
   )
+  // Buffered messages must be stored well before JetStream gives up on them and redelivers.
+  if (problems.length === 0 && config.storageLingerMs * 2 > config.storageAckWaitMs) {
+    problems.push(`storageLingerMs (${config.storageLingerMs}) must be at most half of storageAckWaitMs (${config.storageAckWaitMs})`)
+  }
   if (problems.length > 0) throw new EngineErrors.ConfigInvalid(problems.join('; '))
   return config
 }

@@ -85,7 +85,8 @@ export class StorageConsumer {
   }
   readonly #o: StorageConsumerOptions
   readonly #consumerName: string
-  #buffer: Delivery[] = []
+  /** By stream sequence: a message redelivered while still buffered replaces its first delivery, never joins it. */
+  #buffer = new Map<number, Delivery>()
   #bufferRows = 0
   #timer: NodeJS.Timeout | undefined
   #flushing: Promise<void> = Promise.resolve()
@@ -95,6 +96,8 @@ export class StorageConsumer {
   /** Intents left by an earlier run (or another process), by stream sequence. */
   readonly #recovering = new Map<number, PendingGroup>()
   #intentsLoadedAt = 0
+  /** Sequences of the write under way: a redelivery of one of them is left to that write's ack. */
+  readonly #writing = new Set<number>()
 
   constructor(options: StorageConsumerOptions) {
     this.#o = options
@@ -149,6 +152,7 @@ export class StorageConsumer {
         m.term()
         continue
       }
+      if (this.#writing.has(m.seq)) continue
       const delivery: Delivery = { m, samples }
       // A redelivery we hold no intent for may belong to another process's interrupted insert.
       if (m.redelivered && !this.#recovering.has(m.seq) && Date.now() - this.#intentsLoadedAt > INTENT_RELOAD_MS) await this.#loadIntents()
@@ -158,15 +162,22 @@ export class StorageConsumer {
         if (group.deliveries.size === group.intent.seqs.length) {
           for (const seq of group.intent.seqs) this.#recovering.delete(seq)
           this.stats.replayedIntents++
-          await this.#serialize(() => this.#write([...group.deliveries.values()], group.intent, group.key))
+          await this.#schedule([...group.deliveries.values()], group.intent, group.key)
         }
         continue
       }
-      this.#buffer.push(delivery)
-      this.#bufferRows += samples.length
+      const earlier = this.#buffer.get(m.seq)
+      this.#buffer.set(m.seq, delivery)
+      this.#bufferRows += samples.length - (earlier?.samples.length ?? 0)
       if (this.#bufferRows >= this.#o.batchRows) await this.flush()
       else this.#timer ??= setTimeout(() => void this.flush(), this.#o.lingerMs)
     }
+  }
+
+  /** Queues a write; from now until it ends, redeliveries of its messages are ignored. */
+  #schedule(deliveries: Delivery[], intent: Intent, key: string): Promise<void> {
+    for (const d of deliveries) this.#writing.add(d.m.seq)
+    return this.#serialize(() => this.#write(deliveries, intent, key))
   }
 
   #serialize(work: () => Promise<void>): Promise<void> {
@@ -188,9 +199,9 @@ export class StorageConsumer {
     this.#messages = undefined
     clearTimeout(this.#timer)
     this.#timer = undefined
-    for (const { m } of this.#buffer) m.nak()
+    for (const { m } of this.#buffer.values()) m.nak()
     for (const group of new Set(this.#recovering.values())) for (const { m } of group.deliveries.values()) m.nak()
-    this.#buffer = []
+    this.#buffer = new Map()
     this.#bufferRows = 0
     this.#recovering.clear()
     void (async () => {
@@ -204,13 +215,13 @@ export class StorageConsumer {
   flush(): Promise<void> {
     clearTimeout(this.#timer)
     this.#timer = undefined
-    const deliveries = this.#buffer
+    const deliveries = [...this.#buffer.values()]
     if (deliveries.length === 0) return this.#flushing
-    this.#buffer = []
+    this.#buffer = new Map()
     this.#bufferRows = 0
     const seqs = deliveries.map((d) => d.m.seq)
     const intent: Intent = { seqs, token: `${this.#consumerName}:${seqs[0]}-${seqs[seqs.length - 1]}:${seqs.length}` }
-    return this.#serialize(() => this.#write(deliveries, intent, `${INTENT_PREFIX}${seqs[0]}`))
+    return this.#schedule(deliveries, intent, `${INTENT_PREFIX}${seqs[0]}`)
   }
 
   async #write(deliveries: Delivery[], intent: Intent, key: string): Promise<void> {
@@ -236,6 +247,8 @@ export class StorageConsumer {
       // Hand them back now rather than after the ack wait; if the insert did land, the intent makes the redo a no-op.
       for (const m of messages) m.nak()
       throw err
+    } finally {
+      for (const m of messages) this.#writing.delete(m.seq)
     }
     await this.#o.state.delete(key)
   }
@@ -273,7 +286,7 @@ export class StorageConsumer {
       // num_ack_pending is not waited on: it counts other processes' batches, and messages stranded on a
       // subscription an outage broke, which JetStream redelivers after the ack wait. Nothing of ours is lost.
       const info = await jsm.consumers.info(BEACONS_STREAM, this.#consumerName)
-      if (info.num_pending === 0 && this.#buffer.length === 0) break
+      if (info.num_pending === 0 && this.#buffer.size === 0) break
       await new Promise((r) => setTimeout(r, 50))
     }
     await this.stop()

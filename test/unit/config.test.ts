@@ -15,6 +15,11 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ port: 9000, natsUrl: 'nats://n:4222', clickhouseUrl: 'http://ch:8123', clickhouseUser: 'u', partitions: 64 })
   })
 
+  it('keeps the storage linger well inside the ack wait, so buffered messages are not redelivered', () => {
+    expect(() => loadConfig({ TIDEMARK_STORAGE_LINGER_MS: '5000', TIDEMARK_STORAGE_ACK_WAIT_MS: '8000' })).toThrow(/storageLingerMs \(5000\) must be at most half/)
+    expect(loadConfig({ TIDEMARK_STORAGE_LINGER_MS: '4000', TIDEMARK_STORAGE_ACK_WAIT_MS: '8000' }).storageLingerMs).toBe(4000)
+  })
+
   it('names every bad variable at once', () => {
     let message = ''
     try {

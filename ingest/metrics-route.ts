@@ -62,6 +62,8 @@ export function registerMetricsRoute(app: FastifyInstance, options: MetricsRoute
       // The response schema lets fastify serialize the answer with a compiled stringifier.
       schema: { body: MetricsBodySchema, response: { 200: AcceptedSchema } },
       bodyLimit: METRICS_BODY_LIMIT,
+      // The hot path logs no line per request at info; failures still log at error.
+      logLevel: 'warn',
       onRequest: requireRole(options.tenants, 'ingest'),
     },
     async (request, reply) => {

@@ -1,6 +1,7 @@
 // Runs the `tidemark` command as a user would, as a child process, and waits
 // for its "tidemark ready" log line (every role logs it, with its URL).
 import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
 import path from 'node:path'
 
 export const TIDEMARK_BIN = path.resolve(import.meta.dirname, '../../bin/tidemark.mjs')
@@ -26,4 +27,14 @@ export function startTidemarkProcess(args: string[], env: NodeJS.ProcessEnv): Pr
     child.stderr!.on('data', onData)
     child.once('exit', (code) => reject(new Error(`tidemark ${args.join(' ')} exited with ${code}: ${out}`)))
   })
+}
+
+/** For afterAll: SIGKILL a process left running, and the nats-server child it then leaves behind. */
+export function killWithChildren(child: ChildProcess, dataDir: string): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  try {
+    process.kill(Number(fs.readFileSync(path.join(dataDir, 'nats', 'tidemark-nats.pid'), 'utf8')), 'SIGKILL')
+  } catch {
+    // no pid file, or that server is gone already
+  }
 }

@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, expect, it } from 'vitest'
 import { tempDir } from '../helpers/stack.ts'
-import { startTidemarkProcess, TIDEMARK_BIN, type TidemarkProcess } from '../helpers/tidemark-process.ts'
+import { killWithChildren, startTidemarkProcess, TIDEMARK_BIN, type TidemarkProcess } from '../helpers/tidemark-process.ts'
 
 const dataDir = tempDir('crash')
 const env = {
@@ -23,7 +23,7 @@ const env = {
 }
 const running: TidemarkProcess[] = []
 afterAll(() => {
-  for (const { child } of running) if (child.exitCode === null) child.kill('SIGKILL')
+  for (const { child } of running) killWithChildren(child, dataDir)
 })
 
 function isAlive(pid: number): boolean {

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { tempDir } from '../helpers/stack.ts'
-import { startTidemarkProcess, TIDEMARK_BIN as bin } from '../helpers/tidemark-process.ts'
+import { killWithChildren, startTidemarkProcess, TIDEMARK_BIN as bin } from '../helpers/tidemark-process.ts'
 
 const dataDir = tempDir('cli')
 const env = { ...process.env, TIDEMARK_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', NATS_URL: '', TIDEMARK_ADMIN_TOKEN: '' }
@@ -22,9 +22,7 @@ beforeAll(async () => {
   stdout = started.output()
 }, 60_000)
 
-afterAll(() => {
-  if (server.exitCode === null) server.kill('SIGKILL')
-})
+afterAll(() => killWithChildren(server, dataDir))
 
 it('prints the dashboard URL and where the admin token is, kept with mode 0600', async () => {
   const tokenFile = path.join(dataDir, 'admin-token')

@@ -68,7 +68,7 @@ function pidFile(storeDir: string): string {
   return path.join(storeDir, 'tidemark-nats.pid')
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
     return true

@@ -7,6 +7,7 @@ import { once } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, expect, it } from 'vitest'
+import { isAlive } from '../../engine/nats-endpoint.ts'
 import { tempDir } from '../helpers/stack.ts'
 import { killWithChildren, startTidemarkProcess, TIDEMARK_BIN, type TidemarkProcess } from '../helpers/tidemark-process.ts'
 
@@ -25,15 +26,6 @@ const running: TidemarkProcess[] = []
 afterAll(() => {
   for (const { child } of running) killWithChildren(child, dataDir)
 })
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 it('loses nothing acknowledged across kill -9, and replaces the orphaned nats-server', async () => {
   const first = await startTidemarkProcess(['start'], env)

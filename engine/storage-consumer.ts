@@ -187,8 +187,8 @@ export class StorageConsumer {
 
   /**
    * Anything but a ClickHouse error (those are retried in place) ends this
-   * generation as a crash would: what is buffered stays unacked, so JetStream
-   * redelivers it, and a fresh start reloads the intents and carries on.
+   * generation as a crash would: what it held is nakked (never acked), so
+   * JetStream redelivers it, and a fresh start reloads the intents and carries on.
    */
   #fail(err: Error): void {
     this.stats.restarts++

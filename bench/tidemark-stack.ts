@@ -2,6 +2,7 @@
 // process, and the ingest, engine and query roles on one port, with the default
 // publish and storage settings. Everything lives in one temp dir that stop()
 // removes. Benches use only the public pieces (no test helpers).
+import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -91,7 +92,7 @@ export async function startTidemarkStack(): Promise<TidemarkStack> {
             lastLine = Date.now()
             process.stderr.write(`  ${'storage'.padEnd(26)} catching up: ${stored.toLocaleString('en-US')} of ${published.toLocaleString('en-US')} samples in ClickHouse\n`)
           }
-          await new Promise((r) => setTimeout(r, 100))
+          await sleep(100)
           const now = await storedSamples()
           if (now > stored) lastGrowth = Date.now()
           stored = now

@@ -1,6 +1,7 @@
 // Where NATS is: a server someone else runs (NATS_URL), or a nats-server child
 // that Tidemark starts and supervises under its data directory. Both satisfy
 // NatsEndpoint; test/integration/nats-endpoint.test.ts runs one suite on both.
+import { setTimeout as sleep } from 'node:timers/promises'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import fs from 'node:fs'
@@ -59,7 +60,7 @@ async function waitForPort(host: string, port: number, timeoutMs: number, child:
       socket.on('error', () => resolve(false))
     })
     if (ok) return
-    await new Promise((r) => setTimeout(r, 25))
+    await sleep(25)
   }
   throw new Error(`did not listen on ${host}:${port} within ${timeoutMs} ms`)
 }
@@ -98,7 +99,7 @@ async function stopOrphan(file: string): Promise<void> {
   if (pid > 0 && command.includes('nats-server') && isAlive(pid)) {
     process.kill(pid, 'SIGTERM')
     const deadline = Date.now() + 5000
-    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50)
     if (isAlive(pid)) process.kill(pid, 'SIGKILL')
   }
   fs.rmSync(file, { force: true })

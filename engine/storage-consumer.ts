@@ -11,6 +11,7 @@
 // new ones; the consumer finds them in an intent, regroups them exactly as
 // before and inserts them with the same token, which ClickHouse drops as a
 // duplicate (materialized views included).
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { JetStreamClient, JsMsg, ConsumerMessages } from '@nats-io/jetstream'
 import type { KV } from '@nats-io/kv'
 import { decodeBatch } from './beacon-batch.ts'
@@ -206,7 +207,7 @@ export class StorageConsumer {
     this.#recovering.clear()
     void (async () => {
       await messages?.close()
-      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * this.stats.restarts)))
+      await sleep(Math.min(5000, 250 * this.stats.restarts))
       if (!this.#stopped) await this.start().catch((startErr: Error) => this.#fail(startErr))
     })()
   }
@@ -272,7 +273,7 @@ export class StorageConsumer {
         if (this.#stopped && attempt >= 2) throw error
         // Keep JetStream from redelivering while we retry.
         for (const m of messages) m.working()
-        await new Promise((r) => setTimeout(r, Math.min(10_000, 200 * 2 ** Math.min(attempt, 6))))
+        await sleep(Math.min(10_000, 200 * 2 ** Math.min(attempt, 6)))
       }
     }
   }
@@ -287,7 +288,7 @@ export class StorageConsumer {
       // subscription an outage broke, which JetStream redelivers after the ack wait. Nothing of ours is lost.
       const info = await jsm.consumers.info(BEACONS_STREAM, this.#consumerName)
       if (info.num_pending === 0 && this.#buffer.size === 0) break
-      await new Promise((r) => setTimeout(r, 50))
+      await sleep(50)
     }
     await this.stop()
   }

@@ -5,6 +5,7 @@
 //
 // Each batch has a message id; a failed publish is retried with the same id,
 // and JetStream's duplicate window drops the copy if the first one did land.
+import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import type { JetStreamClient } from '@nats-io/jetstream'
 import { beaconSubject, encodeBatch, partitionOf, seriesKey, SampleField, type Sample } from '../engine/index.ts'
@@ -133,7 +134,7 @@ export class BatchPublisher {
       } catch (err) {
         if (Date.now() + 100 * 2 ** attempt > deadline) throw err
         this.stats.retries++
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)))
+        await sleep(Math.min(2000, 100 * 2 ** attempt))
       }
     }
   }

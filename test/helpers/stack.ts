@@ -1,6 +1,7 @@
 // The one way tests start real parts: a nats-server -js of their own on a free
 // port with a temp store, chDB in a temp dir, and Tidemark on port 0. Nothing
 // here mocks NATS or ClickHouse.
+import { setTimeout as sleep } from 'node:timers/promises'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -90,7 +91,7 @@ export async function startStack(overrides: Partial<Config> = {}, options: Start
         const [row] = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${store.database}.samples WHERE tenant = {t:String}`, { t: tenantId })
         count = Number(row?.n ?? 0)
         if (count >= rows) return count
-        await new Promise((r) => setTimeout(r, 50))
+        await sleep(50)
       }
       return count
     },

@@ -18,5 +18,5 @@ export { SupervisedNatsServer, externalNats, type NatsEndpoint } from './nats-en
 export { HttpErrors, type FieldProblem } from './http/http-errors.ts'
 export { createErrorHandler, notFoundHandler, fieldProblems, type TidemarkHttpError } from './http/error-handler.ts'
 export { validatorCompiler } from './http/validator-compiler.ts'
-export { requireRole, requireAdmin, type AuthHook } from './http/bearer-auth.ts'
+export { requireRole, requireAdmin, tenantOf, type AuthHook } from './http/bearer-auth.ts'
 export { registerHealthRoute, type HealthCheck } from './http/health-route.ts'

@@ -7,6 +7,7 @@ import {
   MAX_FUTURE_SKEW_MS,
   MetricsBodySchema,
   requireRole,
+  tenantOf,
   type BeaconBody,
   type FieldProblem,
   type Sample,
@@ -69,7 +70,7 @@ export function registerMetricsRoute(app: FastifyInstance, options: MetricsRoute
     async (request, reply) => {
       const receivedAt = Date.now()
       const body = request.body as BeaconBody | BeaconBody[]
-      const result = beaconsToSamples((request.principal as { tenantId: string }).tenantId, body, receivedAt)
+      const result = beaconsToSamples(tenantOf(request), body, receivedAt)
       if (result.length > 0 && !Array.isArray(result[0])) throw invalidBeacon(result as FieldProblem[])
       const samples = result as Sample[]
       await options.publisher.publish(samples)

@@ -3,14 +3,10 @@
 // columnar with one entry per bucket, as uPlot draws it.
 import { ROLLUPS, type ClickHouseStore } from '../engine/index.ts'
 import { QueryErrors } from './errors.ts'
-import type { AggregateSeries, AggregateTotals } from './read-contract.ts'
+import type { AggregateResponse, AggregateSeries, AggregateTotals } from './read-contract.ts'
 import type { TimeRange } from './time-range.ts'
 
-export interface AggregateResult {
-  total: AggregateTotals
-  series: AggregateSeries
-  source: string
-}
+export type AggregateResult = Pick<AggregateResponse, 'total' | 'series' | 'source'>
 
 interface BucketRow {
   bucket: string | number

@@ -2,7 +2,7 @@
 // with a tenant's apiKey. The tenant is the credential's, never a parameter.
 import type { FastifyInstance } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
-import { metricKind, METRIC_NAME_PATTERN, requireRole, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
+import { metricKind, METRIC_NAME_PATTERN, requireRole, tenantOf, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
 import { aggregate, metricNames } from './aggregate-query.ts'
 import type { AggregateResponse, MetricInfo } from './read-contract.ts'
 import { resolveRange } from './time-range.ts'
@@ -30,7 +30,7 @@ export function registerAggregateRoutes(app: FastifyInstance, options: Aggregate
   app.get('/api/v2/analytics/aggregate', { schema: { querystring: AggregateQuerySchema }, onRequest: authorize }, async (request): Promise<AggregateResponse> => {
     const query = request.query as Static<typeof AggregateQuerySchema>
     const range = resolveRange(query)
-    const tenant = (request.principal as { tenantId: string }).tenantId
+    const tenant = tenantOf(request)
     const result = await aggregate(options.store, tenant, query.metric, range)
     return {
       metric: query.metric,
@@ -44,7 +44,7 @@ export function registerAggregateRoutes(app: FastifyInstance, options: Aggregate
   })
 
   app.get('/api/v2/analytics/metric-names', { onRequest: authorize }, async (request): Promise<{ metrics: MetricInfo[] }> => {
-    const tenant = (request.principal as { tenantId: string }).tenantId
+    const tenant = tenantOf(request)
     const names = await metricNames(options.store, tenant)
     return { metrics: names.map((m) => ({ ...m, kind: metricKind(m.name) })) }
   })

@@ -33,6 +33,13 @@ export function requireRole(registry: TenantRegistry, role: Role): AuthHook {
   }
 }
 
+/** The tenant of a request that passed requireRole: the credential's, never a parameter. */
+export function tenantOf(request: FastifyRequest): string {
+  // Only a route without requireRole gets here with no principal: refuse rather than guess.
+  if (!request.principal) throw new HttpErrors.Unauthorized()
+  return request.principal.tenantId
+}
+
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest()
 }

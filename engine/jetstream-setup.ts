@@ -5,7 +5,7 @@ import { connect, nanos, type NatsConnection } from '@nats-io/transport-node'
 import { AckPolicy, DeliverPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import { EngineErrors } from './errors.ts'
-import { BEACONS_STREAM, BEACONS_SUBJECTS, STORAGE_CONSUMER, STORAGE_STATE_BUCKET, TENANTS_BUCKET } from './subjects.ts'
+import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, STORAGE_CONSUMER, STORAGE_STATE_BUCKET, TENANTS_BUCKET } from './subjects.ts'
 
 export interface JetStreamLayout {
   replicas: number
@@ -54,6 +54,14 @@ export async function ensureJetStream(nc: NatsConnection, layout: JetStreamLayou
     num_replicas: layout.replicas,
     max_age: nanos(BEACONS_MAX_AGE_MS),
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+  })
+  await upsertStream(jsm, {
+    name: DEAD_LETTERS_STREAM,
+    subjects: [DEAD_LETTERS_SUBJECTS],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: layout.replicas,
+    max_age: nanos(BEACONS_MAX_AGE_MS * 4),
   })
   const storage = {
     durable_name: STORAGE_CONSUMER,

@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { EngineErrors } from './errors.ts'
+import { backoffDelayMs } from './retry.ts'
 
 export interface NatsEndpoint {
   /** Client URL, e.g. nats://127.0.0.1:4222. */
@@ -172,7 +173,7 @@ export class SupervisedNatsServer implements NatsEndpoint {
       // Back off a little so a server that dies at once does not spin.
       setTimeout(() => {
         if (!this.#stopping) this.#spawn().catch((err) => this.options.onLog?.(`restart failed: ${(err as Error).message}`))
-      }, Math.min(5000, 100 * 2 ** Math.min(this.restarts, 6)))
+      }, backoffDelayMs(this.restarts - 1, { baseMs: 100, maxMs: 5000 }))
     })
     try {
       await waitForPort(host, this.port, 10_000, child)

@@ -18,6 +18,7 @@ import { decodeBatch } from './beacon-batch.ts'
 import type { ClickHouseStore } from './clickhouse-store.ts'
 import { SAMPLE_COLUMNS } from './clickhouse-schema.ts'
 import { EngineErrors } from './errors.ts'
+import { backoffDelayMs, retryWithBackoff } from './retry.ts'
 import { SampleField, type Sample } from './sample.ts'
 import { BEACONS_STREAM, STORAGE_CONSUMER } from './subjects.ts'
 
@@ -103,6 +104,11 @@ export class StorageConsumer {
   constructor(options: StorageConsumerOptions) {
     this.#o = options
     this.#consumerName = options.consumerName ?? STORAGE_CONSUMER
+  }
+
+  /** What /api/v2/health reports for storage: ok false (503) with a reason when storage is stuck. */
+  async health(): Promise<{ ok: boolean; reason?: string } & Record<string, unknown>> {
+    return { ok: true, ...this.stats }
   }
 
   async start(): Promise<void> {
@@ -207,7 +213,7 @@ export class StorageConsumer {
     this.#recovering.clear()
     void (async () => {
       await messages?.close()
-      await sleep(Math.min(5000, 250 * this.stats.restarts))
+      await sleep(backoffDelayMs(this.stats.restarts - 1, { baseMs: 250, maxMs: 5000 }))
       if (!this.#stopped) await this.start().catch((startErr: Error) => this.#fail(startErr))
     })()
   }
@@ -260,22 +266,25 @@ export class StorageConsumer {
       `INSERT INTO ${store.database}.samples (${SAMPLE_COLUMNS.join(', ')}) ` +
       `SETTINGS insert_deduplication_token = '${token}', async_insert = 0, deduplicate_blocks_in_dependent_materialized_views = 1 ` +
       `FORMAT JSONCompactEachRow\n${lines.join('\n')}\n`
-    for (let attempt = 0; ; attempt++) {
-      const started = performance.now()
-      try {
+    await retryWithBackoff(
+      async () => {
+        const started = performance.now()
         await store.command(sql)
         this.stats.lastInsertMs = performance.now() - started
-        return
-      } catch (err) {
-        this.stats.insertFailures++
-        const error = new EngineErrors.StorageInsertFailed((err as Error).message, { cause: err })
-        this.#o.log?.warn({ err: error, attempt, rows: lines.length }, 'storage: insert failed, retrying with the same token')
-        if (this.#stopped && attempt >= 2) throw error
-        // Keep JetStream from redelivering while we retry.
-        for (const m of messages) m.working()
-        await sleep(Math.min(10_000, 200 * 2 ** Math.min(attempt, 6)))
+      },
+      {
+        baseMs: 200,
+        maxMs: 10_000,
+        giveUp: (_err, attempt) => this.#stopped && attempt >= 2,
+        onRetry: (err, attempt) => {
+          this.stats.insertFailures++
+          const error = new EngineErrors.StorageInsertFailed((err as Error).message, { cause: err })
+          this.#o.log?.warn({ err: error, attempt, rows: lines.length }, 'storage: insert failed, retrying with the same token')
+          // Keep JetStream from redelivering while we retry.
+          for (const m of messages) m.working()
+        },
       }
-    }
+    )
   }
 
   /** Stops after everything JetStream holds for this consumer is stored, or when timeoutMs ran out. */

@@ -4,6 +4,10 @@ export const BEACONS_STREAM = 'TM_BEACONS'
 export const BEACONS_SUBJECT_PREFIX = 'tm.beacons.'
 export const BEACONS_SUBJECTS = `${BEACONS_SUBJECT_PREFIX}>`
 export const STORAGE_CONSUMER = 'tm-storage'
+/** Batches storage could not write (undecodable, or refused by ClickHouse for their content), with the reason in headers. */
+export const DEAD_LETTERS_STREAM = 'TM_DEAD_LETTERS'
+export const DEAD_LETTERS_SUBJECT_PREFIX = 'tm.deadletter.'
+export const DEAD_LETTERS_SUBJECTS = `${DEAD_LETTERS_SUBJECT_PREFIX}>`
 export const TENANTS_BUCKET = 'tm_tenants'
 /** Bookkeeping the storage consumer needs to redo an interrupted insert exactly (see storage-consumer.ts). */
 export const STORAGE_STATE_BUCKET = 'tm_storage_state'

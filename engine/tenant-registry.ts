@@ -1,8 +1,9 @@
 // Tenants and their credentials, kept in a NATS KV bucket so every process of
 // a deployment sees the same ones. Tokens are stored as SHA-256 digests only:
 // a copy of the bucket does not reveal a usable credential.
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { KV } from '@nats-io/kv'
+import { sha256Hex } from './digest.ts'
 import { EngineErrors } from './errors.ts'
 
 /** An ingestToken may only write its tenant's data; an apiKey may only read it. */
@@ -32,10 +33,6 @@ const TOKEN_PREFIX: Record<Role, string> = { ingest: 'tmi_', read: 'tmk_' }
 const NEGATIVE_CACHE_MS = 2000
 const CACHE_LIMIT = 100_000
 
-function digest(token: string): string {
-  return createHash('sha256').update(token).digest('hex')
-}
-
 function newToken(role: Role): string {
   return TOKEN_PREFIX[role] + randomBytes(24).toString('base64url')
 }
@@ -63,8 +60,8 @@ export class TenantRegistry {
     const ingestToken = newToken('ingest')
     const apiKey = newToken('read')
     await this.#kv.put(`tenant.${id}`, JSON.stringify(record))
-    await this.#kv.put(`token.${digest(ingestToken)}`, JSON.stringify({ tenantId: id, role: 'ingest' } satisfies Principal))
-    await this.#kv.put(`token.${digest(apiKey)}`, JSON.stringify({ tenantId: id, role: 'read' } satisfies Principal))
+    await this.#kv.put(`token.${sha256Hex(ingestToken)}`, JSON.stringify({ tenantId: id, role: 'ingest' } satisfies Principal))
+    await this.#kv.put(`token.${sha256Hex(apiKey)}`, JSON.stringify({ tenantId: id, role: 'read' } satisfies Principal))
     return { id, ingestToken, apiKey }
   }
 
@@ -89,7 +86,7 @@ export class TenantRegistry {
     const missUntil = this.#unknown.get(token)
     if (missUntil !== undefined && missUntil > Date.now()) return undefined
     if (token.length < 8 || token.length > 128) return undefined
-    const entry = await this.#kv.get(`token.${digest(token)}`)
+    const entry = await this.#kv.get(`token.${sha256Hex(token)}`)
     if (!entry || entry.operation !== 'PUT') {
       if (this.#unknown.size >= CACHE_LIMIT) this.#unknown.clear()
       this.#unknown.set(token, Date.now() + NEGATIVE_CACHE_MS)

@@ -5,10 +5,9 @@
 //
 // Each batch has a message id; a failed publish is retried with the same id,
 // and JetStream's duplicate window drops the copy if the first one did land.
-import { setTimeout as sleep } from 'node:timers/promises'
 import { randomBytes } from 'node:crypto'
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { beaconSubject, encodeBatch, partitionOf, seriesKey, SampleField, type Sample } from '../engine/index.ts'
+import { beaconSubject, encodeBatch, partitionOf, retryWithBackoff, seriesKey, SampleField, type Sample } from '../engine/index.ts'
 import { IngestErrors } from './errors.ts'
 
 export interface BatchPublisherOptions {
@@ -63,6 +62,11 @@ export class BatchPublisher {
   constructor(options: BatchPublisherOptions) {
     this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, ...options }
     this.#open = new Array(options.partitions).fill(undefined)
+  }
+
+  /** What /api/v2/health reports for ingest: ok false (503) with a reason when publishing is failing. */
+  health(): { ok: boolean; reason?: string } & Record<string, unknown> {
+    return { ok: true, ...this.stats }
   }
 
   /** Resolves once every sample is in JetStream; rejects with TM_INGEST_* if that cannot be done. */
@@ -124,18 +128,14 @@ export class BatchPublisher {
     void done.finally(() => this.#inFlight.delete(done))
   }
 
-  async #publishWithRetry(subject: string, data: Uint8Array, msgID: string): Promise<void> {
+  #publishWithRetry(subject: string, data: Uint8Array, msgID: string): Promise<void> {
     const deadline = Date.now() + this.#o.retryBudgetMs
-    for (let attempt = 0; ; attempt++) {
-      try {
-        // An ack marked duplicate means an earlier attempt landed: that is success too.
+    // An ack marked duplicate means an earlier attempt landed: that is success too.
+    return retryWithBackoff(
+      async () => {
         await this.#o.js.publish(subject, data, { msgID, timeout: Math.max(100, Math.min(5000, deadline - Date.now())) })
-        return
-      } catch (err) {
-        if (Date.now() + 100 * 2 ** attempt > deadline) throw err
-        this.stats.retries++
-        await sleep(Math.min(2000, 100 * 2 ** attempt))
-      }
-    }
+      },
+      { baseMs: 100, maxMs: 2000, deadline, onRetry: () => this.stats.retries++ }
+    )
   }
 }

@@ -1,7 +1,8 @@
 // Credentials decide the tenant: a route never takes a tenant from the caller.
 // The hook resolves the bearer token to a principal and checks its role.
-import { timingSafeEqual, createHash } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
+import { sha256 } from '../digest.ts'
 import type { Principal, Role, TenantRegistry } from '../tenant-registry.ts'
 import { HttpErrors } from './http-errors.ts'
 
@@ -38,10 +39,6 @@ export function tenantOf(request: FastifyRequest): string {
   // Only a route without requireRole gets here with no principal: refuse rather than guess.
   if (!request.principal) throw new HttpErrors.Unauthorized()
   return request.principal.tenantId
-}
-
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest()
 }
 
 export function requireAdmin(adminToken: string): AuthHook {

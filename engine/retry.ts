@@ -1,0 +1,40 @@
+// One retry-with-backoff for every dependency call that may fail for a while
+// (a JetStream publish, a ClickHouse insert, a nats-server restart): the delay
+// doubles from baseMs up to maxMs, and a deadline or a stop condition ends it.
+import { setTimeout as sleep } from 'node:timers/promises'
+
+export interface Backoff {
+  /** The first delay. */
+  baseMs: number
+  /** No delay is longer than this. */
+  maxMs: number
+}
+
+/** The delay before retry number `attempt` (0-based): baseMs · 2^attempt, capped at maxMs. */
+export function backoffDelayMs(attempt: number, { baseMs, maxMs }: Backoff): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30))
+}
+
+export interface RetryOptions extends Backoff {
+  /** Epoch ms after which the last error is thrown instead of waiting again. */
+  deadline?: number
+  /** Checked after each failure: true throws the error at once (a stop, an error no retry can fix). */
+  giveUp?: (err: unknown, attempt: number) => boolean
+  /** Called before each wait, e.g. to log, count, or keep a message alive. */
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void
+}
+
+/** Runs work until it succeeds, waiting backoffDelayMs between attempts. */
+export async function retryWithBackoff<T>(work: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work(attempt)
+    } catch (err) {
+      const delay = backoffDelayMs(attempt, options)
+      if (options.giveUp?.(err, attempt)) throw err
+      if (options.deadline !== undefined && Date.now() + delay > options.deadline) throw err
+      options.onRetry?.(err, attempt, delay)
+      await sleep(delay)
+    }
+  }
+}

@@ -22,3 +22,4 @@ export { createErrorHandler, notFoundHandler, fieldProblems, type TidemarkHttpEr
 export { validatorCompiler } from './http/validator-compiler.ts'
 export { requireRole, requireAdmin, tenantOf, type AuthHook } from './http/bearer-auth.ts'
 export { registerHealthRoute, type HealthCheck } from './http/health-route.ts'
+export { TidemarkMetrics, registerMetricsRoute, type StatsExport } from './http/metrics-route.ts'

@@ -16,6 +16,20 @@ interface BucketRow {
   max: number
 }
 
+/**
+ * Every read of this tier goes through here: a ClickHouse failure becomes a 503
+ * whose message says nothing of ClickHouse's own text (table names, its
+ * version, the query). That text stays the error's cause, which the error
+ * handler logs.
+ */
+async function readRows<T>(store: ClickHouseStore, sql: string, params: Record<string, unknown>): Promise<T[]> {
+  try {
+    return await store.rows<T>(sql, params)
+  } catch (err) {
+    throw new QueryErrors.StorageUnavailable({ cause: err })
+  }
+}
+
 export function sourceFor(stepS: number): { table: string; raw: boolean } {
   const rollup = ROLLUPS.find((r) => stepS % r.seconds === 0)
   return rollup ? { table: rollup.table, raw: false } : { table: 'samples', raw: true }
@@ -39,12 +53,7 @@ export function aggregateSql(db: string, stepS: number): { sql: string; table: s
 export async function aggregate(store: ClickHouseStore, tenant: string, metric: string, range: TimeRange): Promise<AggregateResult> {
   const stepMs = range.stepS * 1000
   const { sql, table } = aggregateSql(store.database, range.stepS)
-  let rows: BucketRow[]
-  try {
-    rows = await store.rows<BucketRow>(sql, { stepMs, tenant, metric, fromMs: range.fromMs, toMs: range.toMs })
-  } catch (err) {
-    throw new QueryErrors.StorageUnavailable((err as Error).message, { cause: err })
-  }
+  const rows = await readRows<BucketRow>(store, sql, { stepMs, tenant, metric, fromMs: range.fromMs, toMs: range.toMs })
   const series: AggregateSeries = { t: [], count: [], sum: [], avg: [], min: [], max: [] }
   for (let i = 0; i < range.points; i++) {
     series.t.push(range.fromMs + i * stepMs)
@@ -74,7 +83,8 @@ export async function aggregate(store: ClickHouseStore, tenant: string, metric: 
 
 /** The tenant's metric names with how many samples each has, from the hourly rollup. */
 export async function metricNames(store: ClickHouseStore, tenant: string): Promise<{ name: string; samples: number }[]> {
-  const rows = await store.rows<{ name: string; samples: string | number }>(
+  const rows = await readRows<{ name: string; samples: string | number }>(
+    store,
     `SELECT metric AS name, sum(count) AS samples FROM ${store.database}.samples_1h WHERE tenant = {tenant:String} GROUP BY metric ORDER BY metric SETTINGS max_execution_time = 10`,
     { tenant }
   )

@@ -9,6 +9,8 @@ import { Writable } from 'node:stream'
 import { pino } from 'pino'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { CreatedTenant } from '../../engine/index.ts'
+import { aggregate } from '../../query/aggregate-query.ts'
+import { resolveRange } from '../../query/time-range.ts'
 import { ADMIN_TOKEN, startStack, tempDir, type Stack } from '../helpers/stack.ts'
 
 /** Every log line of the stack, parsed: pino writes one JSON object a line. */
@@ -124,6 +126,35 @@ describe('ranges a client can send', () => {
       expect(errorLogs(), JSON.stringify(errorLogs())).toEqual([])
     })
   }
+})
+
+describe('how much one aggregate may ask for', () => {
+  it('refuses an instant longer than any ISO form before parsing it, without echoing it back', async () => {
+    const longest = await rawGet(`/api/v2/analytics/aggregate?metric=page_views&from=${encodeURIComponent('2026-01-01T00:00:00.000000000+00:00')}&to=${Date.UTC(2026, 0, 2)}`, acme.apiKey)
+    expect(longest.status, longest.text).toBe(200)
+    const res = await rawGet(`/api/v2/analytics/aggregate?metric=page_views&from=2026-01-01T${'9'.repeat(8000)}`, acme.apiKey)
+    expect(res.status).toBe(400)
+    expect(res.body.code).toBe('TM_HTTP_INVALID_REQUEST')
+    expect(res.body.fields.map((f: { field: string }) => f.field)).toEqual(['from'])
+    expect(res.text.length).toBeLessThan(1000)
+  })
+
+  it('bounds the rows one aggregate reads, answering a 400 that says what to change, not a 503', async () => {
+    const t0 = Date.UTC(2026, 0, 1)
+    const beacons = Array.from({ length: 20 }, (_, i) => ({ checkout_time: i, ts: t0 + i * 1000 }))
+    expect((await stack.request('POST', '/api/v2/analytics/metrics', acme.ingestToken, beacons)).status).toBe(200)
+    await stack.waitForRows(acme.id, 20)
+    const store = stack.tidemark.runtime.store!
+    const range = resolveRange({ from: String(t0), to: String(t0 + 60_000), step: 7 })
+    expect((await aggregate(store, acme.id, 'checkout_time', range)).total.count).toBe(20)
+    // The bound is what ClickHouse enforces: a small one stands in for 50M rows.
+    const refused = await aggregate(store, acme.id, 'checkout_time', range, 5).then(
+      () => undefined,
+      (err: unknown) => err
+    )
+    expect(refused).toMatchObject({ code: 'TM_QUERY_INVALID', statusCode: 400, message: expect.stringMatching(/step of whole minutes/) })
+    expect(String((refused as Error).message)).not.toMatch(/max_rows_to_read|TOO_MANY_ROWS/)
+  })
 })
 
 describe('ClickHouse failures', () => {

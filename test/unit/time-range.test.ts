@@ -77,4 +77,9 @@ describe('aggregate source', () => {
     const { sql } = aggregateSql('tidemark', 60)
     expect(sql).toContain('tenant = {tenant:String}')
   })
+
+  it('bounds the rows and the time of every aggregate in its own SETTINGS clause', () => {
+    const { sql } = aggregateSql('tidemark', 7)
+    expect(sql).toMatch(/SETTINGS max_execution_time = 30, max_rows_to_read = 50000000, read_overflow_mode = 'throw'$/)
+  })
 })

@@ -6,6 +6,7 @@
 // then waits for storage to catch up, so no load overlaps another's leftovers.
 import { startBaselineServer, type BaselineServer } from './baseline-server.ts'
 import { runLoad, type LoadResult } from './load.ts'
+import { sampleCountProblems } from './sample-count.ts'
 import { int, machineInfo, printSummary, writeResults, type SummaryRow } from './report.ts'
 import { startTidemarkStack, type StorageCatchUp, type TidemarkStack } from './tidemark-stack.ts'
 
@@ -91,11 +92,7 @@ function problemsOf(v: VariantResult): string[] {
       `${who} ${v.name}: ${non2xx} non-2xx${codes.length ? ` (measured run: ${codes.join(', ')})` : ''}, ${errors} errors (${r.timeouts} timeouts), warm-up included`
     )
   }
-  if (v.storage.stored < v.acceptedSamples) {
-    problems.push(`${v.name}: ClickHouse holds ${v.storage.stored} samples of ${v.acceptedSamples} answered 2xx: ${v.acceptedSamples - v.storage.stored} accepted samples missing`)
-  } else if (!v.storage.complete) {
-    problems.push(`${v.name}: storage stalled before holding every published sample (${v.storage.stored} of ${v.storage.published} stored)`)
-  }
+  problems.push(...sampleCountProblems(v.name, { accepted: v.acceptedSamples, published: v.storage.published, stored: v.storage.stored, complete: v.storage.complete }))
   return problems
 }
 
@@ -171,6 +168,7 @@ export async function ingestScenario(options: IngestOptions): Promise<boolean> {
     non2xx: headline.tidemark.non2xx,
     errors: headline.tidemark.errors,
     acceptedSamples: headline.acceptedSamples,
+    publishedSamples: headline.storage.published,
     storedSamples: headline.storage.stored,
     clean: problems.length === 0,
     problems,
@@ -197,11 +195,12 @@ export async function ingestScenario(options: IngestOptions): Promise<boolean> {
     `beacons/s counts 2xx only; a beacon is ${JSON.stringify(BEACON)}, ${SAMPLES_PER_BEACON} samples: ${int(headline.samplesPerSec)} samples/s.`,
     '',
     // Published exceeds answered by the requests in flight when a load stopped: the server finished them, the client had gone.
-    'samples in ClickHouse after each variant (stored / answered 2xx / published to JetStream):',
+    'samples after each variant: stored in ClickHouse vs published to JetStream (must be equal), and answered 2xx:',
     ...variants.map(
       (v) =>
-        `  ${v.name.padEnd(width)}  ${int(v.storage.stored)} / ${int(v.acceptedSamples)} / ${int(v.storage.published)},` +
-        ` stored ${(v.storage.catchUpMs / 1000).toFixed(1)} s after the load ended`
+        `  ${v.name.padEnd(width)}  stored ${int(v.storage.stored)} vs published ${int(v.storage.published)}` +
+        ` ${v.storage.stored === v.storage.published ? '(equal)' : `(MISMATCH: ${v.storage.stored > v.storage.published ? '+' : ''}${int(v.storage.stored - v.storage.published)})`},` +
+        ` answered 2xx ${int(v.acceptedSamples)}, settled ${(v.storage.catchUpMs / 1000).toFixed(1)} s after the load ended`
     ),
     'CPU during the measured loads (100% = one core; steal: share of the whole machine the host took):',
     ...variants.flatMap((v) => [`  ${v.name.padEnd(width)}  ${cpuNote('baseline', v.baseline)}`, `  ${''.padEnd(width)}  ${cpuNote('tidemark', v.tidemark)}`]),

@@ -1,5 +1,5 @@
 // `npm run bench -- <scenario> [options]`: picks a scenario, reads the flags,
-// and exits 0 only for a clean run (no errors, every accepted sample stored),
+// and exits 0 only for a clean run (no errors, stored samples equal to published ones),
 // so a script can tell a measurement from a broken one.
 import { parseArgs } from 'node:util'
 import { MAX_BEACONS_PER_REQUEST } from '../engine/index.ts'

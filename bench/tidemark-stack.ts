@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { loadConfig, SupervisedNatsServer, type Config, type CreatedTenant } from '../engine/index.ts'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { BEACONS_STREAM, loadConfig, STORAGE_CONSUMER, SupervisedNatsServer, type Config, type CreatedTenant } from '../engine/index.ts'
 import { startTidemark, type TidemarkApp } from '../cli/tidemark-app.ts'
 
 /**
@@ -22,9 +23,9 @@ export interface StorageCatchUp {
   stored: number
   /** Samples the ingest publisher had JetStream acknowledge (counts requests whose client gave up, too). */
   published: number
-  /** From the call until ClickHouse held every published sample. */
+  /** From the call until storage settled (nothing pending or unacknowledged) with every published sample stored. */
   catchUpMs: number
-  /** False when storage stopped making progress before holding everything. */
+  /** False when storage stopped making progress before settling. */
   complete: boolean
 }
 
@@ -70,6 +71,11 @@ export async function startTidemarkStack(): Promise<TidemarkStack> {
     const { publisher } = app
     if (!store || !publisher) throw new Error('Tidemark started without its ingest and engine roles')
     const tenant = await createTenant(app.url, adminToken)
+    const jsm = await jetstreamManager(app.runtime.nc)
+    const storageSettled = async (): Promise<boolean> => {
+      const info = await jsm.consumers.info(BEACONS_STREAM, STORAGE_CONSUMER)
+      return info.num_pending === 0 && info.num_ack_pending === 0
+    }
     const storedSamples = async (): Promise<number> => {
       const [row] = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${store.database}.samples WHERE tenant = {t:String}`, { t: tenant.id })
       return Number(row?.n ?? 0)
@@ -86,8 +92,13 @@ export async function startTidemarkStack(): Promise<TidemarkStack> {
         let stored = await storedSamples()
         for (;;) {
           const published = publisher.stats.samples
-          const done = publisher.stats.pendingSamples === 0 && stored >= published
-          if (done || Date.now() - lastGrowth > STORAGE_STALL_MS) return { stored, published, catchUpMs: Date.now() - started, complete: done }
+          // Settled: nothing left to publish, and the storage consumer has nothing pending or unacknowledged (it acks
+          // only after ClickHouse accepted), so every insert has happened and the count is final, equal or not.
+          // Stopping at "stored >= published" would let a duplicate that lands later go uncounted.
+          if (publisher.stats.pendingSamples === 0 && (await storageSettled())) {
+            return { stored: await storedSamples(), published, catchUpMs: Date.now() - started, complete: true }
+          }
+          if (Date.now() - lastGrowth > STORAGE_STALL_MS) return { stored, published, catchUpMs: Date.now() - started, complete: false }
           if (Date.now() - lastLine >= 1000) {
             lastLine = Date.now()
             process.stderr.write(`  ${'storage'.padEnd(26)} catching up: ${stored.toLocaleString('en-US')} of ${published.toLocaleString('en-US')} samples in ClickHouse\n`)

@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino, type Logger as PinoLogger } from 'pino'
 import {
   createErrorHandler,
+  HttpErrors,
   loadAdminToken,
   notFoundHandler,
   openEngineRuntime,
@@ -69,10 +70,17 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
       })
       await storage.start()
     }
-    const server: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, return503OnClosing: true })
+    const errorHandler = createErrorHandler()
+    const server: FastifyInstance = Fastify({
+      loggerInstance: log as FastifyBaseLogger,
+      return503OnClosing: true,
+      // The router answers a URL that does not percent-decode (`/%zz`) itself, before any route: in Tidemark's shape too.
+      frameworkErrors: (error, request, reply) =>
+        errorHandler(error.code === 'FST_ERR_BAD_URL' ? new HttpErrors.InvalidRequest('the URL is not valid percent-encoding') : error, request, reply),
+    })
     app = server
     server.setValidatorCompiler(validatorCompiler)
-    server.setErrorHandler(createErrorHandler())
+    server.setErrorHandler(errorHandler)
     server.setNotFoundHandler(notFoundHandler)
     server.decorateRequest('principal', null)
 

@@ -26,7 +26,12 @@ export interface CreatedTenant {
   apiKey: string
 }
 
-export const TENANT_NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/
+/**
+ * The one rule for tenant names, as a pattern string (JSON Schema takes it as
+ * is): route schemas reuse it, and create() checks it for every other caller.
+ */
+export const TENANT_NAME_PATTERN = '^[a-z0-9][a-z0-9_-]{0,63}$'
+const TENANT_NAME = new RegExp(TENANT_NAME_PATTERN)
 
 const TOKEN_PREFIX: Record<Role, string> = { ingest: 'tmi_', read: 'tmk_' }
 /** Unknown tokens are remembered briefly, so a flood of bad ones does not become a flood of KV reads. */
@@ -47,7 +52,7 @@ export class TenantRegistry {
   }
 
   async create(name: string): Promise<CreatedTenant> {
-    if (typeof name !== 'string' || !TENANT_NAME_PATTERN.test(name)) throw new EngineErrors.TenantNameInvalid(String(name))
+    if (typeof name !== 'string' || !TENANT_NAME.test(name)) throw new EngineErrors.TenantNameInvalid(String(name))
     const id = 't_' + randomBytes(6).toString('hex')
     // kv.create fails if the key exists: that is what makes names unique across processes.
     try {

@@ -16,12 +16,40 @@ interface BucketRow {
   max: number
 }
 
+/**
+ * Rows one aggregate may read. Queries on one chDB connection run one at a
+ * time, storage inserts included (DESIGN.md), so a caller must not be able to
+ * hold it with an unbounded scan: a raw-step query over the 10,000 steps a
+ * range may hold reads at most a week, and steps of whole minutes read the
+ * rollups, far below this.
+ */
+export const MAX_ROWS_READ = 50_000_000
+
+/**
+ * Every read of this tier goes through here. A read over its row bound is the
+ * caller's to fix (400); any other ClickHouse failure becomes a 503 whose
+ * message says nothing of ClickHouse's own text (table names, its version, the
+ * query). That text stays the error's cause, which the error handler logs.
+ */
+async function readRows<T>(store: ClickHouseStore, sql: string, params: Record<string, unknown>): Promise<T[]> {
+  try {
+    return await store.rows<T>(sql, params)
+  } catch (err) {
+    if ((err as { type?: string }).type === 'TOO_MANY_ROWS') {
+      throw new QueryErrors.InvalidQuery('the range holds more samples than one query may read: use a step of whole minutes (served from rollups) or a narrower range', {
+        cause: err,
+      })
+    }
+    throw new QueryErrors.StorageUnavailable({ cause: err })
+  }
+}
+
 export function sourceFor(stepS: number): { table: string; raw: boolean } {
   const rollup = ROLLUPS.find((r) => stepS % r.seconds === 0)
   return rollup ? { table: rollup.table, raw: false } : { table: 'samples', raw: true }
 }
 
-export function aggregateSql(db: string, stepS: number): { sql: string; table: string } {
+export function aggregateSql(db: string, stepS: number, maxRowsRead = MAX_ROWS_READ): { sql: string; table: string } {
   const { table, raw } = sourceFor(stepS)
   const timeMs = raw ? 'toUnixTimestamp64Milli(ts)' : 'toInt64(toUnixTimestamp(t)) * 1000'
   const timeColumn = raw ? 'ts' : 't'
@@ -32,19 +60,14 @@ export function aggregateSql(db: string, stepS: number): { sql: string; table: s
     WHERE tenant = {tenant:String} AND metric = {metric:String}
       AND ${timeColumn} >= fromUnixTimestamp64Milli({fromMs:Int64}, 'UTC') AND ${timeColumn} < fromUnixTimestamp64Milli({toMs:Int64}, 'UTC')
     GROUP BY bucket ORDER BY bucket
-    SETTINGS max_execution_time = 30`
+    SETTINGS max_execution_time = 30, max_rows_to_read = ${Math.floor(maxRowsRead)}, read_overflow_mode = 'throw'`
   return { sql, table }
 }
 
-export async function aggregate(store: ClickHouseStore, tenant: string, metric: string, range: TimeRange): Promise<AggregateResult> {
+export async function aggregate(store: ClickHouseStore, tenant: string, metric: string, range: TimeRange, maxRowsRead = MAX_ROWS_READ): Promise<AggregateResult> {
   const stepMs = range.stepS * 1000
-  const { sql, table } = aggregateSql(store.database, range.stepS)
-  let rows: BucketRow[]
-  try {
-    rows = await store.rows<BucketRow>(sql, { stepMs, tenant, metric, fromMs: range.fromMs, toMs: range.toMs })
-  } catch (err) {
-    throw new QueryErrors.StorageUnavailable((err as Error).message, { cause: err })
-  }
+  const { sql, table } = aggregateSql(store.database, range.stepS, maxRowsRead)
+  const rows = await readRows<BucketRow>(store, sql, { stepMs, tenant, metric, fromMs: range.fromMs, toMs: range.toMs })
   const series: AggregateSeries = { t: [], count: [], sum: [], avg: [], min: [], max: [] }
   for (let i = 0; i < range.points; i++) {
     series.t.push(range.fromMs + i * stepMs)
@@ -74,7 +97,8 @@ export async function aggregate(store: ClickHouseStore, tenant: string, metric: 
 
 /** The tenant's metric names with how many samples each has, from the hourly rollup. */
 export async function metricNames(store: ClickHouseStore, tenant: string): Promise<{ name: string; samples: number }[]> {
-  const rows = await store.rows<{ name: string; samples: string | number }>(
+  const rows = await readRows<{ name: string; samples: string | number }>(
+    store,
     `SELECT metric AS name, sum(count) AS samples FROM ${store.database}.samples_1h WHERE tenant = {tenant:String} GROUP BY metric ORDER BY metric SETTINGS max_execution_time = 10`,
     { tenant }
   )

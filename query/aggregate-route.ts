@@ -7,7 +7,9 @@ import { aggregate, metricNames } from './aggregate-query.ts'
 import type { AggregateResponse, MetricInfo } from './read-contract.ts'
 import { resolveRange } from './time-range.ts'
 
-const Instant = Type.String({ pattern: '^([0-9]{1,16}|[0-9]{4}-[0-9]{2}-[0-9]{2}T.*)$', description: 'epoch milliseconds or an ISO 8601 date-time' })
+// maxLength: the longest ISO form (nanoseconds and an offset) is 35 characters; a longer value is not an
+// instant, and must not travel into the error message either.
+const Instant = Type.String({ maxLength: 40, pattern: '^([0-9]{1,16}|[0-9]{4}-[0-9]{2}-[0-9]{2}T.*)$', description: 'epoch milliseconds or an ISO 8601 date-time' })
 
 export const AggregateQuerySchema = Type.Object(
   {

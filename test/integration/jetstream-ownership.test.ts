@@ -33,7 +33,7 @@ async function consumerAckWaitMs(): Promise<number> {
   const nc = await connectAs(nats)
   try {
     const jsm = await jetstreamManager(nc)
-    return (await jsm.consumers.info(BEACONS_STREAM, STORAGE_CONSUMER)).config.ack_wait / 1e6
+    return ((await jsm.consumers.info(BEACONS_STREAM, STORAGE_CONSUMER)).config.ack_wait ?? 0) / 1e6
   } finally {
     await nc.close()
   }

@@ -79,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     config = loadConfig(process.env)
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`)
+    process.stderr.write(`${(err as Error & { code?: string }).code ?? 'error'}: ${(err as Error).message}\n`)
     return 2
   }
   switch (command) {

@@ -58,12 +58,16 @@ export async function setupCommand(config: Config): Promise<number> {
   return 0
 }
 
-/** Prints the authorization block for a deployment's own nats-server: one user per role, passwords from the environment. */
-export function natsConfigCommand(): number {
-  process.stdout.write(
+/** The authorization block for a deployment's own nats-server: one user per role, passwords from the environment. */
+export function natsConfigText(): string {
+  return (
     '# Tidemark users for nats-server 2.9+ (include it from your config, or use it as one).\n' +
-      `# Each password comes from the environment: ${NATS_ROLES.map(passwordVariable).join(', ')}.\n` +
-      natsAuthorizationConfig(NATS_ROLES.map((user) => ({ user, passwordVariable: passwordVariable(user) })))
+    `# Each password comes from the environment: ${NATS_ROLES.map(passwordVariable).join(', ')}.\n` +
+    natsAuthorizationConfig(NATS_ROLES.map((user) => ({ user, passwordVariable: passwordVariable(user) })))
   )
+}
+
+export function natsConfigCommand(): number {
+  process.stdout.write(natsConfigText())
   return 0
 }

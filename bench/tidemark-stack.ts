@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { loadConfig, SupervisedNatsServer, type Config, type CreatedTenant } from '../engine/index.ts'
+import { loadConfig, natsAuthConfig, SupervisedNatsServer, type Config, type CreatedTenant } from '../engine/index.ts'
 import { startTidemark, type TidemarkApp } from '../cli/tidemark-app.ts'
 
 /**
@@ -63,7 +63,7 @@ export async function startTidemarkStack(): Promise<TidemarkStack> {
     // loadConfig({}, ...): the bench's figures must not depend on the caller's TIDEMARK_* environment.
     const config = loadConfig(
       {},
-      { port: 0, host: '127.0.0.1', dataDir: path.join(root, 'data'), natsUrl: nats.url, chdbPath: path.join(root, 'chdb'), adminToken, logLevel: 'warn' }
+      { port: 0, host: '127.0.0.1', dataDir: path.join(root, 'data'), natsUrl: nats.url, ...natsAuthConfig(nats.auth), chdbPath: path.join(root, 'chdb'), adminToken, logLevel: 'warn' }
     )
     app = await startTidemark(config)
     const { store } = app.runtime

@@ -22,6 +22,22 @@ export function natsAuthFromConfig(config: Config): NatsAuth | undefined {
   return undefined
 }
 
+/** The other way round: the Config fields (as the NATS_* variables set them) that carry these credentials. */
+export function natsAuthConfig(auth: NatsAuth | undefined): Partial<Config> {
+  switch (auth?.kind) {
+    case undefined:
+      return {}
+    case 'creds':
+      return { natsCreds: auth.file }
+    case 'nkey':
+      return { natsNkey: auth.seedFile }
+    case 'user':
+      return { natsUser: auth.user, natsPassword: auth.password }
+    case 'token':
+      return { natsToken: auth.token }
+  }
+}
+
 /** Says which credentials were used, never the secret itself: for logs and refusals. */
 export function describeNatsAuth(auth: NatsAuth | undefined): string {
   if (!auth) return 'no credentials'

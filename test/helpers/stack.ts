@@ -7,7 +7,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node'
-import { loadConfig, SupervisedNatsServer, type Config, type CreatedTenant, type NatsAuth, type NatsUserName } from '../../engine/index.ts'
+import { loadConfig, natsAuthConfig, SupervisedNatsServer, type Config, type CreatedTenant, type NatsUserName } from '../../engine/index.ts'
+
+export { natsAuthConfig }
 import { startTidemark, type StartOptions, type TidemarkApp } from '../../cli/tidemark-app.ts'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef'
@@ -25,20 +27,6 @@ export function processChdbPath(): string {
 
 export async function startNats(storeDir = tempDir('nats')): Promise<SupervisedNatsServer> {
   return SupervisedNatsServer.start({ binary: 'nats-server', storeDir })
-}
-
-/** The Config fields (as the NATS_* variables set them) that carry these credentials. */
-export function natsAuthConfig(auth: NatsAuth): Partial<Config> {
-  switch (auth.kind) {
-    case 'nkey':
-      return { natsNkey: auth.seedFile }
-    case 'creds':
-      return { natsCreds: auth.file }
-    case 'user':
-      return { natsUser: auth.user, natsPassword: auth.password }
-    case 'token':
-      return { natsToken: auth.token }
-  }
 }
 
 /** The environment a `tidemark` child process needs to reach this server as one of its users. */

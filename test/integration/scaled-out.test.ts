@@ -109,3 +109,14 @@ it('refuses an ingest process whose partition count differs from the deployment\
   expect(result.status).toBe(1)
   expect(result.stderr).toContain('TM_ENGINE_STREAM_MISMATCH: TM_BEACONS has 16 partitions, TIDEMARK_PARTITIONS says 8')
 })
+
+it('`tidemark setup` changes the layout as the engine user, and is refused to the ingest user', () => {
+  const run = (user: NatsUserName, extra: Record<string, string>) =>
+    spawnSync(process.execPath, [bin, 'setup'], { env: tierEnv(user, extra), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 })
+  const changed = run('engine', { TIDEMARK_STORAGE_ACK_WAIT_MS: '90000' })
+  expect(changed.status, changed.stderr).toBe(0)
+  expect(changed.stdout).toBe('tm-storage: ack wait 60000 ms → 90000 ms (TIDEMARK_STORAGE_ACK_WAIT_MS)\n')
+  const denied = run('ingest', { TIDEMARK_STORAGE_ACK_WAIT_MS: '5000' })
+  expect(denied.status).toBe(1)
+  expect(denied.stderr).toMatch(/TM_ENGINE_NATS_PERMISSION_DENIED: NATS denied a permission Tidemark needs: .*Permissions Violation/)
+})

@@ -8,7 +8,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { BEACONS_STREAM, loadConfig, STORAGE_CONSUMER, SupervisedNatsServer, type Config, type CreatedTenant } from '../engine/index.ts'
+import { BEACONS_STREAM, loadConfig, natsAuthConfig, STORAGE_CONSUMER, SupervisedNatsServer, type Config, type CreatedTenant } from '../engine/index.ts'
 import { startTidemark, type TidemarkApp } from '../cli/tidemark-app.ts'
 
 /**
@@ -64,7 +64,7 @@ export async function startTidemarkStack(): Promise<TidemarkStack> {
     // loadConfig({}, ...): the bench's figures must not depend on the caller's TIDEMARK_* environment.
     const config = loadConfig(
       {},
-      { port: 0, host: '127.0.0.1', dataDir: path.join(root, 'data'), natsUrl: nats.url, chdbPath: path.join(root, 'chdb'), adminToken, logLevel: 'warn' }
+      { port: 0, host: '127.0.0.1', dataDir: path.join(root, 'data'), natsUrl: nats.url, ...natsAuthConfig(nats.auth), chdbPath: path.join(root, 'chdb'), adminToken, logLevel: 'warn' }
     )
     app = await startTidemark(config)
     const { store } = app.runtime

@@ -1,24 +1,31 @@
 // The `tidemark` command. See `tidemark help`.
 import { loadConfig, type Config } from '../engine/index.ts'
 import { startTidemark, ALL_ROLES, type TierRole } from './tidemark-app.ts'
-import { tenantCommand } from './tenant-command.ts'
+import { deploymentProblems } from './deployment-checks.ts'
+import { natsConfigCommand, setupCommand, tenantCommand } from './nats-commands.ts'
 
 const HELP = `tidemark: stream-processing time-series engine
 
   tidemark start              ingest + engine + query + dashboard in one process (the embedded default)
   tidemark ingest             the ingest tier alone      (needs NATS_URL)
-  tidemark engine             the storage engine alone   (needs NATS_URL; CLICKHOUSE_URL for a shared server)
-  tidemark query              the query tier and dashboard alone (needs NATS_URL)
+  tidemark engine             the storage engine alone   (needs NATS_URL and CLICKHOUSE_URL)
+  tidemark query              the query tier and dashboard alone (needs NATS_URL, CLICKHOUSE_URL, TIDEMARK_ADMIN_TOKEN)
   tidemark engine query       several tiers in one process (any of ingest, engine, query)
   tidemark tenant create NAME create a tenant; prints {"id","ingestToken","apiKey"}
   tidemark tenant list        list tenants
+  tidemark setup              create or change streams, consumer and buckets to this configuration (the engine does it at start)
+  tidemark nats-config        print a nats-server authorization block with one user per role
+
+The tenant and setup commands use NATS_URL, else the nats-server of the Tidemark
+running on TIDEMARK_DATA_DIR, and say on stderr which one.
 
 Configuration is read from the environment: see the README's table.
 `
 
 async function serve(config: Config, roles: TierRole[]): Promise<number> {
-  if (roles.length < ALL_ROLES.length && !config.natsUrl) {
-    process.stderr.write(`tidemark ${roles.join(' ')}: set NATS_URL to the NATS cluster the tiers share (a single tier cannot start its own).\n`)
+  const problems = deploymentProblems(config, roles)
+  if (problems.length > 0) {
+    process.stderr.write(problems.map((problem) => `TM_ENGINE_DEPLOYMENT_INVALID: ${problem}\n`).join(''))
     return 2
   }
   const tidemark = await startTidemark(config, { roles })
@@ -72,7 +79,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     config = loadConfig(process.env)
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`)
+    process.stderr.write(`${(err as Error & { code?: string }).code ?? 'error'}: ${(err as Error).message}\n`)
     return 2
   }
   switch (command) {
@@ -92,6 +99,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'tenant':
       return tenantCommand(config, rest)
+    case 'setup':
+      return setupCommand(config)
+    case 'nats-config':
+      return natsConfigCommand()
     default:
       process.stderr.write(`unknown command "${command}"\n\n${HELP}`)
       return 2
@@ -102,7 +113,7 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error & { code?: string }) => {
     // Known failures (TM_* codes) get their message alone: it says what to do.
-    process.stderr.write(err.code?.startsWith('TM_') ? `${err.message}\n` : `${err.stack ?? err.message}\n`)
+    process.stderr.write(err.code?.startsWith('TM_') ? `${err.code}: ${err.message}\n` : `${err.stack ?? err.message}\n`)
     process.exit(1)
   }
 )

@@ -17,11 +17,12 @@ import {
   type Config,
   type EngineRuntime,
   type HealthCheck,
+  type NatsRole,
 } from '../engine/index.ts'
 import { createPublisher, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
 import { queryPlugin } from '../query/index.ts'
 
-export type TierRole = 'ingest' | 'engine' | 'query'
+export type TierRole = NatsRole
 export const ALL_ROLES: TierRole[] = ['ingest', 'engine', 'query']
 
 export interface StartOptions {
@@ -52,17 +53,18 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     clickhouse: roles.includes('engine') || roles.includes('query'),
     name: `tidemark-${roles.join('+')}`,
     log,
+    roles,
   })
   let storage: StorageConsumer | undefined
   let publisher: BatchPublisher | undefined
   let app: FastifyInstance | undefined
   try {
-    const store = runtime.store
-    if (roles.includes('engine') && store) {
+    const { store, storageState } = runtime
+    if (roles.includes('engine') && store && storageState) {
       storage = new StorageConsumer({
         js: runtime.js,
         store,
-        state: runtime.storageState,
+        state: storageState,
         batchRows: config.storageBatchRows,
         lingerMs: config.storageLingerMs,
         log,

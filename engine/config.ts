@@ -11,6 +11,12 @@ export const ConfigSchema = Type.Object({
   dataDir: Type.String({ minLength: 1 }),
   natsUrl: Type.Optional(Type.String({ minLength: 1 })),
   natsServerBin: Type.String({ minLength: 1 }),
+  /** NATS credentials, as NATS users pass them: a creds file, user and password, a token, or an nkey seed file. */
+  natsCreds: Type.Optional(Type.String({ minLength: 1 })),
+  natsUser: Type.Optional(Type.String({ minLength: 1 })),
+  natsPassword: Type.Optional(Type.String({ minLength: 1 })),
+  natsToken: Type.Optional(Type.String({ minLength: 1 })),
+  natsNkey: Type.Optional(Type.String({ minLength: 1 })),
   /** chDB's directory when CLICKHOUSE_URL is unset; default <dataDir>/chdb. */
   chdbPath: Type.Optional(Type.String({ minLength: 1 })),
   clickhouseUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
@@ -20,6 +26,8 @@ export const ConfigSchema = Type.Object({
   adminToken: Type.Optional(Type.String({ minLength: 16 })),
   partitions: Type.Integer({ minimum: 1, maximum: 1024 }),
   streamReplicas: Type.Integer({ minimum: 1, maximum: 5 }),
+  /** How long a process that does not own the streams (ingest, query) waits at start for the engine to create them. */
+  setupWaitMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
   /** Largest number of samples one JetStream message carries. */
   publishBatchSamples: Type.Integer({ minimum: 1, maximum: 10000 }),
@@ -44,6 +52,20 @@ function int(value: string | undefined, fallback: number): number {
   return Number(value)
 }
 
+/** One way of authenticating to NATS at a time, and user and password together. */
+function natsCredentialProblems(config: Config): string[] {
+  const given = [
+    config.natsCreds && 'NATS_CREDS',
+    (config.natsUser || config.natsPassword) && 'NATS_USER/NATS_PASSWORD',
+    config.natsToken && 'NATS_TOKEN',
+    config.natsNkey && 'NATS_NKEY',
+  ].filter(Boolean)
+  const problems: string[] = []
+  if (given.length > 1) problems.push(`NATS credentials are given more than one way (${given.join(', ')}): set one`)
+  if (Boolean(config.natsUser) !== Boolean(config.natsPassword)) problems.push('NATS_USER and NATS_PASSWORD go together: set both or neither')
+  return problems
+}
+
 /** Reads the TIDEMARK_* and service variables; throws TM_ENGINE_CONFIG_INVALID naming every bad one. */
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const config: Config = {
@@ -52,6 +74,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dataDir: path.resolve(env.TIDEMARK_DATA_DIR || './data'),
     natsUrl: env.NATS_URL || undefined,
     natsServerBin: env.NATS_SERVER_BIN || 'nats-server',
+    natsCreds: env.NATS_CREDS ? path.resolve(env.NATS_CREDS) : undefined,
+    natsUser: env.NATS_USER || undefined,
+    natsPassword: env.NATS_PASSWORD || undefined,
+    natsToken: env.NATS_TOKEN || undefined,
+    natsNkey: env.NATS_NKEY ? path.resolve(env.NATS_NKEY) : undefined,
     chdbPath: env.TIDEMARK_CHDB_PATH ? path.resolve(env.TIDEMARK_CHDB_PATH) : undefined,
     clickhouseUrl: env.CLICKHOUSE_URL || undefined,
     clickhouseUser: env.CLICKHOUSE_USER || 'default',
@@ -60,6 +87,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     adminToken: env.TIDEMARK_ADMIN_TOKEN || undefined,
     partitions: int(env.TIDEMARK_PARTITIONS, 16),
     streamReplicas: int(env.TIDEMARK_STREAM_REPLICAS, 1),
+    setupWaitMs: int(env.TIDEMARK_SETUP_WAIT_MS, 60_000),
     logLevel: (env.LOG_LEVEL || 'info') as Config['logLevel'],
     publishBatchSamples: int(env.TIDEMARK_PUBLISH_BATCH, 1000),
     publishLingerMs: int(env.TIDEMARK_PUBLISH_LINGER_MS, 2),
@@ -79,6 +107,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (problems.length === 0 && config.storageLingerMs * 2 > config.storageAckWaitMs) {
     problems.push(`storageLingerMs (${config.storageLingerMs}) must be at most half of storageAckWaitMs (${config.storageAckWaitMs})`)
   }
+  problems.push(...natsCredentialProblems(config))
   if (problems.length > 0) throw new EngineErrors.ConfigInvalid(problems.join('; '))
   return config
 }

@@ -13,6 +13,12 @@ export const EngineErrors = {
   ),
   NatsServerFailed: createError('TM_ENGINE_NATS_SERVER_FAILED', 'nats-server could not be started: %s', 500),
   NatsUnavailable: createError('TM_ENGINE_NATS_UNAVAILABLE', 'NATS is unavailable: %s', 503),
+  NatsAuthFailed: createError('TM_ENGINE_NATS_AUTH_FAILED', 'NATS refused the connection: %s', 500),
+  NatsPermissionDenied: createError('TM_ENGINE_NATS_PERMISSION_DENIED', 'NATS denied a permission Tidemark needs: %s', 500),
+  NatsStoreInUse: createError('TM_ENGINE_NATS_STORE_IN_USE', 'The NATS store is in use: %s', 500),
+  StreamMissing: createError('TM_ENGINE_STREAM_MISSING', 'JetStream is not set up: %s', 503),
+  StreamMismatch: createError('TM_ENGINE_STREAM_MISMATCH', '%s', 500),
+  DeploymentInvalid: createError('TM_ENGINE_DEPLOYMENT_INVALID', 'This process cannot run as configured: %s', 500),
   ClickHouseUnavailable: createError('TM_ENGINE_CLICKHOUSE_UNAVAILABLE', 'ClickHouse is unavailable: %s', 503),
   TenantNameTaken: createError('TM_ENGINE_TENANT_NAME_TAKEN', 'A tenant named "%s" already exists', 409),
   TenantNameInvalid: createError(

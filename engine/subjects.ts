@@ -8,6 +8,9 @@ export const STORAGE_CONSUMER = 'tm-storage'
 export const DEAD_LETTERS_STREAM = 'TM_DEAD_LETTERS'
 export const DEAD_LETTERS_SUBJECT_PREFIX = 'tm.deadletter.'
 export const DEAD_LETTERS_SUBJECTS = `${DEAD_LETTERS_SUBJECT_PREFIX}>`
+/** Trigger transitions, `tm.triggers.<tenant>.<rule>` (published by the engine). */
+export const TRIGGERS_SUBJECT_PREFIX = 'tm.triggers.'
+export const TRIGGERS_SUBJECTS = `${TRIGGERS_SUBJECT_PREFIX}>`
 export const TENANTS_BUCKET = 'tm_tenants'
 /** Bookkeeping the storage consumer needs to redo an interrupted insert exactly (see storage-consumer.ts). */
 export const STORAGE_STATE_BUCKET = 'tm_storage_state'

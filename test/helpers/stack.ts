@@ -1,11 +1,15 @@
 // The one way tests start real parts: a nats-server -js of their own on a free
-// port with a temp store, chDB in a temp dir, and Tidemark on port 0. Nothing
-// here mocks NATS or ClickHouse.
+// port with a temp store (requiring authentication, as Tidemark's supervised
+// server does), chDB in a temp dir, and Tidemark on port 0. Nothing here mocks
+// NATS or ClickHouse.
 import { setTimeout as sleep } from 'node:timers/promises'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { loadConfig, SupervisedNatsServer, type Config, type CreatedTenant } from '../../engine/index.ts'
+import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node'
+import { loadConfig, natsAuthConfig, SupervisedNatsServer, type Config, type CreatedTenant, type NatsUserName } from '../../engine/index.ts'
+
+export { natsAuthConfig }
 import { startTidemark, type StartOptions, type TidemarkApp } from '../../cli/tidemark-app.ts'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef'
@@ -25,6 +29,21 @@ export async function startNats(storeDir = tempDir('nats')): Promise<SupervisedN
   return SupervisedNatsServer.start({ binary: 'nats-server', storeDir })
 }
 
+/** The environment a `tidemark` child process needs to reach this server as one of its users. */
+export function natsEnv(nats: SupervisedNatsServer, user: NatsUserName): Record<string, string> {
+  const auth = nats.authFor(user)
+  if (auth.kind !== 'nkey') throw new Error('the supervised server has nkey users')
+  return { NATS_URL: nats.url, NATS_NKEY: auth.seedFile }
+}
+
+/** A client of this server as one of its users (admin by default), for tests that look at NATS directly. */
+export async function connectAs(nats: SupervisedNatsServer, user: NatsUserName = 'admin', options: { inboxPrefix?: string } = {}): Promise<NatsConnection> {
+  const auth = nats.authFor(user)
+  if (auth.kind !== 'nkey') throw new Error('the supervised server has nkey users')
+  const seed = new TextEncoder().encode(fs.readFileSync(auth.seedFile, 'utf8').trim())
+  return connect({ servers: nats.url, authenticator: nkeyAuthenticator(seed), ...options })
+}
+
 export interface Stack {
   url: string
   tidemark: TidemarkApp
@@ -37,7 +56,11 @@ export interface Stack {
   stop(): Promise<void>
 }
 
-export async function startStack(overrides: Partial<Config> = {}, options: StartOptions & { nats?: SupervisedNatsServer } = {}): Promise<Stack> {
+/** options.natsUser: which of the server's users Tidemark connects as (default admin, which may do everything). */
+export async function startStack(
+  overrides: Partial<Config> = {},
+  options: StartOptions & { nats?: SupervisedNatsServer; natsUser?: NatsUserName } = {}
+): Promise<Stack> {
   const nats = options.nats ?? (await startNats())
   const dataDir = tempDir('data')
   const config = loadConfig(
@@ -47,6 +70,7 @@ export async function startStack(overrides: Partial<Config> = {}, options: Start
       host: '127.0.0.1',
       dataDir,
       natsUrl: nats.url,
+      ...natsAuthConfig(nats.authFor(options.natsUser ?? 'admin')),
       chdbPath: processChdbPath(),
       adminToken: ADMIN_TOKEN,
       logLevel: 'warn',

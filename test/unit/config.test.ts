@@ -31,3 +31,26 @@ describe('loadConfig', () => {
     for (const name of ['port', 'partitions', 'clickhouseUrl', 'logLevel']) expect(message).toContain(name)
   })
 })
+
+describe('NATS credentials', () => {
+  it('takes them from the environment the ways NATS users pass them, file paths made absolute', () => {
+    expect(loadConfig({ NATS_CREDS: 'tidemark.creds' }).natsCreds).toMatch(/^\/.*\/tidemark\.creds$/)
+    expect(loadConfig({ NATS_USER: 'ingest', NATS_PASSWORD: 's3cret' })).toMatchObject({ natsUser: 'ingest', natsPassword: 's3cret' })
+    expect(loadConfig({ NATS_TOKEN: 'tok' }).natsToken).toBe('tok')
+    expect(loadConfig({ NATS_NKEY: '/seeds/ingest.nk' }).natsNkey).toBe('/seeds/ingest.nk')
+    const none = loadConfig({})
+    expect([none.natsCreds, none.natsUser, none.natsPassword, none.natsToken, none.natsNkey]).toEqual([undefined, undefined, undefined, undefined, undefined])
+  })
+
+  it('refuses two ways at once, and a user without a password', () => {
+    expect(() => loadConfig({ NATS_TOKEN: 't', NATS_CREDS: '/c' })).toThrow(/NATS credentials are given more than one way \(NATS_CREDS, NATS_TOKEN\)/)
+    expect(() => loadConfig({ NATS_USER: 'ingest' })).toThrow(/NATS_USER and NATS_PASSWORD go together/)
+    expect(() => loadConfig({ NATS_PASSWORD: 'p' })).toThrow(/NATS_USER and NATS_PASSWORD go together/)
+  })
+
+  it('reads how long a tier waits for the engine to set JetStream up', () => {
+    expect(loadConfig({}).setupWaitMs).toBe(60_000)
+    expect(loadConfig({ TIDEMARK_SETUP_WAIT_MS: '0' }).setupWaitMs).toBe(0)
+    expect(() => loadConfig({ TIDEMARK_SETUP_WAIT_MS: '-1' })).toThrow(/setupWaitMs/)
+  })
+})

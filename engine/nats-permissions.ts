@@ -1,0 +1,95 @@
+// What each Tidemark role may do on NATS, written once and used twice: in the
+// config of the supervised nats-server (nkey users) and in the config
+// `tidemark nats-config` prints for a deployment's own NATS (password users,
+// the one docker-compose.yml mounts). Each set is the least that works with
+// nats-server 2.9 and NATS.js v3, found by running the roles against a real
+// server (test/integration/nats-permissions.test.ts fails on any violation).
+import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_SUBJECTS, STORAGE_STATE_BUCKET, TENANTS_BUCKET, TRIGGERS_SUBJECTS } from './subjects.ts'
+
+export type NatsRole = 'ingest' | 'engine' | 'query'
+export const NATS_ROLES: readonly NatsRole[] = ['ingest', 'engine', 'query']
+/** The role users, and admin: the data directory's owner (the one-process `tidemark start`, the CLI, `tidemark setup`). */
+export type NatsUserName = NatsRole | 'admin'
+export const NATS_USERS: readonly NatsUserName[] = [...NATS_ROLES, 'admin']
+
+export interface NatsPermissions {
+  publish: string[]
+  subscribe: string[]
+}
+
+/**
+ * Replies (JetStream API answers, publish acks, consumer deliveries) come to a
+ * process's inboxes. A process running one role uses `_INBOX.<role>`, so the
+ * ingest user cannot subscribe to the engine's inboxes and read every
+ * tenant's beacons as they are delivered to storage.
+ */
+export function inboxPrefixFor(roles: readonly NatsRole[]): string {
+  return roles.length === 1 ? `_INBOX.${roles[0]}` : '_INBOX.tidemark'
+}
+
+const API = '$JS.API'
+const TENANTS_STREAM = `KV_${TENANTS_BUCKET}`
+
+/** Reading a tenant by key: the stream's info (to check and bind it), then a direct get by subject (setup creates buckets with direct gets on). */
+const readTenants = [`${API}.STREAM.INFO.${TENANTS_STREAM}`, `${API}.DIRECT.GET.${TENANTS_STREAM}.>`]
+
+/**
+ * Listing tenants runs an ordered push consumer on the bucket's stream: created (by name, the 2.9 API), its
+ * info read, and flow control answered; without $JS.FC a listing of 20,000 keys stalled after about 13,000.
+ * The ephemeral consumer is never deleted by the client: the server drops it when idle.
+ */
+const listTenants = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.>`, `${API}.CONSUMER.INFO.${TENANTS_STREAM}.>`, `$JS.FC.${TENANTS_STREAM}.>`]
+
+/** Every process that does not own the streams checks their layout before it starts. */
+const checkBeacons = [`${API}.STREAM.INFO.${BEACONS_STREAM}`]
+
+export const ROLE_PERMISSIONS: Record<NatsRole, NatsPermissions> = {
+  // Publishes beacons and reads tenants (to resolve ingest tokens); never consumes, never writes a tenant.
+  ingest: {
+    publish: [BEACONS_SUBJECTS, ...checkBeacons, ...readTenants],
+    subscribe: [`${inboxPrefixFor(['ingest'])}.>`],
+  },
+  // Owns JetStream: creates and changes streams, consumers and buckets (the whole API), consumes beacons
+  // (acks), keeps and lists the storage state bucket (flow control, as for tenants), publishes dead
+  // letters and triggers. Writes no tenant.
+  engine: {
+    publish: [`${API}.>`, '$JS.ACK.>', '$JS.FC.>', `$KV.${STORAGE_STATE_BUCKET}.>`, DEAD_LETTERS_SUBJECTS, TRIGGERS_SUBJECTS],
+    subscribe: [`${inboxPrefixFor(['engine'])}.>`],
+  },
+  // Reads, lists and (for the admin route POST /api/v2/tenants) writes tenants; publishes no beacon.
+  query: {
+    publish: [...checkBeacons, ...readTenants, ...listTenants, `$KV.${TENANTS_BUCKET}.>`],
+    subscribe: [`${inboxPrefixFor(['query'])}.>`],
+  },
+}
+
+/** How a user proves who it is in the server config: an nkey, or a password taken from an environment variable. */
+export type NatsUserCredential = { user: NatsUserName; nkey: string } | { user: NatsUserName; passwordVariable: string }
+
+function quote(subject: string): string {
+  return JSON.stringify(subject)
+}
+
+function userEntry(credential: NatsUserCredential): string {
+  const who = 'nkey' in credential ? `nkey: ${quote(credential.nkey)}` : `user: ${quote(credential.user)}, password: $${credential.passwordVariable}`
+  // admin holds every permission: it is the data directory's owner, and the one-process `tidemark start` runs every role.
+  if (credential.user === 'admin') return `    # admin: everything\n    { ${who} }`
+  const permissions = ROLE_PERMISSIONS[credential.user]
+  return [
+    `    # ${credential.user}`,
+    `    { ${who}, permissions: {`,
+    `      publish: { allow: [${permissions.publish.map(quote).join(', ')}] }`,
+    `      subscribe: { allow: [${permissions.subscribe.map(quote).join(', ')}] }`,
+    `    } }`,
+  ].join('\n')
+}
+
+/** The `authorization` block of a nats-server config (nats-server 2.9 syntax). */
+export function natsAuthorizationConfig(credentials: NatsUserCredential[]): string {
+  return `authorization {\n  users = [\n${credentials.map(userEntry).join('\n')}\n  ]\n}\n`
+}
+
+/** The environment variable a password user's password comes from, in `tidemark nats-config` and docker-compose.yml. */
+export function passwordVariable(user: NatsUserName): string {
+  return `TIDEMARK_NATS_${user.toUpperCase()}_PASSWORD`
+}

@@ -16,7 +16,7 @@
 // 3. Per channel, the evidence above its own recent record (the record decays
 //    by 0.1 % a point): a channel that fires every day at the same strength
 //    learns to stay quiet; a clean channel speaks at its first surprise.
-// 4. The strongest channel's evidence E (nats) gives score = 1 - exp(-E / 4).
+// 4. The strongest channel's evidence E (nats) gives score = 1 - 2^(-E / 2.5).
 // Then the state learns the point. The first `warmup` points only learn.
 import { normalTailNats } from './normal-tail.ts'
 import * as layout from './state-layout.ts'
@@ -32,8 +32,14 @@ const { PERIOD_MS, WARMUP, COUNT, MIN, MAX, FAST, SCALE, CENTRE, PREV_LEVEL, CHA
 const LIKELIHOOD_WEIGHT = 1 / 2000
 /** A channel's record loses 0.1 % a point: half of it is gone after 693 points (2.4 days at 5 min). */
 const RECORD_DECAY = 0.999
-/** Evidence (nats) per unit of the score's scale: score 0.5 is 4 ln 2 = 2.77 nats above the record. */
-const EVIDENCE_SCALE = 4
+/** Evidence (nats above the record) that scores 0.5; each further 2.5 nats halves the distance to 1. */
+const EVIDENCE_AT_HALF = 2.5
+/**
+ * Least variance of a channel's average raw score: a rare-event channel (the range,
+ * mostly 0) would otherwise call any small bump certain. Its square root, 0.032, is
+ * the smallest move of the average that can count as unusual.
+ */
+const AVERAGE_VARIANCE_FLOOR = 1e-3
 /** Range channel: an excess of this share of the old range saturates its raw score. */
 const RANGE_EXCESS = 0.2
 /** Range contraction towards the slow mean per point: one outlier stops blinding the scorer after ~14k points (half-life). */
@@ -141,7 +147,12 @@ export class EnsembleScorer {
     s[PREV_LEVEL] = level
 
     // Each channel: likelihood of its recent average, evidence above its record.
-    const live = n >= (s[WARMUP] as number)
+    // Records start halfway through the warm-up, once the likelihoods have some history:
+    // what the scorer saw while learning (a season channel waking up after a day, say)
+    // then counts as seen, instead of as news at the first scored point.
+    const warmup = s[WARMUP] as number
+    const live = n >= warmup
+    const tracking = n >= warmup / 2
     const w = n < 1 / LIKELIHOOD_WEIGHT ? 1 / (n + 1) : LIKELIHOOD_WEIGHT
     let strongest = 0
     for (let k = 0; k < CHANNELS; k++) {
@@ -155,8 +166,8 @@ export class EnsembleScorer {
       const mean = s[c + AVG_MEAN] as number
       const variance = s[c + AVG_VAR] as number
       let evidence = 0
-      if (live) {
-        const z = (average - mean) / Math.sqrt(variance + 1e-6)
+      if (tracking) {
+        const z = (average - mean) / Math.sqrt(variance + AVERAGE_VARIANCE_FLOOR)
         const nats = z > 0 ? normalTailNats(z) : 0
         const record = (s[c + RECORD] as number) * RECORD_DECAY
         evidence = nats > record ? nats - record : 0
@@ -182,6 +193,6 @@ export class EnsembleScorer {
     s[MIN] = min + RANGE_CONTRACTION * (nextCentre - min)
     s[COUNT] = n + 1
 
-    return live ? 1 - Math.exp(-strongest / EVIDENCE_SCALE) : 0
+    return live && strongest > 0 ? 1 - Math.pow(2, -strongest / EVIDENCE_AT_HALF) : 0
   }
 }

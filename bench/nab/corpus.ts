@@ -67,11 +67,14 @@ export function readCorpus(folder: string): NabFile[] {
       const windows = labels[name]
       if (!windows) throw new Error(`${name} has no entry in labels/combined_windows.json`)
       const [ts, vs] = readColumns(path.join(dir, base), ['timestamp', 'value']) as [string[], string[]]
+      const values = Float64Array.from(vs, (v) => (v.trim() === '' ? Number.NaN : Number(v)))
+      const bad = values.findIndex((v) => !Number.isFinite(v))
+      if (bad >= 0) throw new Error(`${name} row ${bad + 2}: value "${vs[bad]}" is not a finite number`)
       files.push({
         name,
         timestampText: ts,
         timestamps: Float64Array.from(ts, parseNabTime),
-        values: Float64Array.from(vs, Number),
+        values,
         windows: windows.map(([a, b]) => [parseNabTime(a), parseNabTime(b)] as [number, number]),
       })
     }

@@ -130,7 +130,13 @@ export async function nabScenario(argv: string[]): Promise<number> {
     return 2
   }
   const log = (line: string): void => void process.stderr.write(`${line}\n`)
-  const files = readCorpus(options.folder)
+  let files: NabFile[]
+  try {
+    files = readCorpus(options.folder)
+  } catch (err) {
+    process.stderr.write(`cannot read ${options.folder}: ${(err as Error).message}\n`)
+    return 2
+  }
   const tasks = files.map((f) => ({ timestamps: f.timestamps, values: f.values }))
   const points = tasks.reduce((n, t) => n + t.values.length, 0)
   log(`nab: ${files.length} files, ${int(points)} points from ${path.relative(process.cwd(), options.folder) || '.'}`)

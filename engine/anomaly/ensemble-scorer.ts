@@ -64,12 +64,14 @@ export const DEFAULT_PERIOD_MS = 86_400_000
 /** One day of 5-minute points, HTM's learning period: enough for the likelihoods' first estimates. */
 export const DEFAULT_WARMUP = 300
 
+/** Scratch for one point's raw scores, shared by every scorer of the thread: score() never re-enters. */
+const raw = new Float64Array(CHANNELS)
+
 export class EnsembleScorer {
   /** Every bit of the scorer's state; serialising it is copying it. */
   readonly state: Float64Array
   /** Each channel's evidence (nats above its record) at the last point, for inspection. */
   readonly evidence = new Float64Array(CHANNELS)
-  private readonly raw = new Float64Array(CHANNELS)
 
   constructor(state: Float64Array) {
     if (state.length !== STATE_LENGTH) throw new RangeError(`scorer state must hold ${STATE_LENGTH} values`)
@@ -94,7 +96,6 @@ export class EnsembleScorer {
   /** The anomaly score of (ts, value) in [0, 1], then learns it. ts in epoch ms; both finite (the caller checks). */
   score(ts: number, x: number): number {
     const s = this.state
-    const raw = this.raw
     const n = s[COUNT] as number
     if (n === 0) {
       s[FAST] = x

@@ -13,10 +13,10 @@ import { CHANNELS, Channel } from './state-layout.ts'
 export { STATE_BYTES, Channel, CHANNELS, DEFAULT_PERIOD_MS, DEFAULT_WARMUP }
 
 /**
- * The score at and above which a point is reported as an anomaly: 2.77 nats of
+ * The score at and above which a point is reported as an anomaly: 2.5 nats of
  * evidence above the strongest channel's recent record. Set from NAB's best
- * standard-profile threshold on the repository's subset; docs/anomaly.md says
- * how to move it (higher: fewer, later alerts; lower: more, earlier).
+ * standard-profile threshold on the repository's subset (0.494); docs/anomaly.md
+ * says how to move it (higher: fewer, later alerts; lower: more, earlier).
  */
 export const DEFAULT_THRESHOLD = 0.5
 

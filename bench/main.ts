@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util'
 import { MAX_BEACONS_PER_REQUEST } from '../engine/index.ts'
 import { ingestScenario, type IngestOptions } from './ingest.ts'
+import { nabScenario } from './nab/nab-scenario.ts'
 
 const HELP = `npm run bench -- <scenario> [options]        (run with </dev/null: chDB reads stdin)
 
@@ -31,6 +32,7 @@ function integer(flag: string, value: string, min: number, max: number): number 
 }
 
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'nab') return nabScenario(argv.slice(1)) // its own flags and folder: bench/nab/nab-scenario.ts
   let options: IngestOptions
   let scenario: string | undefined
   try {

@@ -28,4 +28,6 @@ export const EngineErrors = {
   ),
   StorageInsertFailed: createError('TM_ENGINE_STORAGE_INSERT_FAILED', 'ClickHouse insert failed: %s', 503),
   BatchDecodeFailed: createError('TM_ENGINE_BATCH_DECODE_FAILED', 'A beacon batch could not be decoded: %s', 500),
+  AnomalyInputInvalid: createError('TM_ENGINE_ANOMALY_INPUT_INVALID', 'Anomaly scorer: %s', 400),
+  AnomalyStateInvalid: createError('TM_ENGINE_ANOMALY_STATE_INVALID', 'Anomaly scorer state cannot be restored: %s', 500),
 } as const

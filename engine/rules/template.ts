@@ -173,7 +173,7 @@ function findClose(source: string, from: number): number {
   return -1
 }
 
-type Token = { t: '|' | '(' | ')' } | { t: 'arg'; arg: Arg } | { t: 'ident'; name: string }
+type Token = { t: '|' } | { t: '(' } | { t: ')' } | { t: 'arg'; arg: Arg } | { t: 'ident'; name: string }
 
 function tokenize(body: string, source: string): Token[] {
   const tokens: Token[] = []
@@ -186,7 +186,7 @@ function tokenize(body: string, source: string): Token[] {
     if (/\s/.test(c)) {
       i++
     } else if (c === '|' || c === '(' || c === ')') {
-      tokens.push({ t: c })
+      tokens.push(c === '|' ? { t: '|' } : c === '(' ? { t: '(' } : { t: ')' })
       i++
     } else if (c === '"' || c === '`' || c === "'") {
       let j = i + 1

@@ -141,7 +141,8 @@ export function formatG(x: number, prec?: number): string {
     if (eprec > d.digits.length && d.digits.length >= d.point) eprec = d.digits.length
   }
   const nd = d.digits.length
-  const exp = nd === 0 ? 0 : d.point - 1
+  // Zero has point 0, so exp -1: it prints as "0", never "0e+00".
+  const exp = d.point - 1
   if (exp < -4 || exp >= eprec) {
     if (p > nd) p = nd
     return formatE(d, Math.max(p - 1, 0), sign)

@@ -21,7 +21,7 @@ import YAML from 'yaml'
 import { formatDuration, parseDuration } from './duration.ts'
 import { RulesEvaluator, type ActiveAlert } from './evaluator.ts'
 import { parseRuleFile, type RuleGroup } from './rule-file.ts'
-import { expandSeriesValues, parseSeriesSelector } from './series-notation.ts'
+import { expandSeriesValues, parseSeriesSelector, type SeriesStep } from './series-notation.ts'
 
 const Scalar = Type.Union([Type.String(), Type.Number(), Type.Boolean()])
 const Duration = Type.Union([Type.String(), Type.Number()])
@@ -138,7 +138,7 @@ export async function runTestText(text: string, loadRules: (name: string) => Pro
     for (const ruleFile of loaded) {
       try {
         // promtool evaluates every group at the test file's evaluation_interval.
-        for (const g of parseRuleFile(ruleFile.text).groups) groups.push({ ...g, intervalMs: evalInterval, rules: g.rules.map((r) => ({ ...r })) })
+        groups.push(...parseRuleFile(ruleFile.text).groups)
       } catch (e) {
         return [`    ${ruleFile.name}: ${(e as Error).message}`]
       }
@@ -157,20 +157,12 @@ function runTestGroup(tg: TestGroup, groups: RuleGroup[], evalInterval: number):
     return [`${prefix}    promql_expr_test is not supported by Tidemark (it runs alert_rule_test); move these cases to promtool`]
   }
   const externalLabels = Object.fromEntries(Object.entries(tg.external_labels ?? {}).map(([k, v]) => [k, String(v)]))
-  const evaluator = new RulesEvaluator(groups, { externalLabels, externalUrl: tg.external_url ?? '' })
+  let series: SeriesInput[]
   try {
-    for (const input of tg.input_series ?? []) {
-      const { metric, tags } = parseSeriesSelector(input.series)
-      const steps = expandSeriesValues(String(input.values))
-      steps.forEach((step, i) => {
-        if (step.kind === 'value') evaluator.push(metric, tags, i * inputInterval, step.value)
-        else if (step.kind === 'stale') evaluator.pushStale(metric, tags, i * inputInterval)
-      })
-    }
+    series = (tg.input_series ?? []).map((input) => ({ ...parseSeriesSelector(input.series), steps: expandSeriesValues(String(input.values)) }))
   } catch (e) {
     return [`${prefix}    ${(e as Error).message}`]
   }
-
   const tests = (tg.alert_rule_test ?? []).map((t) => ({ ...t, evalMs: parseDuration(String(t.eval_time)) }))
   const bad = tests.find((t) => t.evalMs === undefined)
   if (bad !== undefined) return [`${prefix}    eval_time: "${bad.eval_time}" is not a duration`]
@@ -178,8 +170,7 @@ function runTestGroup(tg: TestGroup, groups: RuleGroup[], evalInterval: number):
   const errors: string[] = []
   const maxT = tests.length === 0 ? -1 : (tests[tests.length - 1]?.evalMs as number)
   let next = 0
-  for (let ts = 0; ts <= maxT; ts += evalInterval) {
-    evaluator.advance(ts)
+  replay(groups, series, { inputInterval, evalInterval, until: maxT, externalLabels, externalUrl: tg.external_url ?? '' }, (ts, evaluator) => {
     let firing: ActiveAlert[] | undefined
     while (next < tests.length && (tests[next]?.evalMs as number) < ts + evalInterval) {
       const test = tests[next++] as (typeof tests)[number]
@@ -195,8 +186,46 @@ function runTestGroup(tg: TestGroup, groups: RuleGroup[], evalInterval: number):
         errors.push(`${prefix}    alertname: ${test.alertname}, time: ${formatDuration(test.evalMs as number)}, \n        exp:${alertsText(exp)}, \n        got:${alertsText(got)}`)
       }
     }
-  }
+  })
   return errors
+}
+
+/** One input series of a test group: metric, tags and the expanded values (one per input interval from 0). */
+export interface SeriesInput {
+  metric: string
+  tags: Record<string, string>
+  steps: SeriesStep[]
+}
+
+export interface ReplayOptions {
+  inputInterval: number
+  evalInterval: number
+  /** Last evaluation time (inclusive). */
+  until: number
+  externalLabels?: Record<string, string>
+  externalUrl?: string
+}
+
+/**
+ * promtool's timeline through the engine's evaluator: series values at
+ * i × inputInterval, every group evaluated at 0, evalInterval, … until;
+ * `after(ts, evaluator)` runs after each evaluation.
+ */
+export function replay(groups: RuleGroup[], series: SeriesInput[], options: ReplayOptions, after: (ts: number, evaluator: RulesEvaluator) => void): void {
+  const evaluator = new RulesEvaluator(
+    groups.map((g) => ({ ...g, intervalMs: options.evalInterval })),
+    { externalLabels: options.externalLabels ?? {}, externalUrl: options.externalUrl ?? '' }
+  )
+  for (const { metric, tags, steps } of series) {
+    steps.forEach((step, i) => {
+      if (step.kind === 'value') evaluator.push(metric, tags, i * options.inputInterval, step.value)
+      else if (step.kind === 'stale') evaluator.pushStale(metric, tags, i * options.inputInterval)
+    })
+  }
+  for (let ts = 0; ts <= options.until; ts += options.evalInterval) {
+    evaluator.advance(ts)
+    after(ts, evaluator)
+  }
 }
 
 interface LabelsAndAnnotations {

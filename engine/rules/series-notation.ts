@@ -17,15 +17,17 @@ export type SeriesStep = { kind: 'value'; value: number } | { kind: 'stale' } | 
 
 export class NotationError extends Error {}
 
-const NUMBER = String.raw`(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[Ii]nf|NaN)`
+const NUMBER = String.raw`(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?`
 const TOKEN = new RegExp(`^([-+]?${NUMBER})(?:([-+]${NUMBER})x(\\d+)|x(\\d+))?$`)
+// Inf and NaN are words to promtool's lexer: they stand alone (`Infx2` is refused, as promtool refuses it).
+const SPECIAL = /^[-+]?(?:inf|nan)$/i
 const MAX_STEPS = 10_000_000
 
 function numberOf(text: string): number {
   const sign = text.startsWith('-') ? -1 : 1
   const body = text.replace(/^[-+]/, '')
   if (/^inf$/i.test(body)) return sign * Infinity
-  if (body === 'NaN') return NaN
+  if (/^nan$/i.test(body)) return NaN
   return sign * Number(body)
 }
 
@@ -49,6 +51,10 @@ export function expandSeriesValues(values: string): SeriesStep[] {
     }
     if (token === 'stale') {
       push({ kind: 'stale' })
+      continue
+    }
+    if (SPECIAL.test(token)) {
+      push({ kind: 'value', value: numberOf(token) })
       continue
     }
     const m = TOKEN.exec(token)

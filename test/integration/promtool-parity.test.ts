@@ -10,10 +10,11 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import YAML from 'yaml'
 import { formatDuration } from '../../engine/rules/duration.ts'
-import { replay } from '../../engine/rules/promtool-test.ts'
+import { replay, rulesTestCommand } from '../../engine/rules/promtool-test.ts'
 import { parseRuleFile } from '../../engine/rules/rule-file.ts'
 import { expandSeriesValues, parseSeriesSelector } from '../../engine/rules/series-notation.ts'
 
@@ -250,5 +251,32 @@ describe('promtool parity', () => {
       }
     }
     expect(failures.length, failures.slice(0, 3).join('\n\n')).toBe(0)
+  })
+})
+
+describe('hand-written promtool files (test/fixtures/rules)', () => {
+  const fixtures = fileURLToPath(new URL('../fixtures/rules/', import.meta.url))
+  // Blank lines aside (promtool prints a few extra), both tools report the same text.
+  const lines = (text: string): string[] => text.split('\n').filter((l) => l.trim() !== '')
+
+  it.each([
+    ['scaling.test.yml', 0],
+    ['templates.test.yml', 0],
+    ['failing.test.yml', 1],
+  ])('%s: promtool and `tidemark rules test` exit %i and say the same', async (file, expected) => {
+    const promtool = spawnSync('sh', ['-c', `exec "${PROMTOOL}" test rules "$1" 2>&1`, 'promtool', file], { cwd: fixtures, encoding: 'utf8' })
+    let text = ''
+    const previous = process.cwd()
+    process.chdir(fixtures)
+    let status: number
+    try {
+      status = await rulesTestCommand([file], { write: (t: string) => (text += t) })
+    } finally {
+      process.chdir(previous)
+    }
+    expect(promtool.status, promtool.stdout).toBe(expected)
+    expect(status).toBe(expected)
+    expect(lines(text)).toEqual(lines(promtool.stdout))
+    if (expected === 1) expect(text).toMatch(/FAILED:\n {4}alertname: HighCpuUsage, time: 4m/)
   })
 })

@@ -121,7 +121,7 @@ export class SeriesEvaluator {
   private lastEval = NaN
   private readonly slots: (AlertSlot | undefined)[]
   private activeCount = 0
-  private readonly maxWindowMs: number
+  private readonly maxRangeMs: number
   private readonly lookbackMs: number
   private readonly hasInstant: boolean
   private readonly labelCache: (Record<string, string> | undefined)[]
@@ -141,7 +141,7 @@ export class SeriesEvaluator {
       else maxWindow = Math.max(maxWindow, r.expr.range.rangeMs)
     }
     this.hasInstant = hasInstant
-    this.maxWindowMs = hasInstant ? Math.max(maxWindow, this.lookbackMs) : maxWindow
+    this.maxRangeMs = maxWindow
     this.slots = rules.map(() => undefined)
     this.labelCache = rules.map(() => undefined)
   }
@@ -249,15 +249,24 @@ export class SeriesEvaluator {
     return Math.ceil(ts / interval) * interval
   }
 
-  /** Drops samples no evaluation at or after t can see. */
+  /**
+   * Drops samples no evaluation at or after t can see: older than every range
+   * ([t - range, t]) and not the newest sample at or before t within the
+   * lookback (all an instant selector reads). A rule set of instant selectors
+   * thus holds one or two samples per series, not five minutes of them.
+   */
   private prune(t: number): void {
     const w = this.window
-    const horizon = t - this.maxWindowMs
-    let h = this.head
     const n = w.ts.length
-    while (h < n && (w.ts[h] as number) < horizon) h++
-    // An instant selector needs the newest sample ≤ t even when older ones go: keep at least that one
-    // only while it is within the lookback, which the horizon already guarantees.
+    const rangeHorizon = this.maxRangeMs > 0 ? t - this.maxRangeMs : Infinity
+    const lookbackHorizon = t - this.lookbackMs
+    let h = this.head
+    while (h < n) {
+      const ts = w.ts[h] as number
+      if (ts >= rangeHorizon) break
+      if (this.hasInstant && ts >= lookbackHorizon && (h + 1 === n || (w.ts[h + 1] as number) > t)) break
+      h++
+    }
     if (h === n) {
       w.ts.length = 0
       w.values.length = 0

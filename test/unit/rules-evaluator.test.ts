@@ -3,7 +3,7 @@
 import fs from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { effectiveRuleGroups } from '../../engine/rules/default-rules.ts'
-import { RulesEvaluator, type AlertTransition } from '../../engine/rules/evaluator.ts'
+import { RulesEvaluator, SeriesEvaluator, type AlertTransition } from '../../engine/rules/evaluator.ts'
 import { parseRuleFile } from '../../engine/rules/rule-file.ts'
 
 const seed = JSON.parse(fs.readFileSync(new URL('../fixtures/seed-test-data.json', import.meta.url), 'utf8')) as {
@@ -199,5 +199,28 @@ describe('state', () => {
     e.advance(10 * M)
     expect(e.liveSeries).toBe(0)
     expect(e.activeAlerts()).toEqual([])
+  })
+
+  it('holds only what the windows need: about one sample for instant selectors, the range for _over_time', () => {
+    const [instant, ranged] = parseRuleFile(`groups:
+  - name: i
+    interval: 15s
+    rules: [{ alert: A, expr: cpu > 80 }]
+  - name: r
+    interval: 15s
+    rules: [{ alert: B, expr: "avg_over_time(cpu[1m]) > 80" }]
+`).groups as [NonNullable<ReturnType<typeof parseRuleFile>['groups'][0]>, NonNullable<ReturnType<typeof parseRuleFile>['groups'][0]>]
+    const a = new SeriesEvaluator(instant, instant.rules, 'cpu', null)
+    const b = new SeriesEvaluator(ranged, ranged.rules, 'cpu', null)
+    const out: AlertTransition[] = []
+    for (let s = 0; s < 600; s++) {
+      a.push(s * S, 50)
+      b.push(s * S, 50)
+      a.advance(s * S, out)
+      b.advance(s * S, out)
+    }
+    expect(a.heldSamples).toBeLessThanOrEqual(15)
+    expect(b.heldSamples).toBeGreaterThanOrEqual(60)
+    expect(b.heldSamples).toBeLessThanOrEqual(76)
   })
 })

@@ -30,4 +30,5 @@ export const EngineErrors = {
   BatchDecodeFailed: createError('TM_ENGINE_BATCH_DECODE_FAILED', 'A beacon batch could not be decoded: %s', 500),
   AnomalyInputInvalid: createError('TM_ENGINE_ANOMALY_INPUT_INVALID', 'Anomaly scorer: %s', 400),
   AnomalyStateInvalid: createError('TM_ENGINE_ANOMALY_STATE_INVALID', 'Anomaly scorer state cannot be restored: %s', 500),
+  RuleInvalid: createError('TM_ENGINE_RULE_INVALID', 'Invalid rules: %s', 400),
 } as const

@@ -1,5 +1,5 @@
 // The `tidemark` command. See `tidemark help`.
-import { loadConfig, type Config } from '../engine/index.ts'
+import { loadConfig, rulesTestCommand, type Config } from '../engine/index.ts'
 import { startTidemark, ALL_ROLES, type TierRole } from './tidemark-app.ts'
 import { deploymentProblems } from './deployment-checks.ts'
 import { natsConfigCommand, setupCommand, tenantCommand } from './nats-commands.ts'
@@ -13,6 +13,7 @@ const HELP = `tidemark: stream-processing time-series engine
   tidemark engine query       several tiers in one process (any of ingest, engine, query)
   tidemark tenant create NAME create a tenant; prints {"id","ingestToken","apiKey"}
   tidemark tenant list        list tenants
+  tidemark rules test FILE…   run promtool unit-test files through Tidemark's rule evaluator; exits 0 or 1 as promtool does
   tidemark setup              create or change streams, consumer and buckets to this configuration (the engine does it at start)
   tidemark nats-config        print a nats-server authorization block with one user per role
 
@@ -74,6 +75,14 @@ export async function main(argv: string[]): Promise<number> {
   if (command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(HELP)
     return 0
+  }
+  // Needs no configuration: a user's promtool files run anywhere, as with promtool.
+  if (command === 'rules') {
+    if (rest[0] !== 'test' || rest.length < 2) {
+      process.stderr.write('usage: tidemark rules test FILE…\n')
+      return 2
+    }
+    return rulesTestCommand(rest.slice(1), process.stdout, process.stderr)
   }
   let config: Config
   try {

@@ -22,4 +22,6 @@ export const EngineErrors = {
   ),
   StorageInsertFailed: createError('TM_ENGINE_STORAGE_INSERT_FAILED', 'ClickHouse insert failed: %s', 503),
   BatchDecodeFailed: createError('TM_ENGINE_BATCH_DECODE_FAILED', 'A beacon batch could not be decoded: %s', 500),
+  StorageBatchRefused: createError('TM_ENGINE_STORAGE_BATCH_REFUSED', 'ClickHouse refused a batch for its content: %s', 500),
+  StorageUnhealthy: createError('TM_ENGINE_STORAGE_UNHEALTHY', 'Storage is failing: %s', 503),
 } as const

@@ -18,19 +18,20 @@
 //   KV, after it arrived: another engine's intent for it is then known.
 // - A batch ClickHouse refuses for its content is halved until the refused
 //   messages stand alone (storage-insert.ts); those, and messages that do not
-//   decode, go to the dead-letter stream (dead-letters.ts) before their ack.
+//   decode, go to the dead-letter stream (dead-letters.ts) before their ack
+//   (storage-writer.ts carries out a write).
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Consumer, ConsumerInfo, ConsumerMessages, JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import type { KV } from '@nats-io/kv'
 import { ClosedConnectionError } from '@nats-io/transport-node'
 import type { ClickHouseStore } from './clickhouse-store.ts'
-import { isContentRefusal } from './clickhouse-errors.ts'
-import { publishDeadLetter } from './dead-letters.ts'
 import { EngineErrors } from './errors.ts'
-import { backoffDelayMs, retryWithBackoff } from './retry.ts'
+import { backoffDelayMs } from './retry.ts'
 import { assessStorageHealth, DEFAULT_STORAGE_HEALTH, type StorageHealthThresholds } from './storage-health.ts'
-import { decodeItem, insertIsolating, insertStatement, type BatchItem, type Refusal } from './storage-insert.ts'
+import { decodeItem, type BatchItem } from './storage-insert.ts'
 import { IntentBook, newIntent, type IntentEntry } from './storage-intents.ts'
+import { newStorageStats, type StorageLog, type StorageStats } from './storage-stats.ts'
+import { StorageWriter } from './storage-writer.ts'
 import { BEACONS_STREAM, STORAGE_CONSUMER } from './subjects.ts'
 
 export interface StorageConsumerOptions {
@@ -45,40 +46,12 @@ export interface StorageConsumerOptions {
   maxQueuedWrites?: number
   /** When health() says not ok (storage-health.ts). */
   health?: Partial<StorageHealthThresholds>
-  log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void }
+  log?: StorageLog
   /** Runs after a write's inserts succeeded and before its acks: tests use it to die at the worst moment. */
   afterInsert?: (token: string, messages: readonly JsMsg[]) => Promise<void> | void
 }
 
-export interface StorageStats {
-  messages: number
-  /** Messages JetStream delivered more than once. */
-  redelivered: number
-  inserts: number
-  rows: number
-  /** Writes redone from an intent with its original token (a failed write of this process, or another engine's). */
-  replayedIntents: number
-  /** Messages of a replayed write read back from the stream, since they were not redelivered. */
-  readFromStream: number
-  /** Failed insert attempts, retried with the same token (ClickHouse down or busy). */
-  insertFailures: number
-  /** Inserts ClickHouse refused for their content, each split in two to find the refused messages. */
-  refusedInserts: number
-  /** Messages set aside in TM_DEAD_LETTERS: undecodable, or refused by ClickHouse for their content. */
-  deadLetters: number
-  /** Writes handed back to JetStream because NATS or KV failed (or a test hook threw); redone from their intent. */
-  writeFailures: number
-  /** Acks JetStream did not confirm; the intent then stays until the ack floor passes it. */
-  ackFailures: number
-  /** Messages let go unwritten because their keep-alives had not reached JetStream for half the ack wait. */
-  lapsedMessages: number
-  fetchFailures: number
-  lastInsertMs: number
-  /** Epoch ms of the last successful insert, 0 before the first. */
-  lastInsertAt: number
-  lastError: string | null
-  lastDeadLetter: string | null
-}
+export type { StorageStats } from './storage-stats.ts'
 
 /** A delivered message, decoded once; aliveAt: JetStream's ack timer for it was last reset at or after this (epoch ms). */
 interface Delivery {
@@ -101,6 +74,7 @@ const FETCH_MAX_MESSAGES = 1000
 /** nats.js' shortest fetch. Messages are handled as they arrive; this only bounds an idle pull. */
 const FETCH_EXPIRES_MS = 1000
 const FETCH_BACKOFF = { baseMs: 100, maxMs: 2000 }
+/** Nak delay of handed-back messages, growing while writes keep failing, so a lasting failure is not a hot loop. */
 const HAND_BACK_BACKOFF = { baseMs: 250, maxMs: 5000 }
 /** Keep-alives go out every quarter of the ack wait, and at least this often, since the same tick refreshes the lag health reports. */
 const KEEP_ALIVE_MAX_MS = 5000
@@ -118,25 +92,7 @@ function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
 }
 
 export class StorageConsumer {
-  readonly stats: StorageStats = {
-    messages: 0,
-    redelivered: 0,
-    inserts: 0,
-    rows: 0,
-    replayedIntents: 0,
-    readFromStream: 0,
-    insertFailures: 0,
-    refusedInserts: 0,
-    deadLetters: 0,
-    writeFailures: 0,
-    ackFailures: 0,
-    lapsedMessages: 0,
-    fetchFailures: 0,
-    lastInsertMs: 0,
-    lastInsertAt: 0,
-    lastError: null,
-    lastDeadLetter: null,
-  }
+  readonly stats: StorageStats = newStorageStats()
   readonly #o: StorageConsumerOptions
   readonly #name: string
   readonly #maxQueuedWrites: number
@@ -145,6 +101,7 @@ export class StorageConsumer {
   readonly #abort = new AbortController()
   #jsm: JetStreamManager | undefined
   #consumer: Consumer | undefined
+  #writer: StorageWriter | undefined
   /** The consumer's own setting (JetStream redelivers by it), read at start. */
   #ackWaitMs = 30_000
   #stopped = false
@@ -170,10 +127,6 @@ export class StorageConsumer {
   #handBacks = 0
   #info: { info: ConsumerInfo; at: number } | undefined
   #infoRequest: Promise<ConsumerInfo> | undefined
-  /** Last time a write completed, or storage had nothing to do. */
-  #progressAt = Date.now()
-  #retrying: { attempts: number; since: number } | null = null
-  readonly #deadLetterTimes: number[] = []
 
   constructor(options: StorageConsumerOptions) {
     this.#o = options
@@ -186,6 +139,8 @@ export class StorageConsumer {
   async start(): Promise<void> {
     const jsm = await this.#o.js.jetstreamManager()
     this.#jsm = jsm
+    const { js, store, log } = this.#o
+    this.#writer = new StorageWriter({ js, jsm, store, consumerName: this.#name, stats: this.stats, signal: this.#abort.signal, log })
     const info = await this.#requestInfo()
     this.#ackWaitMs = (info.config.ack_wait ?? 30e9) / 1e6
     this.#intents.graceMs = this.#ackWaitMs
@@ -352,8 +307,9 @@ export class StorageConsumer {
     try {
       if (w.saved) await w.saved
       else await this.#replayReady(w)
-      const items = await this.#itemsOf(w)
-      await this.#store(items, token)
+      const delivered = new Map([...w.deliveries].map(([seq, d]) => [seq, d.item]))
+      const items = await this.#writer!.itemsOf(w.entry.intent.seqs, delivered)
+      await this.#writer!.store(items, token)
       await this.#o.afterInsert?.(token, [...w.deliveries.values()].map((d) => d.m))
     } catch (err) {
       // Its intent (if saved) stays: the messages come back and the write is redone with the same token.
@@ -369,77 +325,6 @@ export class StorageConsumer {
   /** A replay waits a linger for the rest of its messages to be redelivered, then reads the others from the stream. */
   async #replayReady(w: Write): Promise<void> {
     while (!this.#stopped && w.deliveries.size < w.entry.intent.seqs.length && Date.now() < w.readyAt) await sleep(10)
-  }
-
-  async #itemsOf(w: Write): Promise<BatchItem[]> {
-    const missing = w.entry.intent.seqs.filter((seq) => !w.deliveries.has(seq))
-    // Not redelivered: acknowledged already (an ack that landed before a failure), or held by another engine.
-    const read = await Promise.all(missing.map((seq) => this.#jsm!.streams.getMessage(BEACONS_STREAM, { seq })))
-    this.stats.readFromStream += missing.length
-    const fromStream = new Map(read.flatMap((stored, i) => (stored ? [[missing[i] as number, decodeItem(stored.seq, stored.subject, stored.data)] as const] : [])))
-    // A sequence gone from the stream (past its age limit) has nothing left to store.
-    return w.entry.intent.seqs.flatMap((seq) => {
-      const item = w.deliveries.get(seq)?.item ?? fromStream.get(seq)
-      return item ? [item] : []
-    })
-  }
-
-  /** Inserts what decodes, isolating what ClickHouse refuses; dead-letters the rest. */
-  async #store(items: BatchItem[], token: string): Promise<void> {
-    const refused: Refusal[] = []
-    for (const item of items) if (!item.samples) refused.push({ item, error: new EngineErrors.BatchDecodeFailed(item.problem ?? 'unknown') })
-    const decoded = items.filter((item) => item.samples)
-    await insertIsolating(decoded, token, (lines, t) => this.#insert(lines, t), refused, () => this.stats.refusedInserts++)
-    for (const refusal of refused) await this.#deadLetter(refusal)
-  }
-
-  async #insert(lines: string[], token: string): Promise<void> {
-    const sql = insertStatement(this.#o.store.database, token, lines)
-    try {
-      await retryWithBackoff(
-        async () => {
-          const started = performance.now()
-          await this.#o.store.command(sql)
-          this.stats.lastInsertMs = performance.now() - started
-        },
-        {
-          baseMs: 200,
-          maxMs: 10_000,
-          signal: this.#abort.signal,
-          giveUp: (err) => isContentRefusal(err) || this.#stopped,
-          onRetry: (err, attempt) => {
-            this.stats.insertFailures++
-            this.#retrying ??= { attempts: 0, since: Date.now() }
-            this.#retrying.attempts = attempt + 1
-            const error = new EngineErrors.StorageInsertFailed((err as Error).message, { cause: err })
-            this.stats.lastError = error.message
-            this.#o.log?.warn({ err: error, attempt, rows: lines.length }, 'storage: insert failed, retrying with the same token')
-          },
-        }
-      )
-    } finally {
-      this.#retrying = null
-    }
-    this.stats.inserts++
-    this.stats.rows += lines.length
-    this.stats.lastInsertAt = this.#progressAt = Date.now()
-  }
-
-  async #deadLetter({ item, error }: Refusal): Promise<void> {
-    const letter = { seq: item.seq, subject: item.subject, data: item.data, code: error.code, reason: error.message }
-    const ack = await retryWithBackoff(() => publishDeadLetter(this.#o.js, this.#name, letter), {
-      ...HAND_BACK_BACKOFF,
-      signal: this.#abort.signal,
-      giveUp: () => this.#stopped,
-      onRetry: (err) => this.#noteError(err, 'storage: publishing a dead letter failed; retrying'),
-    })
-    this.#progressAt = Date.now()
-    // A replayed write publishes its dead letters again; JetStream drops the copy by its message id.
-    if (ack.duplicate) return
-    this.stats.deadLetters++
-    this.stats.lastDeadLetter = `${item.subject} #${item.seq}: ${error.message}`
-    this.#deadLetterTimes.push(Date.now())
-    this.#o.log?.error({ seq: item.seq, subject: item.subject, code: error.code, reason: error.message }, 'storage: batch set aside in the dead-letter stream')
   }
 
   async #acknowledge(w: Write): Promise<void> {
@@ -465,7 +350,7 @@ export class StorageConsumer {
     const { entry } = w
     entry.done = true
     if (!w.saved) this.stats.replayedIntents++
-    this.#progressAt = Date.now()
+    this.#writer!.progressAt = Date.now()
     this.#handBacks = 0
     const now = Date.now()
     // Deleted at once only if no other engine can hold one of its messages: all acked here, by deliveries that never lapsed.
@@ -520,7 +405,7 @@ export class StorageConsumer {
       // A round trip on the same connection: the +WPIs before it reached the server.
       const info = await this.#requestInfo()
       for (const d of sent) d.aliveAt = Math.max(d.aliveAt, sentAt)
-      if (this.#held().next().done && info.num_pending === 0) this.#progressAt = Date.now()
+      if (this.#held().next().done && info.num_pending === 0) this.#writer!.progressAt = Date.now()
       await this.#intents.sweep(info.ack_floor.stream_seq)
     } catch {
       // NATS unreachable: nothing was confirmed, and health shows how old the lag figures are.
@@ -554,17 +439,19 @@ export class StorageConsumer {
       heldMessages++
       heldRows += rowsOf(d)
     }
-    while ((this.#deadLetterTimes[0] ?? now) < now - this.#thresholds.deadLetterWindowMs) this.#deadLetterTimes.shift()
+    const writer = this.#writer
+    const deadLetterTimes = writer?.deadLetterTimes ?? []
+    while ((deadLetterTimes[0] ?? now) < now - this.#thresholds.deadLetterWindowMs) deadLetterTimes.shift()
     const info = this.#info?.info
-    const retrying = this.#retrying && { attempts: this.#retrying.attempts, sinceMs: now - this.#retrying.since }
+    const retrying = writer?.retrying ? { attempts: writer.retrying.attempts, sinceMs: now - writer.retrying.since } : null
     const verdict = assessStorageHealth(
       {
         now,
         heldMessages,
         undelivered: info?.num_pending ?? null,
-        progressAt: this.#progressAt,
+        progressAt: writer?.progressAt ?? now,
         retrying,
-        recentDeadLetters: this.#deadLetterTimes.length,
+        recentDeadLetters: deadLetterTimes.length,
         lastError: this.stats.lastError,
       },
       this.#thresholds
@@ -578,7 +465,7 @@ export class StorageConsumer {
       intents: this.#intents.size,
       lastInsertAgoMs: this.stats.lastInsertAt ? now - this.stats.lastInsertAt : null,
       retrying,
-      recentDeadLetters: this.#deadLetterTimes.length,
+      recentDeadLetters: deadLetterTimes.length,
       ...this.stats,
     }
   }

@@ -52,15 +52,19 @@ it('dead-letters a refused and an undecodable batch, stores their neighbours onc
     },
   })
   let good = 0
-  const seqs: number[] = []
-  for (let i = 0; i < 6; i++) seqs.push(await rig.publish(samplesOf('poison', 10), i % 4)), (good += 10)
+  const publishGood = async (messages: number): Promise<void> => {
+    for (let i = 0; i < messages; i++) {
+      await rig.publish(samplesOf('poison', 10), i % 4)
+      good += 10
+    }
+  }
+  await publishGood(6)
   const poison = wrongTyped('poison')
   const refusedSeq = await rig.publishRaw(poison, 1)
-  for (let i = 0; i < 5; i++) seqs.push(await rig.publish(samplesOf('poison', 10), i % 4)), (good += 10)
+  await publishGood(5)
   const garbage = randomBytes(64)
   const garbageSeq = await rig.publishRaw(garbage, 2)
-  seqs.push(await rig.publish(samplesOf('poison', 10), 3))
-  good += 10
+  await publishGood(1)
 
   await rig.settled()
   expect(crashed).toBe(true)

@@ -26,7 +26,8 @@ it('stores every sample once while ClickHouse is busy for longer than the ack wa
   }
   await rig.settled()
 
-  // measured: chDB runs one statement at a time; this holds it for 4 s (0.5 s a row, one row a block).
+  // Measured: chDB runs one statement at a time, off the event loop; this holds it for 4 s (0.5 s a row, one
+  // row a block) while inserts queue behind it and timers, the keep-alives among them, go on firing.
   const started = Date.now()
   const busy = rig.store.rows('SELECT sum(sleepEachRow(0.5)) AS s FROM numbers(8) SETTINGS max_block_size = 1')
   await sleep(50)

@@ -149,7 +149,7 @@ export class StorageConsumer {
     if (this.#intents.size > 0) this.#o.log?.info({ intents: this.#intents.size }, 'storage: redoing interrupted inserts')
     this.#consumer = await this.#o.js.consumers.get(BEACONS_STREAM, this.#name)
     const keepAliveMs = Math.max(50, Math.min(KEEP_ALIVE_MAX_MS, this.#ackWaitMs / 4))
-    this.#keepAlive = setInterval(() => void this.#tick(keepAliveMs), keepAliveMs)
+    this.#keepAlive = setInterval(() => void this.#tick(keepAliveMs), keepAliveMs).unref()
     this.#pumping = this.#pump()
   }
 

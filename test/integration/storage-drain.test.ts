@@ -3,7 +3,9 @@
 // storage is stuck and why, and what was not stored is stored exactly once by
 // the next engine when ClickHouse is back.
 import { setTimeout as sleep } from 'node:timers/promises'
+import Fastify from 'fastify'
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import { registerHealthRoute } from '../../engine/http/health-route.ts'
 import { openStorageRig, samplesOf, type StorageRig } from './storage-rig.ts'
 
 let rig: StorageRig
@@ -28,6 +30,12 @@ it('keeps the drain deadline while inserts fail, reports being stuck, and loses 
   const health = await storage.health()
   expect(health.reason).toMatch(/no write completed for \d+ s with 5 messages waiting, the insert under way failed \d+ times/)
   expect(health.reason).toMatch(/UNKNOWN_TABLE|does not exist/)
+  const app = Fastify()
+  registerHealthRoute(app, { storage: () => storage.health() }, ['engine'])
+  const answer = await app.inject({ method: 'GET', url: '/api/v2/health' })
+  expect(answer.statusCode).toBe(503)
+  expect(answer.json().storage.reason).toMatch(/^Storage is failing: no write completed/)
+  await app.close()
 
   const started = Date.now()
   await storage.drain(1500)

@@ -20,7 +20,7 @@ export { openEngineRuntime, type EngineRuntime, type Logger, type RuntimeOptions
 export { SupervisedNatsServer, externalNats, natsUrlFile, natsStoreDir, natsPidFile, type NatsEndpoint } from './nats-endpoint.ts'
 export { describeNatsAuth, natsAuthConfig, type NatsAuth } from './nats-auth.ts'
 export { findNats, type FoundNats } from './nats-discovery.ts'
-export { NATS_ROLES, natsAuthorizationConfig, passwordVariable, type NatsRole, type NatsUserName } from './nats-permissions.ts'
+export { NATS_ROLES, inboxPrefixFor, natsAuthorizationConfig, passwordVariable, type NatsRole, type NatsUserName } from './nats-permissions.ts'
 export { HttpErrors, type FieldProblem } from './http/http-errors.ts'
 export { createErrorHandler, notFoundHandler, fieldProblems, type TidemarkHttpError } from './http/error-handler.ts'
 export { validatorCompiler } from './http/validator-compiler.ts'

@@ -22,6 +22,8 @@ export interface RetryOptions extends Backoff {
   giveUp?: (err: unknown, attempt: number) => boolean
   /** Called before each wait, e.g. to log, count, or keep a message alive. */
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void
+  /** Aborted: the wait under way ends at once and the last error is thrown (a stop with a deadline). */
+  signal?: AbortSignal
 }
 
 /** Runs work until it succeeds, waiting backoffDelayMs between attempts. */
@@ -33,8 +35,11 @@ export async function retryWithBackoff<T>(work: (attempt: number) => Promise<T>,
       const delay = backoffDelayMs(attempt, options)
       if (options.giveUp?.(err, attempt)) throw err
       if (options.deadline !== undefined && Date.now() + delay > options.deadline) throw err
+      if (options.signal?.aborted) throw err
       options.onRetry?.(err, attempt, delay)
-      await sleep(delay)
+      await sleep(delay, undefined, { signal: options.signal }).catch(() => {
+        throw err
+      })
     }
   }
 }

@@ -7,7 +7,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node'
-import { loadConfig, natsAuthConfig, SupervisedNatsServer, type Config, type CreatedTenant, type NatsUserName } from '../../engine/index.ts'
+import { inboxPrefixFor, loadConfig, natsAuthConfig, SupervisedNatsServer, type Config, type CreatedTenant, type NatsUserName } from '../../engine/index.ts'
 
 export { natsAuthConfig }
 import { startTidemark, type StartOptions, type TidemarkApp } from '../../cli/tidemark-app.ts'
@@ -36,12 +36,16 @@ export function natsEnv(nats: SupervisedNatsServer, user: NatsUserName): Record<
   return { NATS_URL: nats.url, NATS_NKEY: auth.seedFile }
 }
 
-/** A client of this server as one of its users (admin by default), for tests that look at NATS directly. */
+/**
+ * A client of this server as one of its users (admin by default), for tests that look at NATS directly.
+ * A role user gets its role's inbox prefix, the only inboxes it may subscribe to, as Tidemark's own connections do.
+ */
 export async function connectAs(nats: SupervisedNatsServer, user: NatsUserName = 'admin', options: { inboxPrefix?: string } = {}): Promise<NatsConnection> {
   const auth = nats.authFor(user)
   if (auth.kind !== 'nkey') throw new Error('the supervised server has nkey users')
   const seed = new TextEncoder().encode(fs.readFileSync(auth.seedFile, 'utf8').trim())
-  return connect({ servers: nats.url, authenticator: nkeyAuthenticator(seed), ...options })
+  const inboxPrefix = user === 'admin' ? undefined : inboxPrefixFor([user])
+  return connect({ servers: nats.url, authenticator: nkeyAuthenticator(seed), ...(inboxPrefix ? { inboxPrefix } : {}), ...options })
 }
 
 export interface Stack {

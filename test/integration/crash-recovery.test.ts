@@ -46,8 +46,8 @@ it('loses nothing acknowledged across kill -9, and replaces the orphaned nats-se
   expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200))
 
   // Acknowledged, not yet stored: only JetStream holds them when the kill lands.
-  const stored = await fetch(`${first.url}/api/v2/analytics/aggregate?metric=visits&step=60`, { headers: { authorization: `Bearer ${tenant.apiKey}` } })
-  expect((await stored.json()).total.count).toBe(0)
+  const before = await fetch(`${first.url}/api/v2/analytics/aggregate?metric=visits&step=60`, { headers: { authorization: `Bearer ${tenant.apiKey}` } })
+  expect((await before.json()).total.count).toBe(0)
   const orphan = Number(fs.readFileSync(path.join(dataDir, 'nats', 'tidemark-nats.pid'), 'utf8'))
   first.child.kill('SIGKILL')
   await once(first.child, 'exit')
@@ -57,15 +57,23 @@ it('loses nothing acknowledged across kill -9, and replaces the orphaned nats-se
   const second = await startTidemarkProcess(['start'], env)
   running.push(second)
   expect(isAlive(orphan)).toBe(false)
+  // Raw rows (a 30 s step), and each rollup (steps of a minute and an hour).
+  const stored = async (step: number): Promise<number> => {
+    const res = await fetch(`${second.url}/api/v2/analytics/aggregate?metric=visits&step=${step}`, { headers: { authorization: `Bearer ${tenant.apiKey}` } })
+    return (await res.json()).total.count
+  }
+  await expect.poll(() => stored(60), { timeout: 30_000, interval: 250 }).toBe(100)
+  // Exactly the 100 acknowledged: checked again once storage holds nothing and JetStream has nothing left for it.
   await expect
     .poll(
       async () => {
-        const res = await fetch(`${second.url}/api/v2/analytics/aggregate?metric=visits&step=60`, { headers: { authorization: `Bearer ${tenant.apiKey}` } })
-        return (await res.json()).total.count
+        const { storage } = await (await fetch(`${second.url}/api/v2/health`)).json()
+        return [storage.lag.undelivered, storage.lag.unacknowledged, storage.held.messages]
       },
       { timeout: 30_000, interval: 250 }
     )
-    .toBe(100)
+    .toEqual([0, 0, 0])
+  expect([await stored(30), await stored(60), await stored(3600)]).toEqual([100, 100, 100])
   second.child.kill('SIGTERM')
   expect((await once(second.child, 'exit'))[0]).toBe(0)
 }, 90_000)

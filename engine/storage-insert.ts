@@ -1,0 +1,101 @@
+// From stream messages to ClickHouse rows: one insert per batch, under the
+// batch's deduplication token. When ClickHouse refuses an insert for its content,
+// the batch is halved until the refused messages stand alone; every half has its
+// own token derived from its parent's, so a replay of the batch halves it the
+// same way and ClickHouse drops the halves that already landed. A refused
+// insert stores none of its rows (clickhouse-errors.ts), so a parent's token is
+// never half used.
+import { decodeBatch } from './beacon-batch.ts'
+import { SAMPLE_COLUMNS } from './clickhouse-schema.ts'
+import { isContentRefusal } from './clickhouse-errors.ts'
+import { EngineErrors } from './errors.ts'
+import { SampleField, type Sample } from './sample.ts'
+
+/** One stream message of a batch, decoded once. */
+export interface BatchItem {
+  seq: number
+  subject: string
+  data: Uint8Array
+  /** null when the message is not a batch Tidemark wrote; `problem` says why. */
+  samples: Sample[] | null
+  problem: string | null
+}
+
+/** A message storage sets aside, and why (TM_ENGINE_BATCH_DECODE_FAILED or TM_ENGINE_STORAGE_BATCH_REFUSED). */
+export interface Refusal {
+  item: BatchItem
+  error: Error & { code: string }
+}
+
+export type InsertRows = (lines: string[], token: string) => Promise<void>
+
+export function decodeItem(seq: number, subject: string, data: Uint8Array): BatchItem {
+  try {
+    const samples = decodeBatch(data)
+    // A sample that is not a tuple cannot be turned into a row at all (ingest never writes one).
+    const bad = samples.findIndex((s) => !Array.isArray(s))
+    if (bad >= 0) return { seq, subject, data, samples: null, problem: `sample ${bad} is not a sample tuple` }
+    return { seq, subject, data, samples, problem: null }
+  } catch (err) {
+    return { seq, subject, data, samples: null, problem: (err as Error).message }
+  }
+}
+
+/**
+ * Numbers are written as they are; anything else in a numeric field is quoted,
+ * so a wrong type is a value ClickHouse refuses (for that row) rather than text
+ * that could end the row early and start another.
+ */
+function numeric(v: unknown): string | number {
+  return typeof v === 'number' ? v : String(JSON.stringify(v ?? null))
+}
+
+/** The JSONCompactEachRow rows of a batch, in SAMPLE_COLUMNS order. */
+export function rowsOf(items: readonly BatchItem[]): string[] {
+  const lines: string[] = []
+  for (const { seq, samples } of items) {
+    if (!samples) continue
+    // Built by hand: stringifying a fresh array per sample was the top cost of storage (bench/README.md).
+    for (const s of samples) {
+      const tags = s[SampleField.Tags]
+      lines.push(
+        `[${JSON.stringify(s[SampleField.Tenant])},${JSON.stringify(s[SampleField.Metric])},${numeric(s[SampleField.Ts])},${numeric(s[SampleField.Value])},${tags === null ? '{}' : String(JSON.stringify(tags))},${numeric(s[SampleField.ReceivedAt])},${seq}]`
+      )
+    }
+  }
+  return lines
+}
+
+export function insertStatement(database: string, token: string, lines: readonly string[]): string {
+  return (
+    `INSERT INTO ${database}.samples (${SAMPLE_COLUMNS.join(', ')}) ` +
+    // async_insert off: the token must be honoured synchronously; views deduplicate too, or rollups double count.
+    `SETTINGS insert_deduplication_token = '${token}', async_insert = 0, deduplicate_blocks_in_dependent_materialized_views = 1 ` +
+    `FORMAT JSONCompactEachRow\n${lines.join('\n')}\n`
+  )
+}
+
+/**
+ * Inserts the rows of `items` under `token`. If ClickHouse refuses them for
+ * their content, each half is inserted under `${token}/0` and `${token}/1`, and
+ * so on down to one message, which goes to `refused`. Outages are not handled
+ * here: `insert` retries them, and whatever it throws that is not a content
+ * refusal ends the batch (it is redone from its intent).
+ */
+export async function insertIsolating(items: readonly BatchItem[], token: string, insert: InsertRows, refused: Refusal[], onSplit?: () => void): Promise<void> {
+  const lines = rowsOf(items)
+  if (lines.length === 0) return
+  try {
+    await insert(lines, token)
+  } catch (err) {
+    if (!isContentRefusal(err)) throw err
+    if (items.length === 1) {
+      refused.push({ item: items[0] as BatchItem, error: new EngineErrors.StorageBatchRefused((err as Error).message, { cause: err }) })
+      return
+    }
+    onSplit?.()
+    const half = Math.ceil(items.length / 2)
+    await insertIsolating(items.slice(0, half), `${token}/0`, insert, refused, onSplit)
+    await insertIsolating(items.slice(half), `${token}/1`, insert, refused, onSplit)
+  }
+}

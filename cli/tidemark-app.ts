@@ -11,6 +11,7 @@ import {
   notFoundHandler,
   openEngineRuntime,
   registerHealthRoute,
+  registerMetricsRoute,
   StorageConsumer,
   validatorCompiler,
   type AdminToken,
@@ -21,6 +22,7 @@ import {
 } from '../engine/index.ts'
 import { createPublisher, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
 import { queryPlugin } from '../query/index.ts'
+import { createProcessMetrics } from './process-metrics.ts'
 
 export type TierRole = NatsRole
 export const ALL_ROLES: TierRole[] = ['ingest', 'engine', 'query']
@@ -111,6 +113,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
       const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir }
       await server.register(async (scope) => queryPlugin(scope, queryOptions))
     }
+    registerMetricsRoute(server, createProcessMetrics({ storage, publisher }))
     await server.listen({ port: config.port, host: config.host })
     const { port } = server.server.address() as { port: number }
     const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`

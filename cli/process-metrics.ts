@@ -1,0 +1,53 @@
+// What GET /metrics exports for a process, by role: the components' own stats
+// objects (read at scrape time, so the hot paths pay nothing) and the process's
+// event-loop delay, heap and GC from prom-client's defaults.
+import { TidemarkMetrics, type StorageConsumer } from '../engine/index.ts'
+import type { BatchPublisher } from '../ingest/index.ts'
+
+export function createProcessMetrics(parts: { storage?: StorageConsumer; publisher?: BatchPublisher }): TidemarkMetrics {
+  const metrics = new TidemarkMetrics()
+  const { storage, publisher } = parts
+  if (storage) {
+    metrics.exportStats({
+      prefix: 'tidemark_storage_',
+      read: () => storage.stats,
+      counters: {
+        messages: 'Beacon batch messages delivered to storage',
+        redelivered: 'Messages JetStream delivered more than once',
+        inserts: 'ClickHouse inserts that succeeded',
+        rows: 'Sample rows inserted into ClickHouse',
+        replayedIntents: 'Writes redone from an intent with their original deduplication token',
+        readFromStream: 'Messages of a replayed write read back from the stream by sequence',
+        insertFailures: 'Insert attempts that failed and were retried with the same token',
+        refusedInserts: 'Inserts ClickHouse refused for their content (split to find the refused messages)',
+        deadLetters: 'Messages set aside in the dead-letter stream TM_DEAD_LETTERS',
+        writeFailures: 'Writes handed back to JetStream after a NATS or KV failure',
+        ackFailures: 'Acks JetStream did not confirm',
+        lapsedMessages: 'Messages let go unwritten because their keep-alives did not reach JetStream',
+        fetchFailures: 'Pulls from JetStream that failed',
+      },
+      gauges: { lastInsertMs: 'Duration of the last successful insert, ms', lastInsertAt: 'Epoch ms of the last successful insert' },
+    })
+    metrics.labelledGauge('tidemark_storage_consumer_lag', 'Messages the storage consumer has not yet received (undelivered) or acked (unacknowledged)', ['state'], async () => {
+      const { lag } = (await storage.health()) as { lag?: { undelivered: number | null; unacknowledged: number | null } }
+      return [
+        { labels: { state: 'undelivered' }, value: lag?.undelivered ?? 0 },
+        { labels: { state: 'unacknowledged' }, value: lag?.unacknowledged ?? 0 },
+      ]
+    })
+  }
+  if (publisher) {
+    metrics.exportStats({
+      prefix: 'tidemark_ingest_',
+      read: () => publisher.stats,
+      counters: {
+        batches: 'Beacon batches JetStream acknowledged',
+        samples: 'Samples JetStream acknowledged',
+        retries: 'Publish attempts retried with the same message id',
+        failures: 'Batches that could not be made durable within the publish timeout (their requests got 503)',
+      },
+      gauges: { pendingSamples: 'Samples accepted by ingest and waiting for JetStream acks' },
+    })
+  }
+  return metrics
+}

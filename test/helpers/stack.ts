@@ -6,8 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { jetstreamManager } from '@nats-io/jetstream'
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node'
-import { inboxPrefixFor, loadConfig, natsAuthConfig, SupervisedNatsServer, type Config, type CreatedTenant, type NatsUserName } from '../../engine/index.ts'
+import { BEACONS_STREAM, inboxPrefixFor, STORAGE_CONSUMER, loadConfig, natsAuthConfig, SupervisedNatsServer, type Config, type CreatedTenant, type NatsUserName } from '../../engine/index.ts'
 
 export { natsAuthConfig }
 import { startTidemark, type StartOptions, type TidemarkApp } from '../../cli/tidemark-app.ts'
@@ -55,7 +56,7 @@ export interface Stack {
   config: Config
   createTenant(name: string): Promise<CreatedTenant>
   request(method: string, route: string, token: string | undefined, body?: unknown): Promise<{ status: number; body: any }>
-  /** Waits until ClickHouse holds `rows` samples for this tenant (storage is asynchronous by design). */
+  /** Waits until ClickHouse holds `rows` samples for this tenant and storage has settled, then returns the count (so equality is checkable). */
   waitForRows(tenantId: string, rows: number, timeoutMs?: number): Promise<number>
   stop(): Promise<void>
 }
@@ -114,14 +115,24 @@ export async function startStack(
       const store = tidemark.runtime.store
       if (!store) throw new Error('this stack has no ClickHouse')
       const deadline = Date.now() + timeoutMs
-      let count = 0
-      while (Date.now() < deadline) {
+      const countRows = async (): Promise<number> => {
         const [row] = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${store.database}.samples WHERE tenant = {t:String}`, { t: tenantId })
-        count = Number(row?.n ?? 0)
-        if (count >= rows) return count
+        return Number(row?.n ?? 0)
+      }
+      let count = await countRows()
+      while (count < rows && Date.now() < deadline) {
+        await sleep(50)
+        count = await countRows()
+      }
+      // Reaching the count is not the end: a duplicate would land later. Count again once storage holds
+      // nothing undelivered or unacknowledged, so a test comparing for equality sees every row there will be.
+      const jsm = await jetstreamManager(tidemark.runtime.nc)
+      while (Date.now() < deadline) {
+        const info = await jsm.consumers.info(BEACONS_STREAM, STORAGE_CONSUMER)
+        if (info.num_pending === 0 && info.num_ack_pending === 0) break
         await sleep(50)
       }
-      return count
+      return countRows()
     },
     async stop() {
       await tidemark.close()

@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino, type Logger as PinoLogger } from 'pino'
 import {
   createErrorHandler,
+  httpServerOptions,
   loadAdminToken,
   notFoundHandler,
   openEngineRuntime,
@@ -69,7 +70,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
       })
       await storage.start()
     }
-    const server: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, return503OnClosing: true })
+    const server: FastifyInstance = Fastify({ loggerInstance: log as FastifyBaseLogger, ...httpServerOptions({ longestHandlerMs: config.publishTimeoutMs }) })
     app = server
     server.setValidatorCompiler(validatorCompiler)
     server.setErrorHandler(createErrorHandler())

@@ -206,10 +206,11 @@ export class BatchPublisher {
 
   /**
    * Publishes one request's samples in batches of their own, with message ids made from
-   * `idPrefix` and the samples' positions: the same request sent again makes the same batches
-   * with the same ids, so within JetStream's duplicate window a batch that did land is not
-   * stored twice, even when nobody could record that it landed. Samples marked in
-   * `alreadyDurable` are skipped and count as durable.
+   * `idPrefix` and the positions of the samples each carries. Batches are cut from the whole
+   * request whatever is skipped, so the same request sent again makes the same batches with the
+   * same ids: within JetStream's duplicate window a batch that did land (its ack lost, or nobody
+   * left to record it) is not stored twice. Samples marked in `alreadyDurable` are skipped and
+   * count as durable.
    */
   publishExact(samples: Sample[], idPrefix: string, alreadyDurable?: Uint8Array): Promise<PublishOutcome> {
     const placed = this.#measure(samples, alreadyDurable)
@@ -218,7 +219,6 @@ export class BatchPublisher {
     this.stats.pendingSamples += count
     const byPartition = new Map<number, number[]>()
     for (let i = 0; i < samples.length; i++) {
-      if (alreadyDurable?.[i]) continue
       const partition = partitions[i] as number
       let list = byPartition.get(partition)
       if (!list) byPartition.set(partition, (list = []))
@@ -227,8 +227,10 @@ export class BatchPublisher {
     const owners: (Batch | undefined)[] = new Array(samples.length).fill(undefined)
     const batches = new Set<Batch>()
     const dispatch = (partition: number, chunk: number[]): void => {
-      const batch = newBatch(partition, `${idPrefix}-${partition}-${sha256Hex(chunk.join(',')).slice(0, 20)}`)
-      for (const i of chunk) {
+      const todo = alreadyDurable ? chunk.filter((i) => !alreadyDurable[i]) : chunk
+      if (todo.length === 0) return
+      const batch = newBatch(partition, `${idPrefix}-${partition}-${sha256Hex(todo.join(',')).slice(0, 20)}`)
+      for (const i of todo) {
         batch.samples.push(samples[i] as Sample)
         owners[i] = batch
       }

@@ -42,6 +42,9 @@ export type Claim =
   | { kind: 'in-progress' }
   | { kind: 'mismatch' }
 
+/** How long a request's answer waits for its record to be written before leaving it to the background. */
+const SETTLE_FIRST_TIMEOUT_MS = 1000
+
 /** Printable ASCII, as the IETF Idempotency-Key draft has it. */
 const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/
 
@@ -130,17 +133,18 @@ export class IdempotencyStore {
   async settle(handle: ClaimHandle, outcome: Pick<IdempotencyRecord, 'state' | 'durable'>): Promise<void> {
     const record: IdempotencyRecord = { ...handle.record, ...outcome, leaseUntil: 0 }
     const kv = await this.bucket().catch(() => undefined)
-    const write = async (): Promise<void> => {
-      await (kv ?? (await this.bucket())).update(handle.kvKey, JSON.stringify(record), handle.revision)
+    const write = async (timeoutMs?: number): Promise<void> => {
+      await (kv ?? (await this.bucket())).update(handle.kvKey, JSON.stringify(record), handle.revision, timeoutMs)
     }
     try {
-      await write()
+      // The answer waits for this first attempt only briefly: a NATS that does not answer gets the background retries.
+      await write(SETTLE_FIRST_TIMEOUT_MS)
       return
     } catch (err) {
       if (isWrongLastSequence(err)) return // the lease lapsed and another request took the key over: its record stands
       this.#log?.warn({ err: (err as Error).message, key: handle.kvKey }, 'idempotency record not written yet; retrying in the background')
     }
-    const background = retryWithBackoff(write, {
+    const background = retryWithBackoff(() => write(), {
       baseMs: 200,
       maxMs: 2000,
       deadline: handle.record.leaseUntil,

@@ -3,7 +3,7 @@
 // holds every sample; a bad beacon anywhere in the request rejects all of it.
 // When JetStream takes only part of a request, the 503 says which beacons are
 // not durable; with an Idempotency-Key a retry resends exactly the rest.
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyInstance, FastifyReply, LogLevel } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import {
   MetricsBodySchema,
@@ -34,6 +34,13 @@ export interface MetricsRouteOptions {
   tenants: TenantRegistry
   publisher: BatchPublisher
   idempotency: IdempotencyStore
+}
+
+/** pino's level numbers; 'silent' is above them all. */
+const LEVEL_VALUES: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
+
+function atLeastWarn(app: FastifyInstance): LogLevel {
+  return (LEVEL_VALUES[app.log.level] ?? 0) >= 40 ? (app.log.level as LogLevel) : 'warn'
 }
 
 function beaconCount(body: BeaconBody | BeaconBody[]): number {
@@ -113,8 +120,9 @@ export function registerMetricsRoute(app: FastifyInstance, options: MetricsRoute
       // The response schema lets fastify serialize the answer with a compiled stringifier.
       schema: { body: MetricsBodySchema, response: { 200: AcceptedSchema } },
       bodyLimit: METRICS_BODY_LIMIT,
-      // The hot path logs no line per request at info; failures still log at error.
-      logLevel: 'warn',
+      // The hot path logs no line per request at info; failures still log at error. Never lower than the app's
+      // level: a route level of warn under LOG_LEVEL=silent would log anyway.
+      logLevel: atLeastWarn(app),
       onRequest: requireRole(options.tenants, 'ingest'),
     },
     async (request, reply) => {

@@ -39,7 +39,8 @@ export function describeProblems(fields: FieldProblem[]): string {
 /** Marks a 5xx's own message as fit for clients (it names no dependency's error text). */
 export function withPublicMessage<E extends TidemarkHttpError>(error: E, details?: Record<string, unknown>): E {
   error.publicMessage = error.message
-  if (details) error.details = details
+  // Not enumerable: the logger serializes the error, and a list of 1,000 beacons does not belong in a log line.
+  if (details) Object.defineProperty(error, 'details', { value: details, enumerable: false, writable: true })
   return error
 }
 

@@ -122,6 +122,15 @@ export class BatchPublisher {
     return this.#o.idempotency
   }
 
+  /**
+   * The connection to NATS was lost and is back: failures counted before belong to the old one.
+   * Without this, ingest that gets no traffic (a load balancer keeps it out while health says 503)
+   * could not prove it recovered until FAILURE_MEMORY_MS passed.
+   */
+  connectionRestored(): void {
+    this.#failuresSinceSuccess = 0
+  }
+
   /** The retry budget of one batch: how long a request may wait on JetStream. */
   get retryBudgetMs(): number {
     return this.#o.retryBudgetMs

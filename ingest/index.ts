@@ -38,13 +38,21 @@ export function createPublisher(
   const idempotency = new IdempotencyStore(js, { replicas: config.streamReplicas, log })
   // Opened now so the first keyed request does not pay for it; a failure here is retried by that request.
   idempotency.bucket().catch(() => {})
-  return new BatchPublisher({
+  const nc = connectionOf(js)
+  const publisher = new BatchPublisher({
     js,
     partitions: config.partitions,
     maxSamples: config.publishBatchSamples,
     lingerMs: config.publishLingerMs,
     retryBudgetMs: config.publishTimeoutMs,
-    maxPayload: () => connectionOf(js)?.info?.max_payload,
+    maxPayload: () => nc?.info?.max_payload,
     idempotency,
   })
+  // The status iterator ends when the connection closes.
+  if (nc) {
+    void (async () => {
+      for await (const status of nc.status()) if (status.type === 'reconnect') publisher.connectionRestored()
+    })().catch(() => {})
+  }
+  return publisher
 }

@@ -6,6 +6,7 @@
 // A 5xx body never carries a dependency's own words (ClickHouse's or NATS'
 // error text): only a message the raiser marked public, else a generic one;
 // the detail goes to the log.
+import { STATUS_CODES } from 'node:http'
 import type { ErrorObject } from 'ajv'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { HttpErrors, type FieldProblem } from './http-errors.ts'
@@ -173,7 +174,7 @@ export function errorBody(translated: TidemarkHttpError): Record<string, unknown
   const body: Record<string, unknown> = {
     statusCode: status,
     code: translated.code,
-    error: STATUS_TEXT[status] ?? 'Error',
+    error: STATUS_TEXT[status] ?? STATUS_CODES[status] ?? 'Error',
     message: status >= 500 ? (translated.publicMessage ?? GENERIC_5XX[status] ?? GENERIC_5XX[500]) : translated.message,
   }
   if (translated.fields) {

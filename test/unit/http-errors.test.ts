@@ -71,7 +71,7 @@ describe('bounded, consistent error answers', () => {
     expect(translateError(contentLength as never)).toMatchObject({ statusCode: 400, code: 'TM_HTTP_REQUEST_REJECTED' })
     const teapot = Object.assign(new Error('too many headers'), { code: 'FST_ERR_SOMETHING_NEW', statusCode: 431 })
     const body = errorBody(translateError(teapot as never))
-    expect(body).toMatchObject({ statusCode: 431, code: 'TM_HTTP_REQUEST_REJECTED', message: 'The request was refused: too many headers' })
+    expect(body).toMatchObject({ statusCode: 431, code: 'TM_HTTP_REQUEST_REJECTED', error: 'Request Header Fields Too Large', message: 'The request was refused: too many headers' })
   })
 
   it("never sends a dependency's error text in a 5xx body, and logs it instead", async () => {

@@ -159,6 +159,8 @@ describe('Idempotency-Key', () => {
 
   it('stays exact when NATS is stopped mid-request, takes in what it held once it resumes, and the key is retried', async () => {
     const tenant = await stack.createTenant('keyed-outage')
+    // A tenant whose token this process has not looked up yet: while NATS is stopped that lookup cannot be made.
+    const cold = await stack.createTenant('cold-token')
     // 4,000 samples in batches of 20: some are acknowledged before the server stops.
     const sent = Array.from({ length: 400 }, (_, b) => ({ ...Object.fromEntries(Array.from({ length: 10 }, (_, m) => [`m_${m}`, b * 10 + m])), tags: { host: `h${b}` } }))
     const publisher = stack.tidemark.publisher!
@@ -172,11 +174,15 @@ describe('Idempotency-Key', () => {
     // Stopped, not killed: the retries it reads but does not acknowledge land when it resumes, after the 503 said "not durable".
     process.kill(pid, 'SIGSTOP')
     let refused
+    let unchecked
     try {
-      refused = await pending
+      ;[refused, unchecked] = await Promise.all([pending, post(cold, { page_views: 1 })])
     } finally {
       process.kill(pid, 'SIGCONT')
     }
+    expect(unchecked.status).toBe(503)
+    expect(unchecked.body.code).toBe('TM_ENGINE_NATS_UNAVAILABLE')
+    expect(unchecked.headers.get('retry-after')).toBe('1')
     expect(refused.status).toBe(503)
     expect(refused.body.accepted).toBeGreaterThanOrEqual(5 * 20)
     expect(refused.body.accepted).toBeLessThan(4000)

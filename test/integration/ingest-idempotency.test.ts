@@ -173,6 +173,8 @@ describe('Idempotency-Key', () => {
     await takeAll()
     // Stopped, not killed: the retries it reads but does not acknowledge land when it resumes, after the 503 said "not durable".
     process.kill(pid, 'SIGSTOP')
+    // The stop reaches every thread of the server a little later (seen: one request answered 2 ms after kill()).
+    await expect.poll(() => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0], { timeout: 2000, interval: 1 }).toBe('T')
     let refused
     let unchecked
     try {

@@ -7,6 +7,7 @@ import { pino, type Logger as PinoLogger } from 'pino'
 import {
   createErrorHandler,
   HttpErrors,
+  httpServerOptions,
   loadAdminToken,
   notFoundHandler,
   openEngineRuntime,
@@ -77,7 +78,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     const errorHandler = createErrorHandler()
     const server: FastifyInstance = Fastify({
       loggerInstance: log as FastifyBaseLogger,
-      return503OnClosing: true,
+      ...httpServerOptions({ longestHandlerMs: config.publishTimeoutMs }),
       // The router answers a URL that does not percent-decode (`/%zz`) itself, before any route: in Tidemark's shape too.
       frameworkErrors: (error, request, reply) =>
         errorHandler(error.code === 'FST_ERR_BAD_URL' ? new HttpErrors.InvalidRequest('the URL is not valid percent-encoding') : error, request, reply),
@@ -101,7 +102,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     registerHealthRoute(server, checks, roles)
 
     if (roles.includes('ingest')) {
-      publisher = createPublisher(runtime.js, config)
+      publisher = createPublisher(runtime.nc, config, log)
       const ingestOptions = { tenants: runtime.tenants, publisher }
       await server.register(async (scope) => ingestPlugin(scope, ingestOptions))
       const publisherRef = publisher

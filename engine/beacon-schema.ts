@@ -11,15 +11,40 @@ export const MAX_BEACONS_PER_REQUEST = 1000
 export const MAX_TAGS = 16
 /** Timestamps are accepted from 2000-01-01 up to this far past the receive time. */
 export const MAX_FUTURE_SKEW_MS = 10 * 60_000
+/** 2000-01-01T00:00:00Z: the earliest ts, for epoch and ISO alike (the rollups' DateTime cannot hold a time before 1970). */
+export const MIN_TIMESTAMP_MS = 946_684_800_000
+/** 2100-01-01T00:00:00Z. */
+export const MAX_TIMESTAMP_MS = 4_102_444_800_000
 
 /** When the values were measured; the receive time when absent. */
 export const TimestampSchema = Type.Union(
   [
-    Type.Integer({ minimum: 946_684_800_000, maximum: 4_102_444_800_000, description: 'epoch milliseconds' }),
-    Type.String({ format: 'date-time', maxLength: 40, description: 'ISO 8601 date-time' }),
+    Type.Integer({ minimum: MIN_TIMESTAMP_MS, maximum: MAX_TIMESTAMP_MS, description: 'epoch milliseconds' }),
+    // iso-date-time, not date-time: an ISO time without an offset is accepted, and read as UTC.
+    Type.String({ format: 'iso-date-time', maxLength: 40, description: 'ISO 8601 date-time' }),
   ],
   { description: 'epoch milliseconds or an ISO 8601 date-time' }
 )
+
+const ISO_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2})(?::?(\d{2}))?)?$/
+
+/**
+ * Epoch ms of an ISO 8601 date-time the schema accepted; NaN for anything else.
+ * Date.parse is not used: it reads a time without an offset as local time, and
+ * refuses a `+05` offset and a leap second (`23:59:60`), which RFC 3339 allows.
+ * A leap second is read as the first instant of the next minute, as POSIX time does.
+ */
+export function parseIsoTimestamp(text: string): number {
+  const m = ISO_DATE_TIME.exec(text)
+  if (!m) return Number.NaN
+  const [, year, month, day, hour, minute, second, fraction, , sign, offsetHours, offsetMinutes] = m
+  // Date.UTC maps years 0-99 to 1900-1999; such a ts is refused anyway, so say NaN rather than a wrong year.
+  if (Number(year) < 100) return Number.NaN
+  let ms = Date.UTC(Number(year), Number(month) - 1, Number(day), Number(hour), Number(minute), Number(second))
+  if (fraction) ms += Math.floor(Number(`0.${fraction}`) * 1000)
+  if (sign) ms -= (sign === '-' ? -1 : 1) * (Number(offsetHours) * 60 + Number(offsetMinutes ?? 0)) * 60_000
+  return ms
+}
 
 export const TagsSchema = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,63}$' }), Type.String({ maxLength: 256 }), {
   maxProperties: MAX_TAGS,

@@ -24,7 +24,7 @@ import type { Config } from './config.ts'
 import { EngineErrors } from './errors.ts'
 import { describeNatsAuth, natsAuthOptions, type NatsAuth } from './nats-auth.ts'
 import { backoffDelayMs } from './retry.ts'
-import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, STORAGE_CONSUMER, STORAGE_STATE_BUCKET, TENANTS_BUCKET } from './subjects.ts'
+import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, IDEMPOTENCY_TTL_MS, STORAGE_CONSUMER, STORAGE_STATE_BUCKET, TENANTS_BUCKET } from './subjects.ts'
 
 export interface JetStreamLayout {
   replicas: number
@@ -146,11 +146,11 @@ async function upsertStream(jsm: JetStreamManager, desired: Partial<StreamConfig
 
 const replicasSetting: Setting = { field: 'num_replicas', label: 'replicas', variable: 'TIDEMARK_STREAM_REPLICAS', show: plain }
 
-async function upsertBucket(nc: NatsConnection, jsm: JetStreamManager, bucket: string, replicas: number, changes: string[]): Promise<void> {
+async function upsertBucket(nc: NatsConnection, jsm: JetStreamManager, bucket: string, replicas: number, changes: string[], ttlMs?: number): Promise<void> {
   const name = bucketStream(bucket)
   const info = await streamInfo(jsm, name)
   if (!info) {
-    await api(`creating bucket ${bucket}`, () => new Kvm(nc).create(bucket, { history: 1, replicas }))
+    await api(`creating bucket ${bucket}`, () => new Kvm(nc).create(bucket, { history: 1, replicas, ...(ttlMs ? { ttl: ttlMs } : {}) }))
     changes.push(`created bucket ${bucket}`)
     return
   }
@@ -230,6 +230,7 @@ export async function setupJetStream(nc: NatsConnection, layout: JetStreamLayout
   }
   await upsertBucket(nc, jsm, TENANTS_BUCKET, layout.replicas, changes)
   await upsertBucket(nc, jsm, STORAGE_STATE_BUCKET, layout.replicas, changes)
+  await upsertBucket(nc, jsm, IDEMPOTENCY_BUCKET, layout.replicas, changes, IDEMPOTENCY_TTL_MS)
   return changes
 }
 

@@ -49,9 +49,11 @@ export const SUFFIX_KINDS: ReadonlyArray<readonly [suffixPattern: string, kind: 
   ['_bytes$', 'bytes'],
 ]
 
+const SUFFIX_MATCHERS = SUFFIX_KINDS.map(([pattern, kind]) => [new RegExp(pattern), kind] as const)
+
 export function metricKind(name: string): MetricKind {
-  const known = KNOWN_METRICS[name]
-  if (known) return known
-  for (const [pattern, kind] of SUFFIX_KINDS) if (new RegExp(pattern).test(name)) return kind
+  // An own-property check: a plain lookup finds Object.prototype's `constructor` for a metric of that name.
+  if (Object.hasOwn(KNOWN_METRICS, name)) return KNOWN_METRICS[name] as MetricKind
+  for (const [pattern, kind] of SUFFIX_MATCHERS) if (pattern.test(name)) return kind
   return 'gauge'
 }

@@ -4,7 +4,7 @@
 // the one docker-compose.yml mounts). Each set is the least that works with
 // nats-server 2.9 and NATS.js v3, found by running the roles against a real
 // server (test/integration/nats-permissions.test.ts fails on any violation).
-import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_SUBJECTS, STORAGE_STATE_BUCKET, TENANTS_BUCKET, TRIGGERS_SUBJECTS } from './subjects.ts'
+import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, STORAGE_STATE_BUCKET, TENANTS_BUCKET, TRIGGERS_SUBJECTS } from './subjects.ts'
 
 export type NatsRole = 'ingest' | 'engine' | 'query'
 export const NATS_ROLES: readonly NatsRole[] = ['ingest', 'engine', 'query']
@@ -40,13 +40,17 @@ const readTenants = [`${API}.STREAM.INFO.${TENANTS_STREAM}`, `${API}.DIRECT.GET.
  */
 const listTenants = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.>`, `${API}.CONSUMER.INFO.${TENANTS_STREAM}.>`, `$JS.FC.${TENANTS_STREAM}.>`]
 
+/** Idempotency-Key records: ingest reads, creates and updates them (kv.create is the lock), nothing else. */
+const IDEMPOTENCY_STREAM = `KV_${IDEMPOTENCY_BUCKET}`
+const keepIdempotencyRecords = [`${API}.STREAM.INFO.${IDEMPOTENCY_STREAM}`, `${API}.DIRECT.GET.${IDEMPOTENCY_STREAM}.>`, `$KV.${IDEMPOTENCY_BUCKET}.>`]
+
 /** Every process that does not own the streams checks their layout before it starts. */
 const checkBeacons = [`${API}.STREAM.INFO.${BEACONS_STREAM}`]
 
 export const ROLE_PERMISSIONS: Record<NatsRole, NatsPermissions> = {
   // Publishes beacons and reads tenants (to resolve ingest tokens); never consumes, never writes a tenant.
   ingest: {
-    publish: [BEACONS_SUBJECTS, ...checkBeacons, ...readTenants],
+    publish: [BEACONS_SUBJECTS, ...checkBeacons, ...readTenants, ...keepIdempotencyRecords],
     subscribe: [`${inboxPrefixFor(['ingest'])}.>`],
   },
   // Owns JetStream: creates and changes streams, consumers and buckets (the whole API), consumes beacons

@@ -15,6 +15,11 @@ export const TENANTS_BUCKET = 'tm_tenants'
 /** Bookkeeping the storage consumer needs to redo an interrupted insert exactly (see storage-consumer.ts). */
 export const STORAGE_STATE_BUCKET = 'tm_storage_state'
 
+/** Idempotency-Key records of ingest: `<tenant>.<sha256 of the key>` -> which samples of that request are durable. */
+export const IDEMPOTENCY_BUCKET = 'tm_ingest_idempotency'
+/** How long a key is remembered: a retry after this is a new request. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3600_000
+
 export function beaconSubject(partition: number): string {
   return BEACONS_SUBJECT_PREFIX + partition
 }

@@ -1,14 +1,20 @@
-// Coalesces samples from many requests into one msgpack batch per partition and
-// publishes it to JetStream. A request's promise settles only when every batch
-// holding one of its samples was acknowledged by JetStream: that is what lets
-// the route answer 2xx only for durable data.
+// Coalesces samples from many requests into msgpack batches per partition and
+// publishes them to JetStream. A request's promise settles only when every
+// batch holding one of its samples was acknowledged or given up on, and says
+// exactly which of its samples are durable: that is what lets the route answer
+// 2xx only for durable data, and a 503 say what a retry must resend.
 //
-// Each batch has a message id; a failed publish is retried with the same id,
-// and JetStream's duplicate window drops the copy if the first one did land.
+// Batches are bounded by samples and by bytes (under the server's max_payload),
+// so no batch is refused for its size and one tenant's large samples never fail
+// another tenant's that share a batch with them. Each batch has a message id; a
+// failed publish is retried with the same id, and JetStream's duplicate window
+// drops the copy if an earlier attempt did land.
 import { randomBytes } from 'node:crypto'
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { beaconSubject, encodeBatch, partitionOf, retryWithBackoff, seriesKey, SampleField, type Sample } from '../engine/index.ts'
+import { beaconSubject, encodeBatch, partitionOf, retryWithBackoff, seriesKey, sha256Hex, SampleField, type Sample } from '../engine/index.ts'
+import { BATCH_ENVELOPE_BYTES, batchByteLimit, sampleBytesBound } from './batch-bytes.ts'
 import { IngestErrors } from './errors.ts'
+import type { IdempotencyStore } from './idempotency.ts'
 
 export interface BatchPublisherOptions {
   js: JetStreamClient
@@ -21,13 +27,19 @@ export interface BatchPublisherOptions {
   maxPendingSamples?: number
   /** Total time to keep retrying one batch before its requests get 503. */
   retryBudgetMs?: number
+  /** The server's max_payload in bytes, asked at each request (a reconnect may reach another server). */
+  maxPayload?: () => number | undefined
+  /** The Idempotency-Key records of this publisher's requests; drain() waits for their writes too. */
+  idempotency: IdempotencyStore
 }
 
-interface PendingBatch {
-  samples: Sample[]
-  settled: Promise<void>
-  resolve: () => void
-  reject: (err: Error) => void
+export interface PublishOutcome {
+  /** How many of the samples JetStream holds. */
+  durable: number
+  /** notDurable[i] is 1 when sample i is not in JetStream; null when every sample is. */
+  notDurable: Uint8Array | null
+  /** The first publish failure, for the log (never shown to a client). */
+  error?: Error
 }
 
 export interface PublisherStats {
@@ -35,62 +47,222 @@ export interface PublisherStats {
   samples: number
   retries: number
   failures: number
+  /** Publishes JetStream answered as duplicates: an earlier attempt with the same message id had landed. */
+  duplicates: number
   pendingSamples: number
 }
 
-function newBatch(): PendingBatch {
+interface Batch {
+  partition: number
+  samples: Sample[]
+  /** Upper bound of the encoded size. */
+  bytes: number
+  /** Fixed for the batches of a keyed request (publishExact); numbered at send for coalesced ones. */
+  msgID: string | undefined
+  ok: boolean
+  error: Error | undefined
+  /** Resolves when the batch is durable or given up on; never rejects. */
+  settled: Promise<void>
+  resolve: () => void
+}
+
+interface InFlight {
+  sentAt: number
+  /** When its first publish attempt failed; 0 while none has. */
+  retryingSince: number
+}
+
+/** A failure older than this no longer makes health fail on its own: ingest with no traffic must not stay 503 forever. */
+const FAILURE_MEMORY_MS = 30_000
+/** A batch retrying this long makes health fail: clients are waiting on it. */
+const RETRYING_UNHEALTHY_MS = 1000
+
+function newBatch(partition: number, msgID?: string): Batch {
   let resolve!: () => void
-  let reject!: (err: Error) => void
-  const settled = new Promise<void>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  // A batch nobody awaits any more (its request was refused) must not crash the process.
-  settled.catch(() => {})
-  return { samples: [], settled, resolve, reject }
+  const settled = new Promise<void>((res) => (resolve = res))
+  return { partition, samples: [], bytes: BATCH_ENVELOPE_BYTES, msgID, ok: false, error: undefined, settled, resolve }
+}
+
+async function outcomeOf(owners: (Batch | undefined)[], batches: Set<Batch>): Promise<PublishOutcome> {
+  if (batches.size === 1) await (batches.values().next().value as Batch).settled
+  else await Promise.all(Array.from(batches, (b) => b.settled))
+  let error: Error | undefined
+  for (const batch of batches) if (!batch.ok) error ??= batch.error
+  if (!error) return { durable: owners.length, notDurable: null }
+  const notDurable = new Uint8Array(owners.length)
+  let durable = 0
+  for (let i = 0; i < owners.length; i++) {
+    const owner = owners[i]
+    // No owner: the sample was durable before this call (publishExact's alreadyDurable).
+    if (owner === undefined || owner.ok) durable++
+    else notDurable[i] = 1
+  }
+  return { durable, notDurable, error }
 }
 
 export class BatchPublisher {
-  readonly stats: PublisherStats = { batches: 0, samples: 0, retries: 0, failures: 0, pendingSamples: 0 }
+  readonly stats: PublisherStats = { batches: 0, samples: 0, retries: 0, failures: 0, duplicates: 0, pendingSamples: 0 }
   readonly #o: Required<BatchPublisherOptions>
-  readonly #open: (PendingBatch | undefined)[]
-  readonly #inFlight = new Set<Promise<void>>()
+  readonly #open: (Batch | undefined)[]
+  readonly #inFlight = new Map<Batch, InFlight>()
   readonly #idPrefix = randomBytes(8).toString('hex')
   #sequence = 0
   #timer: NodeJS.Timeout | undefined
+  #lastSuccessAt = 0
+  #lastFailureAt = 0
+  #lastError = ''
+  #failuresSinceSuccess = 0
 
   constructor(options: BatchPublisherOptions) {
-    this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, ...options }
+    this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, maxPayload: () => undefined, ...options }
     this.#open = new Array(options.partitions).fill(undefined)
   }
 
-  /** What /api/v2/health reports for ingest: ok false (503) with a reason when publishing is failing. */
-  health(): { ok: boolean; reason?: string } & Record<string, unknown> {
-    return { ok: true, ...this.stats }
+  get idempotency(): IdempotencyStore {
+    return this.#o.idempotency
   }
 
-  /** Resolves once every sample is in JetStream; rejects with TM_INGEST_* if that cannot be done. */
-  publish(samples: Sample[]): Promise<void> {
-    if (this.stats.pendingSamples + samples.length > this.#o.maxPendingSamples) {
-      return Promise.reject(new IngestErrors.Overloaded(String(this.#o.maxPendingSamples)))
+  /**
+   * The connection to NATS was lost and is back: failures counted before belong to the old one.
+   * Without this, ingest that gets no traffic (a load balancer keeps it out while health says 503)
+   * could not prove it recovered until FAILURE_MEMORY_MS passed.
+   */
+  connectionRestored(): void {
+    this.#failuresSinceSuccess = 0
+  }
+
+  /** The retry budget of one batch: how long a request may wait on JetStream. */
+  get retryBudgetMs(): number {
+    return this.#o.retryBudgetMs
+  }
+
+  /**
+   * What /api/v2/health reports for ingest. Not ok (503), with the reason, when publishes failed
+   * recently and none succeeded since, when a batch has been retrying for a while, when a batch is
+   * in flight past its retry budget (stuck), or when backpressure refuses requests.
+   */
+  health(): { ok: boolean; reason?: string } & Record<string, unknown> {
+    const now = Date.now()
+    let oldestSentAt = now
+    let retryingBatches = 0
+    let oldestRetryingSince = now
+    for (const entry of this.#inFlight.values()) {
+      oldestSentAt = Math.min(oldestSentAt, entry.sentAt)
+      if (entry.retryingSince > 0) {
+        retryingBatches++
+        oldestRetryingSince = Math.min(oldestRetryingSince, entry.retryingSince)
+      }
     }
+    const reasons: string[] = []
+    if (this.#failuresSinceSuccess > 0 && now - this.#lastFailureAt < FAILURE_MEMORY_MS) {
+      reasons.push(`publishes to JetStream are failing: ${this.#failuresSinceSuccess} batches given up since the last success (${this.#lastError})`)
+    }
+    if (retryingBatches > 0 && now - oldestRetryingSince >= RETRYING_UNHEALTHY_MS) {
+      reasons.push(`${retryingBatches} batches are retrying, the oldest for ${Math.round((now - oldestRetryingSince) / 1000)} s (${this.#lastError})`)
+    }
+    if (now - oldestSentAt > this.#o.retryBudgetMs + 5000) {
+      reasons.push(`a batch has waited ${Math.round((now - oldestSentAt) / 1000)} s for JetStream, past its ${this.#o.retryBudgetMs / 1000} s budget`)
+    }
+    if (this.stats.pendingSamples >= this.#o.maxPendingSamples * 0.9) {
+      reasons.push(`${this.stats.pendingSamples} samples await JetStream, near the limit of ${this.#o.maxPendingSamples}`)
+    }
+    return {
+      ok: reasons.length === 0,
+      ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
+      ...this.stats,
+      inFlightBatches: this.#inFlight.size,
+      retryingBatches,
+      oldestInFlightMs: now - oldestSentAt,
+      lastSuccessAt: this.#lastSuccessAt > 0 ? new Date(this.#lastSuccessAt).toISOString() : null,
+      lastFailureAt: this.#lastFailureAt > 0 ? new Date(this.#lastFailureAt).toISOString() : null,
+    }
+  }
+
+  /**
+   * Coalesces the samples into the open batches. Resolves when each is durable or given up on;
+   * rejects (before anything is queued) only with TM_INGEST_OVERLOADED or TM_INGEST_SAMPLE_TOO_LARGE.
+   */
+  publish(samples: Sample[]): Promise<PublishOutcome> {
+    const placed = this.#measure(samples, undefined)
+    if (placed instanceof Error) return Promise.reject(placed)
+    const { partitions, bytes, limit } = placed
     this.stats.pendingSamples += samples.length
-    const waits: Promise<void>[] = []
-    for (const sample of samples) {
-      const partition = partitionOf(sample[SampleField.Tenant], seriesKey(sample[SampleField.Metric], sample[SampleField.Tags]), this.#o.partitions)
+    const owners: Batch[] = new Array(samples.length)
+    const batches = new Set<Batch>()
+    for (let i = 0; i < samples.length; i++) {
+      const partition = partitions[i] as number
+      const size = bytes[i] as number
       let batch = this.#open[partition]
+      if (batch && batch.bytes + size > limit) {
+        this.#send(partition)
+        batch = undefined
+      }
       if (!batch) {
-        batch = newBatch()
+        batch = newBatch(partition)
         this.#open[partition] = batch
       }
-      batch.samples.push(sample)
-      if (waits[waits.length - 1] !== batch.settled && !waits.includes(batch.settled)) waits.push(batch.settled)
+      batch.samples.push(samples[i] as Sample)
+      batch.bytes += size
+      owners[i] = batch
+      batches.add(batch)
       if (batch.samples.length >= this.#o.maxSamples) this.#send(partition)
     }
     if (this.#timer === undefined && this.#open.some((b) => b !== undefined)) {
       this.#timer = setTimeout(() => this.flush(), this.#o.lingerMs)
     }
-    return waits.length === 1 ? (waits[0] as Promise<void>) : Promise.all(waits).then(() => undefined)
+    return outcomeOf(owners, batches)
+  }
+
+  /**
+   * Publishes one request's samples in batches of their own, with message ids made from
+   * `idPrefix` and the positions of the samples each carries. Batches are cut from the whole
+   * request whatever is skipped, so the same request sent again makes the same batches with the
+   * same ids: within JetStream's duplicate window a batch that did land (its ack lost, or nobody
+   * left to record it) is not stored twice. Samples marked in `alreadyDurable` are skipped and
+   * count as durable.
+   */
+  publishExact(samples: Sample[], idPrefix: string, alreadyDurable?: Uint8Array): Promise<PublishOutcome> {
+    const placed = this.#measure(samples, alreadyDurable)
+    if (placed instanceof Error) return Promise.reject(placed)
+    const { partitions, bytes, limit, count } = placed
+    this.stats.pendingSamples += count
+    const byPartition = new Map<number, number[]>()
+    for (let i = 0; i < samples.length; i++) {
+      const partition = partitions[i] as number
+      let list = byPartition.get(partition)
+      if (!list) byPartition.set(partition, (list = []))
+      list.push(i)
+    }
+    const owners: (Batch | undefined)[] = new Array(samples.length).fill(undefined)
+    const batches = new Set<Batch>()
+    const dispatch = (partition: number, chunk: number[]): void => {
+      const todo = alreadyDurable ? chunk.filter((i) => !alreadyDurable[i]) : chunk
+      if (todo.length === 0) return
+      const batch = newBatch(partition, `${idPrefix}-${partition}-${sha256Hex(todo.join(',')).slice(0, 20)}`)
+      for (const i of todo) {
+        batch.samples.push(samples[i] as Sample)
+        owners[i] = batch
+      }
+      batches.add(batch)
+      this.#dispatch(batch)
+    }
+    for (const [partition, indices] of byPartition) {
+      let chunk: number[] = []
+      let chunkBytes = BATCH_ENVELOPE_BYTES
+      for (const i of indices) {
+        const size = bytes[i] as number
+        if (chunk.length > 0 && (chunkBytes + size > limit || chunk.length >= this.#o.maxSamples)) {
+          dispatch(partition, chunk)
+          chunk = []
+          chunkBytes = BATCH_ENVELOPE_BYTES
+        }
+        chunk.push(i)
+        chunkBytes += size
+      }
+      if (chunk.length > 0) dispatch(partition, chunk)
+    }
+    if (batches.size === 0) return Promise.resolve({ durable: samples.length, notDurable: null })
+    return outcomeOf(owners, batches)
   }
 
   /** Publishes every open batch now. */
@@ -103,39 +275,104 @@ export class BatchPublisher {
   /** Publishes what is open and waits for every publish to settle. */
   async drain(): Promise<void> {
     this.flush()
-    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight])
+    while (this.#inFlight.size > 0) await Promise.all(Array.from(this.#inFlight.keys(), (b) => b.settled))
+    await this.#o.idempotency.drain()
+  }
+
+  /** Partition and size bound of each sample, checked before anything is queued: an oversize sample fails only its own request. */
+  #measure(
+    samples: Sample[],
+    skip: Uint8Array | undefined
+  ): { partitions: Uint16Array; bytes: Uint32Array; limit: number; count: number } | Error {
+    let count = samples.length
+    if (skip) for (let i = 0; i < samples.length; i++) if (skip[i]) count--
+    if (this.stats.pendingSamples + count > this.#o.maxPendingSamples) return new IngestErrors.Overloaded(String(this.#o.maxPendingSamples))
+    const limit = batchByteLimit(this.#o.maxPayload())
+    const partitions = new Uint16Array(samples.length)
+    const bytes = new Uint32Array(samples.length)
+    let tenant = ''
+    let tenantBytes = 0
+    let tags: Record<string, string> | null = null
+    let tagCount = 0
+    for (let i = 0; i < samples.length; i++) {
+      const sample = samples[i] as Sample
+      if (sample[SampleField.Tenant] !== tenant) {
+        tenant = sample[SampleField.Tenant]
+        tenantBytes = Buffer.byteLength(tenant)
+      }
+      // A beacon's samples share one tags object: count its tags once.
+      if (sample[SampleField.Tags] !== tags) {
+        tags = sample[SampleField.Tags]
+        tagCount = 0
+        if (tags !== null) for (const _ in tags) tagCount++
+      }
+      const key = seriesKey(sample[SampleField.Metric], tags)
+      partitions[i] = partitionOf(tenant, key, this.#o.partitions)
+      const size = sampleBytesBound(tenantBytes, Buffer.byteLength(key), tagCount)
+      if (size + BATCH_ENVELOPE_BYTES > limit) return new IngestErrors.SampleTooLarge(String(size), String(limit))
+      bytes[i] = size
+    }
+    return { partitions, bytes, limit, count }
   }
 
   #send(partition: number): void {
     const batch = this.#open[partition]
     if (!batch) return
     this.#open[partition] = undefined
-    const msgID = `${this.#idPrefix}-${++this.#sequence}`
-    const done = this.#publishWithRetry(beaconSubject(partition), encodeBatch(batch.samples), msgID).then(
+    batch.msgID = `${this.#idPrefix}-${++this.#sequence}`
+    this.#dispatch(batch)
+  }
+
+  #dispatch(batch: Batch): void {
+    const entry: InFlight = { sentAt: Date.now(), retryingSince: 0 }
+    this.#inFlight.set(batch, entry)
+    const data = encodeBatch(batch.samples)
+    const limit = batchByteLimit(this.#o.maxPayload())
+    // The size bound makes this impossible; if it ever failed, refusing the batch whole keeps the answer exact.
+    const publishing =
+      data.length > limit
+        ? Promise.reject(new Error(`batch of ${data.length} bytes is over the ${limit} bytes allowed: the size bound is wrong`))
+        : this.#publishWithRetry(beaconSubject(batch.partition), data, batch.msgID as string, entry)
+    void publishing.then(
       () => {
         this.stats.batches++
         this.stats.samples += batch.samples.length
-        this.stats.pendingSamples -= batch.samples.length
-        batch.resolve()
+        this.#lastSuccessAt = Date.now()
+        this.#failuresSinceSuccess = 0
+        batch.ok = true
       },
       (err: Error) => {
         this.stats.failures++
-        this.stats.pendingSamples -= batch.samples.length
-        batch.reject(new IngestErrors.Unavailable(err.message, { cause: err }))
+        this.#lastFailureAt = Date.now()
+        this.#lastError = err.message
+        this.#failuresSinceSuccess++
+        batch.error = err
       }
-    )
-    this.#inFlight.add(done)
-    void done.finally(() => this.#inFlight.delete(done))
+    ).finally(() => {
+      this.stats.pendingSamples -= batch.samples.length
+      this.#inFlight.delete(batch)
+      batch.resolve()
+    })
   }
 
-  #publishWithRetry(subject: string, data: Uint8Array, msgID: string): Promise<void> {
+  #publishWithRetry(subject: string, data: Uint8Array, msgID: string, entry: InFlight): Promise<void> {
     const deadline = Date.now() + this.#o.retryBudgetMs
-    // An ack marked duplicate means an earlier attempt landed: that is success too.
     return retryWithBackoff(
       async () => {
-        await this.#o.js.publish(subject, data, { msgID, timeout: Math.max(100, Math.min(5000, deadline - Date.now())) })
+        const ack = await this.#o.js.publish(subject, data, { msgID, timeout: Math.max(100, Math.min(5000, deadline - Date.now())) })
+        // A duplicate ack means an earlier attempt landed: that is success too.
+        if (ack.duplicate) this.stats.duplicates++
       },
-      { baseMs: 100, maxMs: 2000, deadline, onRetry: () => this.stats.retries++ }
+      {
+        baseMs: 100,
+        maxMs: 2000,
+        deadline,
+        onRetry: (err) => {
+          this.stats.retries++
+          this.#lastError = (err as Error).message
+          if (entry.retryingSince === 0) entry.retryingSince = Date.now()
+        },
+      }
     )
   }
 }

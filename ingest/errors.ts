@@ -1,14 +1,26 @@
 // The ingest tier's error catalogue (TM_INGEST_*); docs/errors.md lists them.
 import createError from '@fastify/error'
-import type { FieldProblem, TidemarkHttpError } from '../engine/index.ts'
+import { describeProblems, type FieldProblem, type TidemarkHttpError } from '../engine/index.ts'
 
 export const IngestErrors = {
   InvalidBeacon: createError('TM_INGEST_INVALID_BEACON', 'Invalid beacon: %s', 400),
-  Unavailable: createError('TM_INGEST_UNAVAILABLE', 'Beacons could not be made durable in JetStream (%s); nothing was accepted, retry', 503),
-  Overloaded: createError('TM_INGEST_OVERLOADED', 'Ingest is at its limit of %s samples awaiting JetStream; retry shortly', 503),
+  Unavailable: createError('TM_INGEST_UNAVAILABLE', 'JetStream did not acknowledge every batch in time: %s', 503),
+  Overloaded: createError('TM_INGEST_OVERLOADED', 'Ingest is at its limit of %s samples awaiting JetStream; nothing was accepted, retry shortly', 503),
+  SampleTooLarge: createError('TM_INGEST_SAMPLE_TOO_LARGE', 'A sample needs %s bytes, more than the %s a JetStream message may carry here; nothing was accepted', 413),
+  IdempotencyKeyInvalid: createError('TM_INGEST_IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key must be 1 to 255 printable ASCII characters', 400),
+  IdempotencyKeyReused: createError(
+    'TM_INGEST_IDEMPOTENCY_KEY_REUSED',
+    'This Idempotency-Key was used with a different body in the last 24 hours; nothing was accepted. Use a new key for a new request',
+    422
+  ),
+  IdempotencyInProgress: createError(
+    'TM_INGEST_IDEMPOTENCY_IN_PROGRESS',
+    'A request with this Idempotency-Key is still being made durable; retry after Retry-After seconds',
+    409
+  ),
 } as const
 
 /** A 400 that names every bad field, in the shape the error handler sends as `fields`. */
 export function invalidBeacon(fields: FieldProblem[]): TidemarkHttpError {
-  return Object.assign(new IngestErrors.InvalidBeacon(fields.map((f) => `${f.field} ${f.problem}`).join('; ')), { fields })
+  return Object.assign(new IngestErrors.InvalidBeacon(describeProblems(fields)), { fields })
 }

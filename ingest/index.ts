@@ -1,14 +1,17 @@
 // The ingest tier's public door: a fastify plugin with the beacon routes and
 // the publisher they share. cli/ registers it; query/ never imports it.
 import type { FastifyInstance } from 'fastify'
-import type { JetStreamClient } from '@nats-io/jetstream'
-import { createErrorHandler, type TenantRegistry } from '../engine/index.ts'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { jetstream } from '@nats-io/jetstream'
+import { createErrorHandler, jsonBodyParser, type Logger, type TenantRegistry } from '../engine/index.ts'
 import { BatchPublisher } from './batch-publisher.ts'
 import { invalidBeacon } from './errors.ts'
+import { IdempotencyStore } from './idempotency.ts'
 import { registerMetricsRoute } from './metrics-route.ts'
 
-export { BatchPublisher, type PublisherStats } from './batch-publisher.ts'
+export { BatchPublisher, type PublisherStats, type PublishOutcome } from './batch-publisher.ts'
 export { IngestErrors } from './errors.ts'
+export { IdempotencyStore } from './idempotency.ts'
 
 export interface IngestPluginOptions {
   tenants: TenantRegistry
@@ -17,18 +20,31 @@ export interface IngestPluginOptions {
 
 export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOptions): Promise<void> {
   app.setErrorHandler(createErrorHandler({ validationError: (fields) => invalidBeacon(fields) }))
-  registerMetricsRoute(app, options)
+  jsonBodyParser(app)
+  registerMetricsRoute(app, { ...options, idempotency: options.publisher.idempotency })
 }
 
 export function createPublisher(
-  js: JetStreamClient,
-  config: { partitions: number; publishBatchSamples: number; publishLingerMs: number; publishTimeoutMs: number }
+  nc: NatsConnection,
+  config: { partitions: number; publishBatchSamples: number; publishLingerMs: number; publishTimeoutMs: number },
+  log?: Logger
 ): BatchPublisher {
-  return new BatchPublisher({
+  const js = jetstream(nc)
+  const idempotency = new IdempotencyStore(nc, { log })
+  // Opened now so the first keyed request does not pay for it; a failure here is retried by that request.
+  idempotency.bucket().catch(() => {})
+  const publisher = new BatchPublisher({
     js,
     partitions: config.partitions,
     maxSamples: config.publishBatchSamples,
     lingerMs: config.publishLingerMs,
     retryBudgetMs: config.publishTimeoutMs,
+    maxPayload: () => nc.info?.max_payload,
+    idempotency,
   })
+  // The status iterator ends when the connection closes.
+  void (async () => {
+    for await (const status of nc.status()) if (status.type === 'reconnect') publisher.connectionRestored()
+  })().catch(() => {})
+  return publisher
 }

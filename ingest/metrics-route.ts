@@ -1,20 +1,26 @@
 // POST /api/v2/analytics/metrics: one beacon (metric name -> value, with
 // optional ts and tags) or an array of them. Answers 200 only once JetStream
 // holds every sample; a bad beacon anywhere in the request rejects all of it.
-import type { FastifyInstance } from 'fastify'
+// When JetStream takes only part of a request, the 503 says which beacons are
+// not durable; with an Idempotency-Key a retry resends exactly the rest.
+import type { FastifyInstance, FastifyReply, LogLevel } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import {
-  MAX_FUTURE_SKEW_MS,
   MetricsBodySchema,
   requireRole,
+  sha256Hex,
   tenantOf,
+  withPublicMessage,
   type BeaconBody,
   type FieldProblem,
   type Sample,
   type TenantRegistry,
+  type TidemarkHttpError,
 } from '../engine/index.ts'
-import type { BatchPublisher } from './batch-publisher.ts'
-import { invalidBeacon } from './errors.ts'
+import type { BatchPublisher, PublishOutcome } from './batch-publisher.ts'
+import { beaconsToSamples, notDurableBeacons } from './beacon-samples.ts'
+import { IngestErrors, invalidBeacon } from './errors.ts'
+import { decodeDurable, encodeDurable, isValidIdempotencyKey, type IdempotencyStore } from './idempotency.ts'
 
 /** 1,000 beacons of up to 64 metrics fit well within it. */
 export const METRICS_BODY_LIMIT = 1024 * 1024
@@ -27,54 +33,115 @@ const AcceptedSchema = Type.Object({
 export interface MetricsRouteOptions {
   tenants: TenantRegistry
   publisher: BatchPublisher
+  idempotency: IdempotencyStore
 }
 
-/** Turns validated beacons into samples; returns the problems instead if any beacon is unusable. */
-export function beaconsToSamples(tenant: string, body: BeaconBody | BeaconBody[], receivedAt: number): Sample[] | FieldProblem[] {
-  const beacons = Array.isArray(body) ? body : [body]
-  const samples: Sample[] = []
-  const problems: FieldProblem[] = []
-  for (let i = 0; i < beacons.length; i++) {
-    const beacon = beacons[i] as BeaconBody
-    const at = Array.isArray(body) ? `[${i}]` : ''
-    let ts = receivedAt
-    if (beacon.ts !== undefined) {
-      ts = typeof beacon.ts === 'number' ? beacon.ts : Date.parse(beacon.ts)
-      if (!(ts <= receivedAt + MAX_FUTURE_SKEW_MS)) {
-        problems.push({ field: at ? `${at}.ts` : 'ts', problem: `must not be more than ${MAX_FUTURE_SKEW_MS / 60_000} minutes in the future` })
-      }
-    }
-    const tags = beacon.tags && Object.keys(beacon.tags).length > 0 ? beacon.tags : null
-    let metrics = 0
-    for (const name in beacon) {
-      if (name === 'ts' || name === 'tags') continue
-      samples.push([tenant, name, ts, beacon[name] as number, tags, receivedAt])
-      metrics++
-    }
-    if (metrics === 0) problems.push({ field: at || '(body)', problem: 'has no metric: send at least one name -> number pair besides ts and tags' })
-  }
-  return problems.length > 0 ? problems : samples
+/** pino's level numbers; 'silent' is above them all. */
+const LEVEL_VALUES: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
+
+function atLeastWarn(app: FastifyInstance): LogLevel {
+  return (LEVEL_VALUES[app.log.level] ?? 0) >= 40 ? (app.log.level as LogLevel) : 'warn'
+}
+
+function beaconCount(body: BeaconBody | BeaconBody[]): number {
+  return Array.isArray(body) ? body.length : 1
+}
+
+function samplesOrThrow(result: Sample[] | FieldProblem[]): Sample[] {
+  if (result.length > 0 && !Array.isArray(result[0])) throw invalidBeacon(result as FieldProblem[])
+  return result as Sample[]
+}
+
+/** The 503 for a request JetStream took only part of: how many samples are durable, and which beacons to resend. */
+function partlyDurable(body: BeaconBody | BeaconBody[], outcome: PublishOutcome, receivedAt: number, keyed: boolean): TidemarkHttpError {
+  const total = (outcome.notDurable as Uint8Array).length
+  const advice = keyed
+    ? 'retry with the same Idempotency-Key: only what is not durable is published again'
+    : 'resend only the beacons in notDurable (the named metrics where some of a beacon are durable), or send an Idempotency-Key'
+  const err = new IngestErrors.Unavailable(`${outcome.durable} of ${total} samples are durable; ${advice}`, { cause: outcome.error }) as TidemarkHttpError
+  return withPublicMessage(err, {
+    accepted: outcome.durable,
+    beacons: beaconCount(body),
+    // Beacons without ts were stamped with this: send it as their ts when resending them.
+    receivedAt,
+    notDurable: notDurableBeacons(body, outcome.notDurable as Uint8Array),
+  })
+}
+
+/** A refusal before anything was published (backpressure, KV unreachable): nothing of the request is durable. */
+function nothingDurable(err: TidemarkHttpError, body: BeaconBody | BeaconBody[]): TidemarkHttpError {
+  return withPublicMessage(err, { accepted: 0, beacons: beaconCount(body) })
 }
 
 export function registerMetricsRoute(app: FastifyInstance, options: MetricsRouteOptions): void {
+  const { publisher, idempotency } = options
+
+  async function publishKeyed(tenant: string, key: string, body: BeaconBody | BeaconBody[], samples: Sample[], receivedAt: number, reply: FastifyReply) {
+    const beacons = beaconCount(body)
+    let claim
+    try {
+      const fresh = { digest: sha256Hex(JSON.stringify(body)), receivedAt, samples: samples.length, beacons }
+      // The lease outlives the publish budget and the record write after it.
+      claim = await idempotency.claim(tenant, key, fresh, 2 * publisher.retryBudgetMs + 5000)
+    } catch (err) {
+      const refused = new IngestErrors.Unavailable('the Idempotency-Key record could not be read; nothing was accepted, retry', { cause: err })
+      throw nothingDurable(refused as TidemarkHttpError, body)
+    }
+    if (claim.kind === 'mismatch') throw new IngestErrors.IdempotencyKeyReused()
+    if (claim.kind === 'in-progress') throw Object.assign(new IngestErrors.IdempotencyInProgress(), { retryAfterSeconds: 1 })
+    if (claim.kind === 'done') {
+      return reply.code(200).header('idempotent-replayed', 'true').send({ accepted: claim.record.samples, beacons: claim.record.beacons })
+    }
+    const { handle } = claim
+    // A resumed key stamps beacons without ts with the first attempt's receive time: the same samples, the same batches.
+    const first = handle.record.receivedAt
+    const own = first === receivedAt ? samples : samplesOrThrow(beaconsToSamples(tenant, body, first))
+    const already = decodeDurable(handle.record.durable, own.length)
+    let outcome: PublishOutcome
+    try {
+      outcome = await publisher.publishExact(own, `i${sha256Hex(`${tenant}\n${key}`).slice(0, 24)}`, already)
+    } catch (err) {
+      await idempotency.settle(handle, { state: 'partial', durable: handle.record.durable })
+      throw nothingDurable(err as TidemarkHttpError, body)
+    }
+    if (outcome.notDurable === null) {
+      await idempotency.settle(handle, { state: 'done', durable: '' })
+      return reply.code(200).send({ accepted: own.length, beacons })
+    }
+    const durable = new Uint8Array(own.length)
+    for (let i = 0; i < own.length; i++) durable[i] = outcome.notDurable[i] ? 0 : 1
+    await idempotency.settle(handle, { state: 'partial', durable: encodeDurable(durable) })
+    throw partlyDurable(body, outcome, first, true)
+  }
+
   app.post(
     '/api/v2/analytics/metrics',
     {
       // The response schema lets fastify serialize the answer with a compiled stringifier.
       schema: { body: MetricsBodySchema, response: { 200: AcceptedSchema } },
       bodyLimit: METRICS_BODY_LIMIT,
-      // The hot path logs no line per request at info; failures still log at error.
-      logLevel: 'warn',
+      // The hot path logs no line per request at info; failures still log at error. Never lower than the app's
+      // level: a route level of warn under LOG_LEVEL=silent would log anyway.
+      logLevel: atLeastWarn(app),
       onRequest: requireRole(options.tenants, 'ingest'),
     },
     async (request, reply) => {
       const receivedAt = Date.now()
       const body = request.body as BeaconBody | BeaconBody[]
-      const result = beaconsToSamples(tenantOf(request), body, receivedAt)
-      if (result.length > 0 && !Array.isArray(result[0])) throw invalidBeacon(result as FieldProblem[])
-      const samples = result as Sample[]
-      await options.publisher.publish(samples)
-      return reply.code(200).send({ accepted: samples.length, beacons: Array.isArray(body) ? body.length : 1 })
+      const key = request.headers['idempotency-key']
+      if (key !== undefined && (typeof key !== 'string' || !isValidIdempotencyKey(key))) throw new IngestErrors.IdempotencyKeyInvalid()
+      const tenant = tenantOf(request)
+      // Validation comes first: a refused request touches neither JetStream nor the key's record.
+      const samples = samplesOrThrow(beaconsToSamples(tenant, body, receivedAt))
+      if (key !== undefined) return publishKeyed(tenant, key, body, samples, receivedAt, reply)
+      let outcome: PublishOutcome
+      try {
+        outcome = await publisher.publish(samples)
+      } catch (err) {
+        throw nothingDurable(err as TidemarkHttpError, body)
+      }
+      if (outcome.notDurable !== null) throw partlyDurable(body, outcome, receivedAt, false)
+      return reply.code(200).send({ accepted: samples.length, beacons: beaconCount(body) })
     }
   )
 }

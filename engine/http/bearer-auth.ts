@@ -3,6 +3,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import { sha256 } from '../digest.ts'
+import { EngineErrors } from '../errors.ts'
 import type { Principal, Role, TenantRegistry } from '../tenant-registry.ts'
 import { HttpErrors } from './http-errors.ts'
 
@@ -27,7 +28,13 @@ export type AuthHook = (request: FastifyRequest) => Promise<void>
 export function requireRole(registry: TenantRegistry, role: Role): AuthHook {
   return async function authorize(request: FastifyRequest) {
     const token = bearerToken(request)
-    const principal = token ? await registry.resolve(token) : undefined
+    let principal
+    try {
+      principal = token ? await registry.resolve(token) : undefined
+    } catch (err) {
+      // The lookup of a token not yet cached failed (NATS down, or slow under load): the caller may retry, it is not a 500.
+      throw new EngineErrors.NatsUnavailable(`the credential could not be looked up: ${(err as Error).message}`, { cause: err })
+    }
     if (!principal) throw new HttpErrors.Unauthorized()
     if (principal.role !== role) throw new HttpErrors.Forbidden(ROLE_ACTION[role])
     request.principal = principal

@@ -1,8 +1,12 @@
 // One error shape for every HTTP answer that is not a success:
 //   { statusCode, code, error, message, fields? }
 // fastify's own errors (bad JSON, too large, validation) are translated here at
-// the boundary into Tidemark codes; anything unexpected becomes TM_HTTP_INTERNAL
-// and is logged, never shown.
+// the boundary into Tidemark codes; any other 4xx keeps its status under
+// TM_HTTP_REQUEST_REJECTED; anything unexpected becomes TM_HTTP_INTERNAL.
+// A 5xx body never carries a dependency's own words (ClickHouse's or NATS'
+// error text): only a message the raiser marked public, else a generic one;
+// the detail goes to the log.
+import { STATUS_CODES } from 'node:http'
 import type { ErrorObject } from 'ajv'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { HttpErrors, type FieldProblem } from './http-errors.ts'
@@ -11,6 +15,39 @@ export interface TidemarkHttpError extends Error {
   code: string
   statusCode: number
   fields?: FieldProblem[]
+  /** For a 5xx: the message a client may see (Tidemark's own words, no dependency text). */
+  publicMessage?: string
+  /** Extra body fields a client acts on (e.g. which samples a 503 made durable). */
+  details?: Record<string, unknown>
+  /** Seconds for Retry-After; every 503 has one (1 when unset). */
+  retryAfterSeconds?: number
+}
+
+/** A 400 lists at most this many fields (and says how many there were): a bad 1,000-beacon batch must not answer with 64,000. */
+export const MAX_FIELDS_SHOWN = 100
+/** The message names this many problems; `fields` has the rest. */
+const MAX_PROBLEMS_IN_MESSAGE = 10
+
+/** "a must be x; b must be y; and 12 more (see fields)": the message of a validation error. */
+export function describeProblems(fields: FieldProblem[]): string {
+  const shown = fields
+    .slice(0, MAX_PROBLEMS_IN_MESSAGE)
+    .map((f) => `${f.field} ${f.problem}`)
+    .join('; ')
+  return fields.length > MAX_PROBLEMS_IN_MESSAGE ? `${shown}; and ${fields.length - MAX_PROBLEMS_IN_MESSAGE} more (see fields)` : shown
+}
+
+/** Marks a 5xx's own message as fit for clients (it names no dependency's error text). */
+export function withPublicMessage<E extends TidemarkHttpError>(error: E, details?: Record<string, unknown>): E {
+  error.publicMessage = error.message
+  // Not enumerable: the logger serializes the error, and a list of 1,000 beacons does not belong in a log line.
+  if (details) Object.defineProperty(error, 'details', { value: details, enumerable: false, writable: true })
+  return error
+}
+
+const GENERIC_5XX: Record<number, string> = {
+  500: 'Internal error; it was logged with its cause',
+  503: 'A service Tidemark depends on is unavailable; retry after Retry-After seconds',
 }
 
 const STATUS_TEXT: Record<number, string> = {
@@ -18,9 +55,11 @@ const STATUS_TEXT: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
@@ -86,12 +125,21 @@ export interface ErrorHandlerOptions {
 }
 
 function defaultValidationError(fields: FieldProblem[], context: string): TidemarkHttpError {
-  const err = new HttpErrors.InvalidRequest(`${context}: ${fields.map((f) => `${f.field} ${f.problem}`).join('; ')}`) as TidemarkHttpError
+  const err = new HttpErrors.InvalidRequest(`${context}: ${describeProblems(fields)}`) as TidemarkHttpError
   err.fields = fields
   return err
 }
 
-export function translateError(error: FastifyError & { fields?: FieldProblem[] }, options: ErrorHandlerOptions = {}): TidemarkHttpError {
+/** What of the request the translation may name (fastify's 415 names no type itself). */
+export interface RequestContext {
+  contentType?: string
+}
+
+export function translateError(
+  error: FastifyError & { fields?: FieldProblem[] },
+  options: ErrorHandlerOptions = {},
+  request: RequestContext = {}
+): TidemarkHttpError {
   if (error.validation) {
     const fields = fieldProblems(error.validation as ErrorObject[])
     return (options.validationError ?? defaultValidationError)(fields, error.validationContext ?? 'request')
@@ -100,7 +148,7 @@ export function translateError(error: FastifyError & { fields?: FieldProblem[] }
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new HttpErrors.BodyTooLarge(String((error as { bodyLimit?: number }).bodyLimit ?? 'allowed')) as TidemarkHttpError
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new HttpErrors.UnsupportedMediaType(error.message.replace(/^Unsupported Media Type:?\s*/i, '')) as TidemarkHttpError
+      return new HttpErrors.UnsupportedMediaType(request.contentType ? `"${request.contentType.slice(0, 100)}"` : 'none given') as TidemarkHttpError
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new HttpErrors.InvalidJson('the body is empty') as TidemarkHttpError
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -110,22 +158,42 @@ export function translateError(error: FastifyError & { fields?: FieldProblem[] }
     return new HttpErrors.InvalidJson(error.message) as TidemarkHttpError
   }
   if (typeof error.code === 'string' && error.code.startsWith('TM_') && error.statusCode) return error as TidemarkHttpError
-  return new HttpErrors.Internal(undefined, { cause: error }) as TidemarkHttpError
+  const status = error.statusCode ?? 0
+  if (status >= 400 && status < 500) {
+    // fastify's own 4xx (bad Content-Length, bad URL, …): the client's fault, so its status and words stay.
+    const rejected = new HttpErrors.RequestRejected(error.message, { cause: error }) as TidemarkHttpError
+    rejected.statusCode = status
+    return rejected
+  }
+  return new HttpErrors.Internal({ cause: error }) as TidemarkHttpError
+}
+
+/** The JSON body of an error answer. */
+export function errorBody(translated: TidemarkHttpError): Record<string, unknown> {
+  const status = translated.statusCode
+  const body: Record<string, unknown> = {
+    statusCode: status,
+    code: translated.code,
+    error: STATUS_TEXT[status] ?? STATUS_CODES[status] ?? 'Error',
+    message: status >= 500 ? (translated.publicMessage ?? GENERIC_5XX[status] ?? GENERIC_5XX[500]) : translated.message,
+  }
+  if (translated.fields) {
+    body.fields = translated.fields.length > MAX_FIELDS_SHOWN ? translated.fields.slice(0, MAX_FIELDS_SHOWN) : translated.fields
+    if (translated.fields.length > MAX_FIELDS_SHOWN) body.fieldCount = translated.fields.length
+  }
+  if (translated.details) Object.assign(body, translated.details)
+  return body
 }
 
 export function createErrorHandler(options: ErrorHandlerOptions = {}) {
   return function tidemarkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-    const translated = translateError(error, options)
+    const translated = translateError(error, options, { contentType: request.headers['content-type'] })
+    // The detail (with the dependency's own words, in the cause chain) is logged, never sent.
     if (translated.statusCode >= 500) request.log.error({ err: error }, translated.message)
-    const body: Record<string, unknown> = {
-      statusCode: translated.statusCode,
-      code: translated.code,
-      error: STATUS_TEXT[translated.statusCode] ?? 'Error',
-      message: translated.message,
+    if (translated.statusCode === 503 || translated.retryAfterSeconds !== undefined) {
+      reply.header('retry-after', String(translated.retryAfterSeconds ?? 1))
     }
-    if (translated.fields) body.fields = translated.fields
-    if (translated.statusCode === 503) reply.header('retry-after', '1')
-    void reply.code(translated.statusCode).send(body)
+    void reply.code(translated.statusCode).send(errorBody(translated))
   }
 }
 

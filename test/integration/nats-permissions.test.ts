@@ -51,9 +51,16 @@ it('runs the whole path with one least-privileged user per tier and no permissio
 
   const posted = await ingest.request('POST', '/api/v2/analytics/metrics', tenant.ingestToken, [{ cpu_usage: 85 }, { cpu_usage: 70 }, { cpu_usage: 60 }])
   expect(posted.status).toBe(200)
-  expect(await engine.waitForRows(tenant.id, 3, 15_000)).toBe(3)
+  // A keyed request uses the idempotency bucket, which the engine created and ingest may only read and write.
+  const keyed = await fetch(`${ingest.url}/api/v2/analytics/metrics`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${tenant.ingestToken}`, 'content-type': 'application/json', 'idempotency-key': 'least-1' },
+    body: JSON.stringify({ cpu_usage: 50 }),
+  })
+  expect(keyed.status).toBe(200)
+  expect(await engine.waitForRows(tenant.id, 4, 15_000)).toBe(4)
   const read = await query.request('GET', '/api/v2/analytics/aggregate?metric=cpu_usage&step=60', tenant.apiKey)
-  expect(read.body.total).toMatchObject({ count: 3, sum: 215 })
+  expect(read.body.total).toMatchObject({ count: 4, sum: 265 })
   for (const stack of stacks) expect((await stack.request('GET', '/api/v2/health', undefined)).status).toBe(200)
   expect(violations()).toEqual([])
 })

@@ -1,7 +1,9 @@
 // Pure logic of the beacon model: series keys, partitions, the batch wire format, metric kinds.
 import { describe, expect, it } from 'vitest'
-import { decodeBatch, encodeBatch, metricKind, partitionOf, seriesKey, type Sample } from '../../engine/index.ts'
-import { beaconsToSamples } from '../../ingest/metrics-route.ts'
+import { decodeBatch, encodeBatch, metricKind, parseIsoTimestamp, partitionOf, seriesKey, type Sample } from '../../engine/index.ts'
+import { BATCH_ENVELOPE_BYTES, batchByteLimit, sampleBytesBound } from '../../ingest/batch-bytes.ts'
+import { beaconsToSamples, notDurableBeacons } from '../../ingest/beacon-samples.ts'
+import { decodeDurable, encodeDurable } from '../../ingest/idempotency.ts'
 
 describe('seriesKey and partitionOf', () => {
   it('give the same series the same key whatever the tag order', () => {
@@ -68,5 +70,80 @@ describe('beaconsToSamples', () => {
       { field: '[1]', problem: expect.stringMatching(/no metric/) },
       { field: '[2].ts', problem: expect.stringMatching(/future/) },
     ])
+  })
+})
+
+describe('hostile beacons (each once got through)', () => {
+  const now = Date.UTC(2026, 5, 1, 12, 0, 0)
+
+  it('gives a metric named like an Object.prototype member its kind by suffix, not a prototype lookup', () => {
+    expect(metricKind('constructor')).toBe('gauge')
+    expect(metricKind('valueof')).toBe('gauge')
+  })
+
+  it('reads an ISO time without an offset as UTC, and accepts a +05 offset and a leap second', () => {
+    expect(parseIsoTimestamp('2026-06-01T10:00:00')).toBe(Date.UTC(2026, 5, 1, 10, 0, 0))
+    expect(parseIsoTimestamp('2026-06-01 10:00:00.5')).toBe(Date.UTC(2026, 5, 1, 10, 0, 0, 500))
+    expect(parseIsoTimestamp('2026-06-01T15:00:00+05')).toBe(Date.UTC(2026, 5, 1, 10, 0, 0))
+    expect(parseIsoTimestamp('2026-06-01T15:30:00+0530')).toBe(Date.UTC(2026, 5, 1, 10, 0, 0))
+    expect(parseIsoTimestamp('2026-06-01T05:00:00-05:00')).toBe(Date.UTC(2026, 5, 1, 10, 0, 0))
+    expect(parseIsoTimestamp('2016-12-31T23:59:60Z')).toBe(Date.UTC(2017, 0, 1, 0, 0, 0))
+    expect(parseIsoTimestamp('soon')).toBeNaN()
+    const samples = beaconsToSamples('t', [{ visits: 1, ts: '2026-06-01T15:00:00+05' }, { visits: 2, ts: '2026-05-31T23:59:60Z' }, { visits: 3, ts: '2026-06-01T11:00:00' }], now) as Sample[]
+    expect(samples.map((s) => s[2])).toEqual([Date.UTC(2026, 5, 1, 10), Date.UTC(2026, 5, 1, 0), Date.UTC(2026, 5, 1, 11)])
+  })
+
+  it('bounds ISO timestamps below as it does epoch ones: nothing before 2000 (the rollups cannot hold 1969)', () => {
+    expect(beaconsToSamples('t', [{ visits: 1, ts: '1969-12-31T23:59:59Z' }, { visits: 1, ts: '1999-12-31T23:59:59Z' }, { visits: 1, ts: '2000-01-01T00:00:00Z' }], now)).toEqual([
+      { field: '[0].ts', problem: 'must not be before 2000-01-01T00:00:00.000Z' },
+      { field: '[1].ts', problem: 'must not be before 2000-01-01T00:00:00.000Z' },
+    ])
+  })
+
+  it('refuses 65 and 66 metrics in a beacon without ts and tags (the limit is 64)', () => {
+    const beacon = (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`m_${i}`, i]))
+    expect(beaconsToSamples('t', beacon(64), now)).toHaveLength(64)
+    expect(beaconsToSamples('t', [beacon(64), beacon(66)], now)).toEqual([{ field: '[1]', problem: 'has 66 metrics: at most 64 a beacon' }])
+    expect(beaconsToSamples('t', beacon(65), now)).toEqual([{ field: '(body)', problem: 'has 65 metrics: at most 64 a beacon' }])
+  })
+})
+
+describe('batch byte bound', () => {
+  it('is never below the encoded size, for long, multi-byte and many tags', () => {
+    const texts = ['', 'a', 'x'.repeat(31), 'y'.repeat(32), 'é'.repeat(100), '€'.repeat(256), '😀'.repeat(128), 'z'.repeat(256)]
+    let seed = 7
+    const pick = <T>(list: T[]): T => list[(seed = (seed * 48271) % 2147483647) % list.length] as T
+    for (let round = 0; round < 300; round++) {
+      const tagCount = round % 17
+      const tags: Record<string, string> | null = tagCount === 0 ? null : {}
+      for (let t = 0; t < tagCount; t++) (tags as Record<string, string>)[`tag_${t}_${pick(['', 'n'.repeat(50)])}`] = pick(texts)
+      const sample: Sample = [pick(['t_0123456789ab', 'tenant-é']), pick(['page_views', 'm'.repeat(63)]), pick([0, 1.5, 1e15, -3.25, Date.now()]), pick([0, 0.1, -1e15, 2 ** 53 - 1]), tags, Date.now()]
+      const bound = sampleBytesBound(Buffer.byteLength(sample[0]), Buffer.byteLength(seriesKey(sample[1], tags)), tagCount)
+      const one = encodeBatch([sample]).length - encodeBatch([]).length
+      expect(bound, JSON.stringify(sample).slice(0, 80)).toBeGreaterThanOrEqual(one)
+    }
+    expect(encodeBatch([]).length).toBeLessThanOrEqual(BATCH_ENVELOPE_BYTES)
+  })
+
+  it('keeps a margin under max_payload for headers', () => {
+    expect(batchByteLimit(1024 * 1024)).toBe(1024 * 1024 - 16 * 1024)
+    expect(batchByteLimit(undefined)).toBe(batchByteLimit(1024 * 1024))
+    expect(batchByteLimit(8192)).toBe(7168)
+  })
+})
+
+describe('what a partial 503 reports', () => {
+  it('names beacons that are not durable at all, and the metrics of those partly durable', () => {
+    const body = [{ a: 1, b: 2 }, { c: 3, ts: 5, tags: { x: 'y' } }, { d: 4, e: 5 }]
+    //                a  b  c  d  e
+    const flags = Uint8Array.from([0, 0, 1, 1, 0])
+    expect(notDurableBeacons(body, flags)).toEqual([{ beacon: 1 }, { beacon: 2, metrics: ['d'] }])
+    expect(notDurableBeacons({ a: 1, b: 2 }, Uint8Array.from([1, 1]))).toEqual([{ beacon: 0 }])
+  })
+
+  it('round-trips the durable bitset an Idempotency-Key record keeps', () => {
+    const flags = Uint8Array.from({ length: 1003 }, (_, i) => (i % 3 === 0 || i > 990 ? 1 : 0))
+    expect(decodeDurable(encodeDurable(flags), flags.length)).toEqual(flags)
+    expect(decodeDurable('', 5)).toEqual(new Uint8Array(5))
   })
 })

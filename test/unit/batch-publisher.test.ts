@@ -1,0 +1,89 @@
+// The publisher's bookkeeping as pure logic, against a JetStream stand-in that
+// records what it is given (the integration tests run it against nats-server).
+import { describe, expect, it } from 'vitest'
+import type { JetStreamClient } from '@nats-io/jetstream'
+import { decodeBatch, type Sample } from '../../engine/index.ts'
+import { BatchPublisher } from '../../ingest/batch-publisher.ts'
+import { batchByteLimit } from '../../ingest/batch-bytes.ts'
+import type { IdempotencyStore } from '../../ingest/idempotency.ts'
+
+interface Published {
+  subject: string
+  bytes: number
+  msgID: string
+  samples: Sample[]
+}
+
+function fakeJetStream(refuse: (subject: string) => boolean = () => false) {
+  const published: Published[] = []
+  const js = {
+    async publish(subject: string, data: Uint8Array, options: { msgID: string }) {
+      if (refuse(subject)) throw new Error('maximum messages exceeded')
+      published.push({ subject, bytes: data.length, msgID: options.msgID, samples: decodeBatch(data) })
+      return { duplicate: false, seq: published.length, stream: 'TM_BEACONS' }
+    },
+  } as unknown as JetStreamClient
+  return { js, published }
+}
+
+const noIdempotency = { drain: async () => {} } as unknown as IdempotencyStore
+
+function publisher(js: JetStreamClient, maxPayload: number, retryBudgetMs = 10_000): BatchPublisher {
+  return new BatchPublisher({ js, partitions: 4, maxSamples: 1000, lingerMs: 1, retryBudgetMs, maxPayload: () => maxPayload, idempotency: noIdempotency })
+}
+
+const longTags = Object.fromEntries(Array.from({ length: 16 }, (_, t) => [`tag_${t}`, 'v'.repeat(200)]))
+const tagged = (tenant: string, n: number): Sample[] => Array.from({ length: n }, (_, i) => [tenant, `m_${i % 8}`, 1_800_000_000_000 + i, i, longTags, 1_800_000_000_000])
+
+describe('BatchPublisher', () => {
+  it("cuts batches by bytes under the server's max_payload, and loses no sample", async () => {
+    const { js, published } = fakeJetStream()
+    const p = publisher(js, 64 * 1024)
+    const outcome = await p.publish(tagged('t_a', 400))
+    expect(outcome).toEqual({ durable: 400, notDurable: null })
+    // 400 samples of ~3.4 KB under a 56 KB limit: at least 24 batches, where counting samples alone would make 4.
+    expect(published.length).toBeGreaterThanOrEqual(24)
+    for (const message of published) expect(message.bytes).toBeLessThanOrEqual(batchByteLimit(64 * 1024))
+    expect(published.reduce((n, m) => n + m.samples.length, 0)).toBe(400)
+  })
+
+  it("refuses a sample no message could carry, before queueing it, without touching another tenant's samples", async () => {
+    const { js, published } = fakeJetStream()
+    const p = publisher(js, 2048)
+    const [big, small] = await Promise.allSettled([p.publish(tagged('t_big', 3)), p.publish([['t_small', 'page_views', 1, 1, null, 1]])])
+    expect(big).toMatchObject({ status: 'rejected', reason: { code: 'TM_INGEST_SAMPLE_TOO_LARGE', statusCode: 413 } })
+    expect(small).toMatchObject({ status: 'fulfilled', value: { durable: 1, notDurable: null } })
+    expect(published.flatMap((m) => m.samples.map((s) => s[0]))).toEqual(['t_small'])
+    expect(p.stats.pendingSamples).toBe(0)
+  })
+
+  it('says exactly which samples a failed batch held, and health says publishes are failing', async () => {
+    const { js } = fakeJetStream((subject) => subject === 'tm.beacons.1')
+    const p = publisher(js, 1024 * 1024, 150)
+    const samples: Sample[] = Array.from({ length: 200 }, (_, i) => ['t_a', `m_${i}`, 1, i, null, 1])
+    const outcome = await p.publish(samples)
+    expect(outcome.durable).toBeGreaterThan(0)
+    expect(outcome.durable).toBeLessThan(200)
+    expect(outcome.error?.message).toBe('maximum messages exceeded')
+    const failed = samples.filter((_, i) => outcome.notDurable?.[i])
+    expect(failed.length).toBe(200 - outcome.durable)
+    expect(p.health()).toMatchObject({ ok: false, reason: expect.stringMatching(/failing.*maximum messages exceeded/) })
+  })
+
+  it("publishExact makes the same batches with the same ids for the same request, and skips what is durable", async () => {
+    const first = fakeJetStream()
+    const samples: Sample[] = Array.from({ length: 3000 }, (_, i) => ['t_a', `m_${i % 50}`, 1, i, null, 1])
+    await publisher(first.js, 1024 * 1024).publishExact(samples, 'k1')
+    const again = fakeJetStream()
+    await publisher(again.js, 1024 * 1024).publishExact(samples, 'k1')
+    expect(again.published.map((m) => m.msgID).sort()).toEqual(first.published.map((m) => m.msgID).sort())
+    // Mark the samples of two batches durable: a resend carries the rest, under the ids they first had.
+    const durable = new Uint8Array(samples.length)
+    const landed = first.published.slice(0, 2)
+    for (const message of landed) for (const s of message.samples) durable[s[3]] = 1
+    const resend = fakeJetStream()
+    const outcome = await publisher(resend.js, 1024 * 1024).publishExact(samples, 'k1', durable)
+    expect(outcome).toEqual({ durable: 3000, notDurable: null })
+    expect(resend.published.map((m) => m.msgID).sort()).toEqual(first.published.slice(2).map((m) => m.msgID).sort())
+  })
+})

@@ -47,7 +47,8 @@ it('stores a redelivered batch once, even when it comes back mixed with new mess
   crashNext = true
   await post(50, 'page_views')
   // The insert landed: the rows are there, but JetStream still holds the messages unacked.
-  expect(await stack.waitForRows(tenant.id, 50)).toBe(50)
+  // (Polled, not waitForRows: that one also waits for storage to settle, which would let the redelivery finish first.)
+  await expect.poll(() => count('samples', 'count()'), { timeout: 10_000 }).toBe(50)
   await expect.poll(() => crashes).toBe(1)
   const jsm = await jetstreamManager(stack.tidemark.runtime.nc)
   expect((await jsm.consumers.info(BEACONS_STREAM, STORAGE_CONSUMER)).num_ack_pending).toBeGreaterThan(0)

@@ -150,9 +150,10 @@ export class PartitionLeases {
       if (now >= lease.validUntil) this.#lose(p, `not renewed within ${ttlMs - renewMs} ms`)
     }
     if (this.#stopping) return
-    let live = 0
-    for await (const _key of await kv.keys(`${ENGINE_KEY_PREFIX}*`)) live++
-    this.#liveEngines = Math.max(1, live)
+    // A set: a key rewritten while the listing runs can be listed twice.
+    const live = new Set<string>()
+    for await (const key of await kv.keys(`${ENGINE_KEY_PREFIX}*`)) live.add(key)
+    this.#liveEngines = Math.max(1, live.size)
     const target = Math.ceil(this.#o.partitions / this.#liveEngines)
     const active = [...this.#leases].filter(([, l]) => !l.releasing)
     if (active.length > target) {

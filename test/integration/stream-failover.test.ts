@@ -108,7 +108,7 @@ it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and
 
   // Every emission as it goes by, duplicates included (JetStream drops them from the stream, not from the subject).
   const emitted: StreamOutput[] = []
-  const subscription = nc.subscribe(WINDOWS_SUBJECTS, { callback: (_err, m) => emitted.push(m.json<StreamOutput>()) })
+  const subscription = nc.subscribe(WINDOWS_SUBJECTS, { callback: (_err, m) => void emitted.push(m.json<StreamOutput>()) })
 
   const js = jetstream(nc)
   let killedAt = 0

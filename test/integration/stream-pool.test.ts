@@ -126,3 +126,30 @@ it('reports the partitions of a thread that died, so their readers rebuild them'
   expect(reply.threadId).not.toBe(victim)
   expect(reply.partitions).toContain(0)
 })
+
+it('grows under lag by itself and moves half of the lagging thread’s partitions to the new thread', async () => {
+  const lagging = new WindowWorkerPool({ minThreads: 1, maxThreads: 2, lagMessages: 10, lagCheckMs: 50 })
+  try {
+    const moves: Array<[number, number]> = []
+    lagging.on('move', (p, thread) => moves.push([p, thread]))
+    for (const p of [0, 1]) await lagging.run(p, { op: 'open', partition: p, generation: 1, n: 0, settings })
+    expect(lagging.threads).toBe(1)
+    // Below the threshold nothing happens.
+    lagging.reportBacklog(0, 5)
+    lagging.reportBacklog(1, 4)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(moves).toEqual([])
+    lagging.reportBacklog(0, 500)
+    lagging.reportBacklog(1, 40)
+    for (let i = 0; i < 100 && moves.length === 0; i++) await new Promise((r) => setTimeout(r, 50))
+    expect(lagging.threads).toBe(2)
+    // The partition with the larger backlog moves, to the thread that did not exist before.
+    expect(moves).toHaveLength(1)
+    const [[partition, thread]] = moves as [[number, number]]
+    expect(partition).toBe(0)
+    expect(thread).not.toBe(lagging.threadOf(1))
+    expect(lagging.stats().grown).toBe(1)
+  } finally {
+    await lagging.close()
+  }
+})

@@ -78,7 +78,13 @@ export interface PartitionStats {
   lastError: string | null
 }
 
-class LeaseLost extends Error {}
+/**
+ * The lease's validity lapsed (a renewal is late). Nothing more leaves this
+ * process; the generation ends and retries after a backoff. If the lease is
+ * really gone the runtime aborts this reader; if the late renewal went through,
+ * the retry carries on from the checkpoint.
+ */
+class LeaseLapsed extends Error {}
 
 export class PartitionReader {
   readonly stats: PartitionStats
@@ -179,8 +185,7 @@ export class PartitionReader {
       } catch (err) {
         if (this.#stopping) break
         this.stats.lastError = (err as Error).message
-        if (err instanceof LeaseLost) break
-        this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
+        if (!(err instanceof LeaseLapsed)) this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
         await sleep(backoffDelayMs(failures++, { baseMs: 100, maxMs: 5000 }))
       }
       if (this.#stopping) break
@@ -328,7 +333,7 @@ export class PartitionReader {
     const o = this.#o
     if (generation !== this.#generation) return
     if (reply.stale) throw new Error(`thread ${reply.threadId} answered stale for generation ${generation}`)
-    if (!o.isOwner()) throw new LeaseLost(`partition ${o.partition}: lease no longer valid`)
+    if (!o.isOwner()) throw new LeaseLapsed(`partition ${o.partition}: lease not valid now`)
     if (reply.outputs.length > 0) {
       await o.sink.publish(o.partition, o.epoch, reply.outputs)
       this.stats.outputs += reply.outputs.length
@@ -350,7 +355,7 @@ export class PartitionReader {
   async #save(checkpoint: PartitionCheckpoint): Promise<void> {
     const o = this.#o
     if (checkpoint.seq <= this.stats.checkpointSeq) return
-    if (!o.isOwner()) throw new LeaseLost(`partition ${o.partition}: lease no longer valid`)
+    if (!o.isOwner()) throw new LeaseLapsed(`partition ${o.partition}: lease not valid now`)
     const stored = toStored(checkpoint, { windows: o.settings.windows.map((w) => w.name).join(','), owner: o.engineId, epoch: o.epoch })
     const revision = await o.checkpoints.save(o.partition, stored, this.#revision)
     // Someone wrote a newer one: our state is behind; rebuild from theirs.

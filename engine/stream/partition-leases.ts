@@ -143,7 +143,8 @@ export class PartitionLeases {
   async #passOnce(): Promise<void> {
     const { kv, ttlMs, renewMs } = this.#o
     const sentAt = Date.now()
-    await kv.put(ENGINE_KEY_PREFIX + this.engineId, JSON.stringify({ at: sentAt }))
+    // A failed liveness write must not keep the leases from being renewed.
+    await kv.put(ENGINE_KEY_PREFIX + this.engineId, JSON.stringify({ at: sentAt })).catch((err: Error) => this.#o.log?.warn({ err }, 'stream: liveness key not written'))
     await Promise.all([...this.#leases].map(([p, lease]) => this.#renew(p, lease, sentAt)))
     const now = Date.now()
     for (const [p, lease] of this.#leases) {

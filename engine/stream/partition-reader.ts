@@ -35,6 +35,8 @@ const MAX_IN_FLIGHT = 4
 const MAX_MESSAGES_PER_TASK = 64
 /** Messages read ahead of the thread at most (a batch can be 1 MiB). */
 const MAX_QUEUED = 256
+/** How long a stop or move waits for the thread's last checkpoint. */
+const FINISH_TIMEOUT_MS = 5_000
 
 export interface PartitionReaderOptions {
   partition: number
@@ -364,8 +366,26 @@ export class PartitionReader {
     this.stats.checkpointSeq = checkpoint.seq
   }
 
-  /** Ends the generation's work in its thread: optionally a last checkpoint, then the thread drops the state. */
+  /**
+   * Ends the generation's work in its thread: optionally a last checkpoint, then
+   * the thread drops the state. Bounded in time: if the thread died meanwhile,
+   * the partition's next tasks wait in a new thread for an open that never comes.
+   */
   async #finish(checkpoint: boolean): Promise<void> {
+    const timer = new AbortController()
+    const timeout = sleep(FINISH_TIMEOUT_MS, undefined, { signal: timer.signal }).then(() => {
+      throw new Error(`partition ${this.#o.partition}: its thread did not answer within ${FINISH_TIMEOUT_MS} ms`)
+    })
+    // Aborted below once the work is done, or lost the race: either way nobody needs this rejection.
+    timeout.catch(() => {})
+    try {
+      await Promise.race([this.#finishInThread(checkpoint), timeout])
+    } finally {
+      timer.abort()
+    }
+  }
+
+  async #finishInThread(checkpoint: boolean): Promise<void> {
     const o = this.#o
     const generation = this.#generation
     if (generation === 0) return

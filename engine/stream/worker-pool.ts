@@ -15,6 +15,7 @@
 // - Threads never idle out (idleTimeout Infinity): a thread's partitions are its
 //   state. The pool does not shrink; a thread left with no partitions is cheap.
 import { EventEmitter } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import type { Worker } from 'node:worker_threads'
 import { Piscina, queueOptionsSymbol } from 'piscina'
@@ -23,6 +24,9 @@ import type { WorkerReply, WorkerTask } from './worker-protocol.ts'
 
 type LoadBalancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>
 type PiscinaWorker = Parameters<LoadBalancer>[1][number]
+
+/** How long other tasks wait for a new thread to come up before going on without it. */
+const GROW_TIMEOUT_MS = 10_000
 
 const WORKER_ENTRY = fileURLToPath(new URL('./window-worker.mjs', import.meta.url))
 
@@ -139,29 +143,35 @@ export class WindowWorkerPool extends EventEmitter<PoolEvents> {
     return { threads: this.threads, maxThreads: this.#o.maxThreads, pins, grown: this.#grown, moves: this.#moves }
   }
 
-  /** Adds one thread (if below maxThreads) and resolves with its id once it is ready. */
+  /** Adds one thread (if below maxThreads) and resolves with its id once it is ready (undefined if none came). */
   grow(): Promise<number | undefined> {
     if (this.threads >= this.#o.maxThreads) return Promise.resolve(undefined)
     const known = new Set(this.#alive)
     let created: number | undefined
+    let onCreate: (w: PiscinaWorker) => void = () => {}
     const ready = new Promise<void>((resolve) => {
-      const onCreate = (w: PiscinaWorker) => {
+      onCreate = (w: PiscinaWorker) => {
         if (known.has(w.id)) return
         created = w.id
-        this.#piscina.off('workerCreate', onCreate)
         resolve()
       }
       this.#piscina.on('workerCreate', onCreate)
     })
     this.#spawnRequested = false
     const probe = this.#piscina.run({ op: 'probe', [queueOptionsSymbol]: { grow: true } as Route } as WorkerTask)
-    const growing = Promise.all([ready, probe]).then(() => {
-      this.#grown++
-    })
-    this.#growing = growing.finally(() => {
-      this.#growing = undefined
-    })
-    return this.#growing.then(() => created)
+    probe.catch(() => {})
+    // A thread that never comes up must not hold every other task back: give up waiting after a while.
+    const growing = Promise.race([Promise.all([ready, probe]), sleep(GROW_TIMEOUT_MS, undefined, { ref: false })])
+      .then(() => {
+        if (created !== undefined) this.#grown++
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.#piscina.off('workerCreate', onCreate)
+        this.#growing = undefined
+      })
+    this.#growing = growing
+    return growing.then(() => created)
   }
 
   async close(): Promise<void> {

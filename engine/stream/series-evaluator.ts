@@ -52,7 +52,8 @@ export type SeriesEvaluatorFactory = (series: SeriesIdentity) => SeriesEvaluator
 
 /** An evaluator that wants each series' samples strictly in event-time order (the rule evaluator does). */
 export interface OrderedSampleEvaluator {
-  onSample(ts: number, value: number): void
+  /** ctx: the message the sample came in, for the evaluator's own oldestContext. */
+  onSample(ts: number, value: number, ctx: MessageContext): void
   onWatermark(watermark: number, emit: boolean, out: StreamOutput[]): void
   isIdle(): boolean
   nextDue(): number
@@ -85,7 +86,7 @@ export function inEventTimeOrder(inner: OrderedSampleEvaluator & { oldestContext
       if (ready.length > 0) {
         held = held.filter((h) => h.ts >= watermark)
         ready.sort((a, b) => a.ts - b.ts || a.order - b.order)
-        for (const h of ready) inner.onSample(h.ts, h.value)
+        for (const h of ready) inner.onSample(h.ts, h.value, h.ctx)
       }
       inner.onWatermark(watermark, emit, out)
     },
@@ -96,7 +97,8 @@ export function inEventTimeOrder(inner: OrderedSampleEvaluator & { oldestContext
     },
     nextDue() {
       let due = inner.nextDue()
-      for (const h of held) if (h.ts < due) due = h.ts
+      // A held sample is released once the watermark is past it.
+      for (const h of held) if (h.ts + 1 < due) due = h.ts + 1
       return due
     },
     isIdle() {

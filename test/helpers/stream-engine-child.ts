@@ -7,6 +7,10 @@ import { fileURLToPath } from 'node:url'
 import { connectNats } from '../../engine/jetstream-setup.ts'
 import { validateStreamSettings, type StreamSettings } from '../../engine/stream/stream-config.ts'
 import { StreamRuntime } from '../../engine/stream/stream-runtime.ts'
+import { jetstream } from '@nats-io/jetstream'
+import { JetStreamOutputSink } from '../../engine/stream/output-sink.ts'
+import type { StreamOutput } from '../../engine/stream/series-evaluator.ts'
+import { WINDOWS_SUBJECT_PREFIX, windowsSubject } from '../../engine/stream/stream-layout.ts'
 
 const SELF = fileURLToPath(import.meta.url)
 
@@ -14,6 +18,13 @@ export interface ChildConfig {
   engineId: string
   partitions: number
   settings: StreamSettings
+  /** Evaluators beside the windows (a rule); their outputs go to tm.windows.<kind>.<p>. */
+  evaluatorModule?: string
+}
+
+/** Window results on tm.windows.<p>, other outputs (transitions) on tm.windows.<kind>.<p>: all in TM_WINDOWS. */
+export function testSubjectOf(output: StreamOutput, partition: number): string {
+  return output.kind === 'window' ? windowsSubject(partition) : `${WINDOWS_SUBJECT_PREFIX}${output.kind}.${partition}`
 }
 
 export interface EngineChild {
@@ -49,6 +60,8 @@ async function main(): Promise<void> {
     partitions: config.partitions,
     settings: validateStreamSettings(config.settings),
     engineId: config.engineId,
+    evaluatorModule: config.evaluatorModule,
+    sink: new JetStreamOutputSink(jetstream(nc), { subjectOf: testSubjectOf }),
     log: { info: () => {}, debug: () => {}, warn: line('WARN'), error: line('ERROR') },
   })
   process.stdout.write(`ready ${runtime.engineId}\n`)

@@ -1,8 +1,9 @@
 // Two stream engine processes share the partitions; one is killed with SIGKILL
 // mid-stream. The other owns every partition within 10 s, and the window
-// results of that run, deduplicated by id as JetStream's msgID window does,
+// results and rule transitions of that run (a stand-in threshold rule loaded in
+// the worker threads), deduplicated by id as JetStream's msgID window does,
 // equal a single-process run over the same log: nothing missing, nothing
-// doubled, and every re-emitted result identical to its first emission.
+// doubled, and every re-emitted output identical to its first emission.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { NatsConnection } from '@nats-io/transport-node'
@@ -10,6 +11,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { Kvm } from '@nats-io/kv'
 import { startNats } from '../helpers/stack.ts'
 import { startEngineChild, type EngineChild } from '../helpers/stream-engine-child.ts'
+import { THRESHOLD_RULE_MODULE } from '../helpers/stream-threshold-rule.ts'
 import { syntheticBatches } from '../helpers/stream-input.ts'
 import { encodeBatch } from '../../engine/beacon-batch.ts'
 import { connectNats, ensureJetStream } from '../../engine/jetstream-setup.ts'
@@ -101,7 +103,7 @@ function byPartition(samples: Sample[]): Map<number, Sample[]> {
 }
 
 it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and the results equal a single-process run', async () => {
-  const child = (engineId: string) => startEngineChild(nats.url, { engineId, partitions: PARTITIONS, settings })
+  const child = (engineId: string) => startEngineChild(nats.url, { engineId, partitions: PARTITIONS, settings, evaluatorModule: THRESHOLD_RULE_MODULE })
   const [a, b] = await Promise.all([child('engine-a'), child('engine-b')])
   children.push(a, b)
   await until('both engines hold half', async () => { const o = await owners(); return [...o.values()].filter((x) => x === 'engine-a').length === PARTITIONS / 2 && o.size === PARTITIONS }, 15_000)
@@ -137,6 +139,7 @@ it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and
     engineId: 'reference',
     leasesBucket: 'tm_partition_leases_ref',
     checkpointsBucket: 'tm_stream_checkpoints_ref',
+    evaluatorModule: THRESHOLD_RULE_MODULE,
     sink: { publish: async (_p, _e, outputs) => void reference.push(...outputs) },
   })
   try {
@@ -148,6 +151,8 @@ it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and
   const expected = new Map(reference.map((o) => [o.id, o]))
   expect(expected.size).toBe(reference.length)
   expect(expected.size).toBeGreaterThan(1000)
+  const transitions = reference.filter((o) => o.kind === 'transition').length
+  expect(transitions).toBeGreaterThan(20)
   const union = new Map<string, StreamOutput>()
   let reEmitted = 0
   for (const o of emitted) {
@@ -162,5 +167,5 @@ it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and
   // JetStream kept each result once.
   const info = await (await jetstreamManager(nc)).streams.info(WINDOWS_STREAM)
   expect(info.state.messages).toBe(expected.size)
-  console.info(`failover: took over in ${await tookOverMs} ms; ${expected.size} results; ${reEmitted} re-emitted after replay and dropped as duplicates`)
+  console.info(`failover: took over in ${await tookOverMs} ms; ${expected.size} outputs (${transitions} transitions); ${reEmitted} re-emitted after replay and dropped as duplicates`)
 }, 90_000)

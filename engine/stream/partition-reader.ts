@@ -88,6 +88,13 @@ export interface PartitionStats {
  */
 class LeaseLapsed extends Error {}
 
+/**
+ * Generations are numbered across every reader of the process: a partition lost
+ * and acquired again gets a new reader, whose generations must still be newer
+ * than the old one's in the thread that may hold its state.
+ */
+let generations = 0
+
 export class PartitionReader {
   readonly stats: PartitionStats
   readonly #o: PartitionReaderOptions
@@ -204,7 +211,7 @@ export class PartitionReader {
   /** One generation: open the partition in its thread from the checkpoint and consume until told to stop or something fails. */
   async #runGeneration(): Promise<void> {
     const o = this.#o
-    const generation = ++this.#generation
+    const generation = (this.#generation = ++generations)
     this.stats.generation = generation
     this.#n = 0
     this.#queue = []

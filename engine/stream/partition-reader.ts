@@ -33,8 +33,9 @@ import type { WireMessage, WorkerReply, WorkerTask } from './worker-protocol.ts'
 const MAX_IN_FLIGHT = 4
 /** Messages per task at most: under backlog, several go together and the per-task cost is shared. */
 const MAX_MESSAGES_PER_TASK = 64
-/** Messages read ahead of the thread at most (a batch can be 1 MiB). */
-const MAX_QUEUED = 256
+/** Messages read ahead of the thread at most, and their bytes at most (a batch can be 1 MiB; most are tens of KB). */
+const MAX_QUEUED = 128
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024
 /** How long a stop or move waits for the thread's last checkpoint. */
 const FINISH_TIMEOUT_MS = 5_000
 
@@ -101,6 +102,7 @@ export class PartitionReader {
   #generation = 0
   #n = 0
   #queue: WireMessage[] = []
+  #queuedBytes = 0
   #inFlight = 0
   #results: Promise<void> = Promise.resolve()
   #genError: Error | undefined
@@ -215,6 +217,7 @@ export class PartitionReader {
     this.stats.generation = generation
     this.#n = 0
     this.#queue = []
+    this.#queuedBytes = 0
     this.#inFlight = 0
     this.#results = Promise.resolve()
     this.#genError = undefined
@@ -255,7 +258,7 @@ export class PartitionReader {
         if (this.#genError) break
         this.#read(m)
         this.#pump(generation)
-        while (this.#queue.length >= MAX_QUEUED && !this.#genError) await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve))
+        while ((this.#queue.length >= MAX_QUEUED || this.#queuedBytes >= MAX_QUEUED_BYTES) && !this.#genError) await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve))
       }
     } finally {
       void messages.close()
@@ -285,6 +288,7 @@ export class PartitionReader {
     // m.data is a view into the connection's read buffer (and Buffer#slice would be one too): copy the bytes
     // into a buffer of their own, which can then be transferred to the thread without detaching anything else.
     this.#queue.push(watermark === undefined ? { seq: m.seq, data: new Uint8Array(m.data) } : { seq: m.seq, watermark })
+    if (watermark === undefined) this.#queuedBytes += m.data.length
     this.#lastMessageAt = Number(m.timestampNanos / 1_000_000n)
     this.#streamPending = m.info.pending
     this.#reportBacklog()
@@ -298,6 +302,7 @@ export class PartitionReader {
   #pump(generation: number): void {
     while (this.#inFlight < MAX_IN_FLIGHT && this.#queue.length > 0 && generation === this.#generation && !this.#genError) {
       const messages = this.#queue.splice(0, MAX_MESSAGES_PER_TASK)
+      for (const m of messages) if ('data' in m) this.#queuedBytes -= m.data.length
       const checkpoint = this.#checkpointDue()
       const transfer: ArrayBuffer[] = []
       for (const m of messages) if ('data' in m) transfer.push(m.data.buffer as ArrayBuffer)

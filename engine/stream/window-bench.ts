@@ -1,15 +1,25 @@
 // Measures samples per second through the windows of one worker (decode +
 // pipeline, the work a window thread does per batch) against a baseline that
 // only decodes the same batches, both in this thread; then through the real
-// pool, with batches transferred to worker threads.
-// Run: node --import tsx engine/stream/window-bench.ts [--samples 1000000] [--series 2000] [--partitions 4] [--out file.json]
+// pool, with batches transferred to worker threads; then end to end: the same
+// batches in a JetStream of a nats-server of its own, replayed by a
+// StreamRuntime (leases, readers, pool) until every partition has applied them.
+// Run: node --import tsx engine/stream/window-bench.ts [--samples 1000000] [--series 2000] [--partitions 4] [--threads 2] [--out file.json]
 // Prints (and with --out writes) {samplesPerSec, baselinePerSec, ratio, …}.
 import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
+import { jetstream } from '@nats-io/jetstream'
 import { decodeBatch, encodeBatch } from '../beacon-batch.ts'
+import { connectNats, ensureJetStream } from '../jetstream-setup.ts'
+import { SupervisedNatsServer } from '../nats-endpoint.ts'
+import { beaconSubject } from '../subjects.ts'
 import type { Sample } from '../sample.ts'
 import type { StreamOutput } from './series-evaluator.ts'
-import { DEFAULT_STREAM_SETTINGS, pipelineSettings } from './stream-config.ts'
+import { DEFAULT_STREAM_SETTINGS, loadStreamSettings, pipelineSettings } from './stream-config.ts'
+import { StreamRuntime } from './stream-runtime.ts'
 import { PartitionPipeline } from './window-pipeline.ts'
 import { WindowWorkerPool } from './worker-pool.ts'
 
@@ -88,6 +98,33 @@ async function runPool(data: Uint8Array[], threads: number): Promise<number> {
   }
 }
 
+/** Publishes the batches round-robin over the partitions, then times a fresh runtime replaying them all. */
+async function runEndToEnd(data: Uint8Array[], threads: number): Promise<number> {
+  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-window-bench-'))
+  const nats = await SupervisedNatsServer.start({ binary: 'nats-server', storeDir })
+  const nc = await connectNats(nats.url, 'window-bench')
+  try {
+    await ensureJetStream(nc, { replicas: 1, storageAckWaitMs: 60_000 })
+    const js = jetstream(nc)
+    const lastSeq = new Map<number, number>()
+    for (const [i, d] of data.entries()) {
+      const p = i % PARTITIONS
+      lastSeq.set(p, (await js.publish(beaconSubject(p), d, { msgID: `bench-${i}` })).seq)
+    }
+    const settings = loadStreamSettings({}, { minThreads: threads, maxThreads: threads, coldStartLookbackMs: 3_600_000 })
+    const started = performance.now()
+    const runtime = await StreamRuntime.start({ nc, partitions: PARTITIONS, settings, engineId: `bench-${threads}`, sink: { publish: async () => {} } })
+    while (!runtime.stats().partitions.every((p) => p.lastSeq >= (lastSeq.get(p.partition) ?? 0))) await sleep(10)
+    const ms = performance.now() - started
+    await runtime.stop()
+    return ms
+  } finally {
+    await nc.close()
+    await nats.stop()
+    fs.rmSync(storeDir, { recursive: true, force: true })
+  }
+}
+
 const data = batches()
 // Warm up both paths (JIT), then measure the better of three runs of each.
 runDecodeOnly(data)
@@ -97,6 +134,8 @@ const windowRuns = [runWindows(data), runWindows(data), runWindows(data)]
 const windowsMs = Math.min(...windowRuns.map((r) => r.ms))
 const pool1Ms = await runPool(data, 1)
 const poolNMs = await runPool(data, THREADS)
+const e2e1Ms = await runEndToEnd(data, 1)
+const e2eNMs = await runEndToEnd(data, THREADS)
 const result = {
   samples: SAMPLES,
   series: SERIES,
@@ -112,6 +151,12 @@ const result = {
     partitions: PARTITIONS,
     [`threads1PerSec`]: perSecond(SAMPLES, pool1Ms),
     [`threads${THREADS}PerSec`]: perSecond(SAMPLES, poolNMs),
+  },
+  /** From JetStream through a StreamRuntime (start-up included: leases, threads). */
+  endToEnd: {
+    partitions: PARTITIONS,
+    [`threads1PerSec`]: perSecond(SAMPLES, e2e1Ms),
+    [`threads${THREADS}PerSec`]: perSecond(SAMPLES, e2eNMs),
   },
 }
 console.log(JSON.stringify(result, null, 2))

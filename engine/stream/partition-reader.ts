@@ -249,9 +249,10 @@ export class PartitionReader {
     const consumer = await o.js.consumers.get(o.stream ?? BEACONS_STREAM, { filter_subjects: beaconSubject(o.partition), ...start })
     const messages = await consumer.consume({ max_messages: MAX_QUEUED })
     this.#messages = messages
-    // A stop or move that came while this generation was opening. Never await close() of messages nobody
-    // iterates: nats.js resolves it only once the iterator is drained (measured: it hung forever).
-    if (this.#stopping || this.#moveTo !== undefined) void messages.close()
+    // A stop, move or rebuild that came while this generation was opening (an idle partition would otherwise
+    // wait for its next message). Never await close() of messages nobody iterates: nats.js resolves it only
+    // once the iterator is drained (measured: it hung forever).
+    if (this.#stopping || this.#moveTo !== undefined || this.#genError) void messages.close()
     this.stats.state = 'running'
     try {
       for await (const m of messages) {

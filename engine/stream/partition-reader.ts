@@ -215,6 +215,8 @@ export class PartitionReader {
     const o = this.#o
     const generation = (this.#generation = ++generations)
     this.stats.generation = generation
+    // No tick or lone checkpoint while the generation opens.
+    if (!this.#stopping) this.stats.state = 'starting'
     this.#n = 0
     this.#queue = []
     this.#queuedBytes = 0
@@ -253,7 +255,7 @@ export class PartitionReader {
     // wait for its next message). Never await close() of messages nobody iterates: nats.js resolves it only
     // once the iterator is drained (measured: it hung forever).
     if (this.#stopping || this.#moveTo !== undefined || this.#genError) void messages.close()
-    this.stats.state = 'running'
+    if (!this.#stopping) this.stats.state = 'running'
     try {
       for await (const m of messages) {
         if (this.#genError) break

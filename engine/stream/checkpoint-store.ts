@@ -1,0 +1,106 @@
+// Replay checkpoints, one KV key per partition. A checkpoint says: every output
+// of the partition's messages up to `seq` was emitted, and replaying from
+// `resume` (with the watermark and late count it names) rebuilds the state
+// exactly. The owner writes one only after the outputs it covers are durable,
+// with compare-and-set on the key's revision, and never moves it back.
+// Before a partition's first checkpoint there is an anchor: start at a stream
+// time, emit everything. All owners agree on it because the first one creates it.
+import type { KV } from '@nats-io/kv'
+import type { PartitionCheckpoint } from './window-pipeline.ts'
+
+export interface StoredResume {
+  /** Replay from this stream sequence; absent on an anchor, which starts at startTime. */
+  seq?: number
+  /** ISO time: an anchor replays the log from here. */
+  startTime?: string
+  watermark: number
+  late: number
+}
+
+export interface StoredCheckpoint {
+  v: 1
+  /** Outputs of messages up to here were emitted; 0 on an anchor. */
+  seq: number
+  resume: StoredResume
+  watermark: number
+  late: number
+  /** The window names the state was built with; a change is logged (results of the first replayed windows may then be partial). */
+  windows: string
+  owner: string
+  epoch: number
+  /** Epoch ms of the write. */
+  at: number
+}
+
+export interface LoadedCheckpoint {
+  checkpoint: StoredCheckpoint
+  revision: number
+}
+
+export function checkpointKey(partition: number): string {
+  return `p${partition}`
+}
+
+// The watermark is -Infinity before the first sample; JSON has no -Infinity.
+const encode = (c: StoredCheckpoint): string => JSON.stringify(c, (_k, v: unknown) => (v === -Infinity ? null : v))
+
+function decode(text: string): StoredCheckpoint {
+  const c = JSON.parse(text) as StoredCheckpoint
+  c.watermark ??= -Infinity
+  c.resume.watermark ??= -Infinity
+  return c
+}
+
+function isCasConflict(err: unknown): boolean {
+  return /wrong last sequence|key exists/i.test((err as Error).message)
+}
+
+export function toStored(checkpoint: PartitionCheckpoint, meta: Pick<StoredCheckpoint, 'windows' | 'owner' | 'epoch'>): StoredCheckpoint {
+  return { v: 1, seq: checkpoint.seq, resume: { ...checkpoint.resume }, watermark: checkpoint.watermark, late: checkpoint.late, ...meta, at: Date.now() }
+}
+
+export class CheckpointStore {
+  readonly #kv: KV
+
+  constructor(kv: KV) {
+    this.#kv = kv
+  }
+
+  async load(partition: number): Promise<LoadedCheckpoint | undefined> {
+    const entry = await this.#kv.get(checkpointKey(partition))
+    if (!entry || entry.operation !== 'PUT') return undefined
+    return { checkpoint: decode(entry.string()), revision: entry.revision }
+  }
+
+  /** The partition's checkpoint, or the anchor made by whoever got there first. */
+  async loadOrAnchor(partition: number, anchor: () => StoredCheckpoint): Promise<LoadedCheckpoint> {
+    for (;;) {
+      const loaded = await this.load(partition)
+      if (loaded) return loaded
+      const checkpoint = anchor()
+      try {
+        return { checkpoint, revision: await this.#kv.create(checkpointKey(partition), encode(checkpoint)) }
+      } catch (err) {
+        if (!isCasConflict(err)) throw err
+        // Another owner anchored it a moment ago: use theirs.
+      }
+    }
+  }
+
+  /**
+   * Writes checkpoint over the one at revision. Answers the new revision, or
+   * undefined when the stored one is already as far or further (someone else
+   * wrote it since: the caller's state is behind and should be rebuilt).
+   */
+  async save(partition: number, checkpoint: StoredCheckpoint, revision: number): Promise<number | undefined> {
+    try {
+      return await this.#kv.update(checkpointKey(partition), encode(checkpoint), revision)
+    } catch (err) {
+      if (!isCasConflict(err)) throw err
+    }
+    const current = await this.load(partition)
+    if (current && current.checkpoint.seq >= checkpoint.seq) return undefined
+    // An older one was written in between (a stale owner's last write): ours is newer, keep it.
+    return current ? this.save(partition, checkpoint, current.revision) : this.#kv.create(checkpointKey(partition), encode(checkpoint))
+  }
+}

@@ -1,0 +1,443 @@
+// Consumes one owned partition: reads tm.beacons.<p> in stream order through an
+// ordered JetStream consumer, hands the messages to the partition's worker
+// thread, publishes what comes back, and checkpoints.
+//
+// Every start (acquiring the lease, a rebuild after the worker thread died, a
+// move to another thread) is a new generation: it loads the checkpoint, opens
+// the partition in its thread from the checkpoint's resume point, and replays
+// the log from there. Outputs of messages up to the checkpoint are not emitted
+// again; later ones may be (the previous owner may have emitted them before
+// dying): they are identical, and the sink drops them by id.
+//
+// Order of durability: outputs first, checkpoint after. A checkpoint never
+// claims outputs that are not durable, so none is ever skipped.
+//
+// Idle partitions: when the partition has caught up, no message came for
+// idleTimeoutMs, and a window is waiting, the owner publishes a watermark tick
+// of wall-clock now minus the allowed lateness into the partition's subject
+// (watermark-ticks.ts), so the last window of a quiet series still closes.
+import { setTimeout as sleep } from 'node:timers/promises'
+import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg, type OrderedConsumerOptions } from '@nats-io/jetstream'
+import { backoffDelayMs } from '../retry.ts'
+import type { Logger } from '../runtime.ts'
+import { BEACONS_STREAM, beaconSubject } from '../subjects.ts'
+import { toStored, type CheckpointStore, type StoredCheckpoint } from './checkpoint-store.ts'
+import type { OutputSink } from './output-sink.ts'
+import { pipelineSettings, type StreamSettings } from './stream-config.ts'
+import { tickMessage, tickOf } from './watermark-ticks.ts'
+import type { PartitionCheckpoint } from './window-pipeline.ts'
+import type { WindowWorkerPool } from './worker-pool.ts'
+import type { WireMessage, WorkerReply, WorkerTask } from './worker-protocol.ts'
+
+/** Tasks of one partition in its thread at once: enough to keep the thread busy while results are published. */
+const MAX_IN_FLIGHT = 4
+/** Messages per task at most: under backlog, several go together and the per-task cost is shared. */
+const MAX_MESSAGES_PER_TASK = 64
+/** Messages read ahead of the thread at most, and their bytes at most (a batch can be 1 MiB; most are tens of KB). */
+const MAX_QUEUED = 128
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024
+/** How long a stop or move waits for the thread's last checkpoint. */
+const FINISH_TIMEOUT_MS = 5_000
+
+export interface PartitionReaderOptions {
+  partition: number
+  /** The lease's epoch, sent with every output. */
+  epoch: number
+  engineId: string
+  js: JetStreamClient
+  pool: WindowWorkerPool
+  sink: OutputSink
+  checkpoints: CheckpointStore
+  settings: StreamSettings
+  /** Checked before anything leaves this process: false once the lease may be someone else's. */
+  isOwner(): boolean
+  log?: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>
+  evaluatorModule?: string
+  stream?: string
+}
+
+export interface PartitionStats {
+  partition: number
+  epoch: number
+  generation: number
+  threadId: number | undefined
+  state: 'starting' | 'running' | 'stopping' | 'stopped'
+  /** Last stream sequence applied. */
+  lastSeq: number
+  watermark: number
+  /** Late samples of this partition, counted over its whole log (the same on every owner). */
+  late: number
+  /** On-time samples applied by this process. */
+  samples: number
+  messages: number
+  outputs: number
+  ticksPublished: number
+  undecodable: number
+  /** Messages not yet applied: stream pending plus those read ahead. */
+  backlog: number
+  checkpointSeq: number
+  /** Generations after the first (worker lost, move, failure). */
+  rebuilds: number
+  lastError: string | null
+}
+
+/**
+ * The lease's validity lapsed (a renewal is late). Nothing more leaves this
+ * process; the generation ends and retries after a backoff. If the lease is
+ * really gone the runtime aborts this reader; if the late renewal went through,
+ * the retry carries on from the checkpoint.
+ */
+class LeaseLapsed extends Error {}
+
+/**
+ * Generations are numbered across every reader of the process: a partition lost
+ * and acquired again gets a new reader, whose generations must still be newer
+ * than the old one's in the thread that may hold its state.
+ */
+let generations = 0
+
+export class PartitionReader {
+  readonly stats: PartitionStats
+  readonly #o: PartitionReaderOptions
+  #generation = 0
+  #n = 0
+  #queue: WireMessage[] = []
+  #queuedBytes = 0
+  #inFlight = 0
+  #results: Promise<void> = Promise.resolve()
+  #genError: Error | undefined
+  #messages: ConsumerMessages | undefined
+  #stopping = false
+  #moveTo: number | undefined
+  #loop: Promise<void> | undefined
+  #revision = 0
+  #lastCheckpointAt = 0
+  /** Stream time (ms) of the last message read, or of the last tick this owner published. */
+  #lastMessageAt = 0
+  #streamPending = 0
+  #nextDue = Infinity
+  #tickTimer: NodeJS.Timeout | undefined
+  #tickInFlight = false
+  #spaceWaiters: Array<() => void> = []
+
+  constructor(options: PartitionReaderOptions) {
+    this.#o = options
+    this.stats = {
+      partition: options.partition,
+      epoch: options.epoch,
+      generation: 0,
+      threadId: undefined,
+      state: 'starting',
+      lastSeq: 0,
+      watermark: -Infinity,
+      late: 0,
+      samples: 0,
+      messages: 0,
+      outputs: 0,
+      ticksPublished: 0,
+      undecodable: 0,
+      backlog: 0,
+      checkpointSeq: 0,
+      rebuilds: 0,
+      lastError: null,
+    }
+  }
+
+  start(): void {
+    this.#loop = this.#supervise()
+    const { idleTimeoutMs, checkpointIntervalMs } = this.#o.settings
+    const every = Math.max(50, Math.min(Math.floor(idleTimeoutMs / 4), checkpointIntervalMs))
+    this.#tickTimer = setInterval(() => {
+      this.#maybeCheckpoint()
+      void this.#maybeTick()
+    }, every)
+  }
+
+  /** Graceful: stop reading, finish what is in the thread, publish it, write a last checkpoint, free the thread's state. */
+  async stop(): Promise<void> {
+    await this.#halt()
+    if (this.#genError === undefined) await this.#finish(true).catch((err: Error) => this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: last checkpoint failed'))
+    this.stats.state = 'stopped'
+  }
+
+  /** The lease is gone: stop at once; no checkpoint (someone else may be writing them now). */
+  async abort(): Promise<void> {
+    await this.#halt()
+    await this.#finish(false).catch(() => {})
+    this.stats.state = 'stopped'
+  }
+
+  /** The thread holding the state died: start a new generation, which replays from the checkpoint in a live thread. */
+  rebuild(reason: string): void {
+    this.#o.log?.warn({ partition: this.#o.partition, reason }, 'stream: rebuilding partition by replay')
+    this.#fail(new Error(reason))
+  }
+
+  /** Moves the partition to another thread: checkpoint here, then replay there. */
+  moveTo(threadId: number): void {
+    this.#moveTo = threadId
+    void this.#messages?.close()
+  }
+
+  async #halt(): Promise<void> {
+    this.#stopping = true
+    this.stats.state = 'stopping'
+    clearInterval(this.#tickTimer)
+    // The loop drains the iterator and ends; awaiting close() itself could hang before the loop starts (see above).
+    void this.#messages?.close()
+    await this.#loop
+  }
+
+  async #supervise(): Promise<void> {
+    for (let failures = 0; !this.#stopping; ) {
+      try {
+        await this.#runGeneration()
+        failures = 0
+      } catch (err) {
+        if (this.#stopping) break
+        this.stats.lastError = (err as Error).message
+        if (!(err instanceof LeaseLapsed)) this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
+        await sleep(backoffDelayMs(failures++, { baseMs: 100, maxMs: 5000 }))
+      }
+      if (this.#stopping) break
+      const target = this.#moveTo
+      if (target !== undefined) {
+        this.#moveTo = undefined
+        if (this.#genError === undefined) await this.#finish(true).catch(() => {})
+        this.#o.pool.pin(this.#o.partition, target)
+      }
+      this.stats.rebuilds++
+    }
+  }
+
+  /** One generation: open the partition in its thread from the checkpoint and consume until told to stop or something fails. */
+  async #runGeneration(): Promise<void> {
+    const o = this.#o
+    const generation = (this.#generation = ++generations)
+    this.stats.generation = generation
+    // No tick or lone checkpoint while the generation opens.
+    if (!this.#stopping) this.stats.state = 'starting'
+    this.#n = 0
+    this.#queue = []
+    this.#queuedBytes = 0
+    this.#inFlight = 0
+    this.#results = Promise.resolve()
+    this.#genError = undefined
+    this.#nextDue = Infinity
+
+    const { checkpoint, revision } = await o.checkpoints.loadOrAnchor(o.partition, () => this.#anchor())
+    this.#revision = revision
+    this.stats.checkpointSeq = checkpoint.seq
+    const windows = o.settings.windows.map((w) => w.name).join(',')
+    if (checkpoint.windows !== windows && checkpoint.seq > 0) {
+      o.log?.warn({ partition: o.partition, was: checkpoint.windows, now: windows }, 'stream: window settings changed since the checkpoint; the first windows after it may be partial')
+    }
+    const opened = await o.pool.run(o.partition, {
+      op: 'open',
+      partition: o.partition,
+      generation,
+      n: 0,
+      settings: pipelineSettings(o.settings),
+      resume: { seq: checkpoint.resume.seq ?? 1, watermark: checkpoint.resume.watermark, late: checkpoint.resume.late },
+      suppressThroughSeq: checkpoint.seq,
+      evaluatorModule: o.evaluatorModule,
+    })
+    this.#absorb(opened)
+
+    const start: Partial<OrderedConsumerOptions> =
+      checkpoint.resume.seq !== undefined
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: checkpoint.resume.seq }
+        : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: checkpoint.resume.startTime }
+    const consumer = await o.js.consumers.get(o.stream ?? BEACONS_STREAM, { filter_subjects: beaconSubject(o.partition), ...start })
+    const messages = await consumer.consume({ max_messages: MAX_QUEUED })
+    this.#messages = messages
+    // A stop, move or rebuild that came while this generation was opening (an idle partition would otherwise
+    // wait for its next message). Never await close() of messages nobody iterates: nats.js resolves it only
+    // once the iterator is drained (measured: it hung forever).
+    if (this.#stopping || this.#moveTo !== undefined || this.#genError) void messages.close()
+    if (!this.#stopping) this.stats.state = 'running'
+    try {
+      for await (const m of messages) {
+        if (this.#genError) break
+        this.#read(m)
+        this.#pump(generation)
+        while ((this.#queue.length >= MAX_QUEUED || this.#queuedBytes >= MAX_QUEUED_BYTES) && !this.#genError) await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve))
+      }
+    } finally {
+      void messages.close()
+    }
+    await this.#results
+    if (this.#genError) throw this.#genError
+  }
+
+  #anchor(): StoredCheckpoint {
+    const o = this.#o
+    return {
+      v: 1,
+      seq: 0,
+      resume: { startTime: new Date(Date.now() - o.settings.coldStartLookbackMs).toISOString(), watermark: -Infinity, late: 0 },
+      watermark: -Infinity,
+      late: 0,
+      windows: o.settings.windows.map((w) => w.name).join(','),
+      owner: o.engineId,
+      epoch: o.epoch,
+      at: Date.now(),
+    }
+  }
+
+  #read(m: JsMsg): void {
+    this.stats.messages++
+    const watermark = tickOf(m)
+    // m.data is a view into the connection's read buffer (and Buffer#slice would be one too): copy the bytes
+    // into a buffer of their own, which can then be transferred to the thread without detaching anything else.
+    this.#queue.push(watermark === undefined ? { seq: m.seq, data: new Uint8Array(m.data) } : { seq: m.seq, watermark })
+    if (watermark === undefined) this.#queuedBytes += m.data.length
+    this.#lastMessageAt = Number(m.timestampNanos / 1_000_000n)
+    this.#streamPending = m.info.pending
+    this.#reportBacklog()
+  }
+
+  #reportBacklog(): void {
+    this.stats.backlog = this.#streamPending + this.#queue.length
+    this.#o.pool.reportBacklog(this.#o.partition, this.stats.backlog)
+  }
+
+  #pump(generation: number): void {
+    while (this.#inFlight < MAX_IN_FLIGHT && this.#queue.length > 0 && generation === this.#generation && !this.#genError) {
+      const messages = this.#queue.splice(0, MAX_MESSAGES_PER_TASK)
+      for (const m of messages) if ('data' in m) this.#queuedBytes -= m.data.length
+      const checkpoint = this.#checkpointDue()
+      const transfer: ArrayBuffer[] = []
+      for (const m of messages) if ('data' in m) transfer.push(m.data.buffer as ArrayBuffer)
+      this.#send({ op: 'apply', partition: this.#o.partition, generation, n: ++this.#n, messages, checkpoint }, transfer, generation)
+    }
+  }
+
+  #checkpointDue(): boolean {
+    const now = Date.now()
+    if (now - this.#lastCheckpointAt < this.#o.settings.checkpointIntervalMs) return false
+    this.#lastCheckpointAt = now
+    return true
+  }
+
+  /** Sends a task to the partition's thread; its reply is handled after every earlier one, in order. */
+  #send(task: WorkerTask, transfer: ArrayBuffer[], generation: number): void {
+    this.#inFlight++
+    const reply = this.#o.pool.run(this.#o.partition, task, transfer)
+    // Handled in order below; this keeps an early rejection from counting as unhandled meanwhile.
+    reply.catch(() => {})
+    this.#results = this.#results.then(async () => {
+      try {
+        if (!this.#genError) await this.#handle(await reply, generation)
+      } catch (err) {
+        this.#fail(err as Error)
+      } finally {
+        this.#inFlight--
+        this.#reportBacklog()
+        for (const wake of this.#spaceWaiters.splice(0)) wake()
+        this.#pump(generation)
+      }
+    })
+  }
+
+  #fail(err: Error): void {
+    this.#genError ??= err
+    for (const wake of this.#spaceWaiters.splice(0)) wake()
+    void this.#messages?.close()
+  }
+
+  async #handle(reply: WorkerReply, generation: number): Promise<void> {
+    const o = this.#o
+    if (generation !== this.#generation) return
+    if (reply.stale) throw new Error(`thread ${reply.threadId} answered stale for generation ${generation}`)
+    if (!o.isOwner()) throw new LeaseLapsed(`partition ${o.partition}: lease not valid now`)
+    if (reply.outputs.length > 0) {
+      await o.sink.publish(o.partition, o.epoch, reply.outputs)
+      this.stats.outputs += reply.outputs.length
+    }
+    this.#absorb(reply)
+    this.stats.samples += reply.samples
+    this.stats.undecodable += reply.undecodable
+    if (reply.checkpoint) await this.#save(reply.checkpoint)
+  }
+
+  #absorb(reply: WorkerReply): void {
+    this.stats.threadId = reply.threadId
+    this.stats.lastSeq = reply.lastSeq
+    this.stats.watermark = reply.watermark
+    this.stats.late = reply.late
+    this.#nextDue = reply.nextDue
+  }
+
+  async #save(checkpoint: PartitionCheckpoint): Promise<void> {
+    const o = this.#o
+    if (checkpoint.seq <= this.stats.checkpointSeq) return
+    if (!o.isOwner()) throw new LeaseLapsed(`partition ${o.partition}: lease not valid now`)
+    const stored = toStored(checkpoint, { windows: o.settings.windows.map((w) => w.name).join(','), owner: o.engineId, epoch: o.epoch })
+    const revision = await o.checkpoints.save(o.partition, stored, this.#revision)
+    // Someone wrote a newer one: our state is behind; rebuild from theirs.
+    if (revision === undefined) throw new Error(`partition ${o.partition}: a newer checkpoint was written elsewhere`)
+    this.#revision = revision
+    this.stats.checkpointSeq = checkpoint.seq
+  }
+
+  /**
+   * Ends the generation's work in its thread: optionally a last checkpoint, then
+   * the thread drops the state. Bounded in time: if the thread died meanwhile,
+   * the partition's next tasks wait in a new thread for an open that never comes.
+   */
+  async #finish(checkpoint: boolean): Promise<void> {
+    const timer = new AbortController()
+    const timeout = sleep(FINISH_TIMEOUT_MS, undefined, { signal: timer.signal }).then(() => {
+      throw new Error(`partition ${this.#o.partition}: its thread did not answer within ${FINISH_TIMEOUT_MS} ms`)
+    })
+    // Aborted below once the work is done, or lost the race: either way nobody needs this rejection.
+    timeout.catch(() => {})
+    try {
+      await Promise.race([this.#finishInThread(checkpoint), timeout])
+    } finally {
+      timer.abort()
+    }
+  }
+
+  async #finishInThread(checkpoint: boolean): Promise<void> {
+    const o = this.#o
+    const generation = this.#generation
+    if (generation === 0) return
+    if (checkpoint && o.isOwner()) {
+      const reply = await o.pool.run(o.partition, { op: 'checkpoint', partition: o.partition, generation, n: ++this.#n })
+      if (!reply.stale && reply.checkpoint) await this.#save(reply.checkpoint)
+    }
+    await o.pool.run(o.partition, { op: 'close', partition: o.partition, generation, n: ++this.#n })
+  }
+
+  /** Nothing in flight, so no apply task carries a checkpoint: take one on its own once the interval has passed. */
+  #maybeCheckpoint(): void {
+    if (this.stats.state !== 'running' || this.#inFlight > 0 || this.#genError) return
+    if (this.stats.lastSeq <= this.stats.checkpointSeq || !this.#checkpointDue()) return
+    const generation = this.#generation
+    this.#send({ op: 'checkpoint', partition: this.#o.partition, generation, n: ++this.#n }, [], generation)
+  }
+
+  async #maybeTick(): Promise<void> {
+    const o = this.#o
+    if (this.stats.state !== 'running' || this.#tickInFlight) return
+    if (this.#queue.length > 0 || this.#inFlight > 0 || this.#streamPending > 0) return
+    const now = Date.now()
+    if (now - this.#lastMessageAt < o.settings.idleTimeoutMs || this.#nextDue === Infinity) return
+    const watermark = now - o.settings.allowedLatenessMs
+    if (watermark < this.#nextDue || watermark <= this.stats.watermark || !o.isOwner()) return
+    this.#tickInFlight = true
+    try {
+      const tick = tickMessage(o.partition, watermark)
+      await o.js.publish(beaconSubject(o.partition), tick.data, { headers: tick.headers, msgID: tick.msgID })
+      this.stats.ticksPublished++
+      // The next tick waits a full idle period again, even before this one comes back through the log.
+      this.#lastMessageAt = now
+    } catch (err) {
+      o.log?.warn({ err, partition: o.partition }, 'stream: watermark tick not published; next period retries')
+    } finally {
+      this.#tickInFlight = false
+    }
+  }
+}

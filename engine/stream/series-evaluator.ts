@@ -1,0 +1,108 @@
+// The seam where per-series logic plugs into a partition's pipeline: event-time
+// windows are one evaluator, and the Prometheus rule evaluator (engine/rules/)
+// plugs in beside them the same way. An evaluator sees the on-time samples of one
+// series in log order and every watermark advance, and returns outputs with
+// deterministic ids. Its state must be a function of the partition's log alone,
+// so a replay from oldestContext() rebuilds it exactly (docs/stream.md, Replay).
+
+/** What the partition knew just before it applied one log message; shared by every sample of that message. */
+export interface MessageContext {
+  /** The message's stream sequence. */
+  seq: number
+  /** The partition's watermark before this message (-Infinity before the first sample). */
+  watermarkBefore: number
+  /** Late samples counted before this message. */
+  lateBefore: number
+}
+
+/** Anything a partition emits: a window result, a trigger transition. */
+export interface StreamOutput {
+  /** Deterministic: the same log gives the same id and content, so a msgID-deduplicating downstream drops re-emissions. */
+  id: string
+  kind: string
+}
+
+export interface SeriesIdentity {
+  partition: number
+  tenant: string
+  /** Canonical series key (engine/sample.ts seriesKey). */
+  series: string
+  metric: string
+  tags: Record<string, string> | null
+}
+
+export interface SeriesEvaluator {
+  /** An on-time sample (ts at or after the watermark), in log order. */
+  onSample(ts: number, value: number, ctx: MessageContext): void
+  /**
+   * The watermark passed a pane boundary: emit what it closes into out. With emit
+   * false (replay of messages whose outputs were already emitted) advance state only.
+   */
+  onWatermark(watermark: number, emit: boolean, out: StreamOutput[]): void
+  /** The message of the oldest sample still held (undefined when none): replay must start there. */
+  oldestContext(): MessageContext | undefined
+  /** Smallest watermark at which this evaluator would emit something (Infinity when nothing is pending). */
+  nextDue(): number
+  /** True when it holds nothing: the series' group may end and be rebuilt from scratch later. */
+  isIdle(): boolean
+}
+
+/** Makes the extra evaluators of one series (rules, anomaly scores); windows are always there. */
+export type SeriesEvaluatorFactory = (series: SeriesIdentity) => SeriesEvaluator[]
+
+/** An evaluator that wants each series' samples strictly in event-time order (the rule evaluator does). */
+export interface OrderedSampleEvaluator {
+  /** ctx: the message the sample came in, for the evaluator's own oldestContext. */
+  onSample(ts: number, value: number, ctx: MessageContext): void
+  onWatermark(watermark: number, emit: boolean, out: StreamOutput[]): void
+  isIdle(): boolean
+  nextDue(): number
+}
+
+interface Held {
+  ts: number
+  value: number
+  ctx: MessageContext
+  order: number
+}
+
+/**
+ * Adapts an OrderedSampleEvaluator: samples are held until the watermark passes
+ * them, then released sorted by time (ties in log order). No sample older than
+ * the watermark is on time, so what is released is final and in order. Its
+ * replay point is the oldest sample it still holds; the inner evaluator must
+ * keep no more history than the watermark allows (a `for:` duration is state
+ * it carries, not samples), or say so through an oldestContext of its own.
+ */
+export function inEventTimeOrder(inner: OrderedSampleEvaluator & { oldestContext?(): MessageContext | undefined }): SeriesEvaluator {
+  let held: Held[] = []
+  let order = 0
+  return {
+    onSample(ts, value, ctx) {
+      held.push({ ts, value, ctx, order: order++ })
+    },
+    onWatermark(watermark, emit, out) {
+      const ready = held.filter((h) => h.ts < watermark)
+      if (ready.length > 0) {
+        held = held.filter((h) => h.ts >= watermark)
+        ready.sort((a, b) => a.ts - b.ts || a.order - b.order)
+        for (const h of ready) inner.onSample(h.ts, h.value, h.ctx)
+      }
+      inner.onWatermark(watermark, emit, out)
+    },
+    oldestContext() {
+      let oldest = inner.oldestContext?.()
+      for (const h of held) if (oldest === undefined || h.ctx.seq < oldest.seq) oldest = h.ctx
+      return oldest
+    },
+    nextDue() {
+      let due = inner.nextDue()
+      // A held sample is released once the watermark is past it.
+      for (const h of held) if (h.ts + 1 < due) due = h.ts + 1
+      return due
+    },
+    isIdle() {
+      return held.length === 0 && inner.isIdle()
+    },
+  }
+}

@@ -1,0 +1,40 @@
+// Prometheus gauges for the stream engine, read from the runtime's stats at
+// scrape time (nothing is counted twice on the hot path). Per-partition values
+// are reported by the partition's current owner only, and are functions of the
+// partition's log (late samples, watermark), so summing over engines is right:
+// a partition that moved is reported by its new owner with the same count.
+import { Gauge, type Registry } from 'prom-client'
+import type { StreamRuntimeStats } from './stream-runtime.ts'
+
+export function registerStreamMetrics(registry: Registry, stats: () => StreamRuntimeStats): void {
+  const perPartition = (name: string, help: string, value: (p: StreamRuntimeStats['partitions'][number]) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['partition'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const p of stats().partitions) this.set({ partition: String(p.partition) }, value(p))
+      },
+    })
+  }
+  const perEngine = (name: string, help: string, value: (s: StreamRuntimeStats) => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(value(stats()))
+      },
+    })
+  }
+  perPartition('tidemark_stream_late_samples', 'Samples older than the watermark when they arrived (stored, kept out of windows), over the partition’s log.', (p) => p.late)
+  perPartition('tidemark_stream_watermark_seconds', 'The partition’s event-time watermark.', (p) => (Number.isFinite(p.watermark) ? p.watermark / 1000 : 0))
+  perPartition('tidemark_stream_backlog_messages', 'Messages of the partition not yet applied (stream pending plus read ahead).', (p) => p.backlog)
+  perPartition('tidemark_stream_rebuilds', 'Times the partition was rebuilt by replay in this process (worker lost, move, failure).', (p) => p.rebuilds)
+  perPartition('tidemark_stream_outputs', 'Results this process emitted for the partition (re-emissions after a replay included).', (p) => p.outputs)
+  perEngine('tidemark_stream_owned_partitions', 'Partitions this engine holds a lease on.', (s) => s.owned.length)
+  perEngine('tidemark_stream_live_engines', 'Engine processes alive, as this one sees them.', (s) => s.liveEngines)
+  perEngine('tidemark_stream_worker_threads', 'Window worker threads in this engine’s pool.', (s) => s.pool.threads)
+}

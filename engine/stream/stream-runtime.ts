@@ -1,0 +1,130 @@
+// The stream engine of one process: partition leases decide which partitions it
+// owns; each owned partition has a reader; the readers share one worker pool.
+// Any number of processes run this against the same NATS; a dead one's
+// partitions move to the others within a lease TTL and a renew period.
+import type { NatsConnection } from '@nats-io/transport-node'
+import { jetstream } from '@nats-io/jetstream'
+import type { Logger } from '../runtime.ts'
+import { CheckpointStore } from './checkpoint-store.ts'
+import { JetStreamOutputSink, type OutputSink } from './output-sink.ts'
+import { newEngineId, PartitionLeases } from './partition-leases.ts'
+import { PartitionReader, type PartitionStats } from './partition-reader.ts'
+import type { StreamSettings } from './stream-config.ts'
+import { ensureStreamLayout } from './stream-layout.ts'
+import { WindowWorkerPool, type PoolStats } from './worker-pool.ts'
+
+export interface StreamRuntimeOptions {
+  nc: NatsConnection
+  /** TIDEMARK_PARTITIONS: must be the same as ingest's. */
+  partitions: number
+  settings: StreamSettings
+  replicas?: number
+  engineId?: string
+  /** Where outputs go; by default JetStream (window results on tm.windows.<p>). */
+  sink?: OutputSink
+  leasesBucket?: string
+  checkpointsBucket?: string
+  /** A module whose default export adds evaluators per series (the rule evaluator), loaded in each worker thread. */
+  evaluatorModule?: string
+  log?: Logger
+}
+
+export interface StreamRuntimeStats {
+  engineId: string
+  liveEngines: number
+  owned: number[]
+  partitions: PartitionStats[]
+  pool: PoolStats
+}
+
+export class StreamRuntime {
+  readonly engineId: string
+  readonly pool: WindowWorkerPool
+  readonly #leases: PartitionLeases
+  readonly #readers = new Map<number, PartitionReader>()
+
+  private constructor(leases: PartitionLeases, pool: WindowWorkerPool, readers: Map<number, PartitionReader>) {
+    this.#leases = leases
+    this.pool = pool
+    this.#readers = readers
+    this.engineId = leases.engineId
+  }
+
+  static async start(o: StreamRuntimeOptions): Promise<StreamRuntime> {
+    const s = o.settings
+    const layout = await ensureStreamLayout(o.nc, { replicas: o.replicas ?? 1, leaseTtlMs: s.leaseTtlMs, leasesBucket: o.leasesBucket, checkpointsBucket: o.checkpointsBucket })
+    const js = jetstream(o.nc)
+    const checkpoints = new CheckpointStore(layout.checkpoints)
+    const sink = o.sink ?? new JetStreamOutputSink(js)
+    const pool = new WindowWorkerPool({ minThreads: s.minThreads, maxThreads: s.maxThreads, lagMessages: s.lagMessages })
+    const readers = new Map<number, PartitionReader>()
+    const engineId = o.engineId ?? newEngineId()
+    const stopReader = async (partition: number, how: 'stop' | 'abort'): Promise<void> => {
+      const reader = readers.get(partition)
+      if (!reader) return
+      readers.delete(partition)
+      await (how === 'stop' ? reader.stop() : reader.abort())
+      pool.unpin(partition)
+    }
+    const leases: PartitionLeases = new PartitionLeases({
+      kv: layout.leases,
+      partitions: o.partitions,
+      engineId,
+      ttlMs: s.leaseTtlMs,
+      renewMs: s.leaseRenewMs,
+      log: o.log,
+      onAcquired: (partition, epoch) => {
+        const reader = new PartitionReader({
+          partition,
+          epoch,
+          engineId,
+          js,
+          pool,
+          sink,
+          checkpoints,
+          settings: s,
+          isOwner: () => leases.isOwner(partition),
+          log: o.log,
+          evaluatorModule: o.evaluatorModule,
+        })
+        readers.set(partition, reader)
+        reader.start()
+      },
+      onLost: (partition) => void stopReader(partition, 'abort'),
+      onRelease: (partition) => stopReader(partition, 'stop'),
+    })
+    pool.on('partition-lost', (partition) => readers.get(partition)?.rebuild(`worker thread of partition ${partition} died`))
+    pool.on('move', (partition, threadId) => readers.get(partition)?.moveTo(threadId))
+    const runtime = new StreamRuntime(leases, pool, readers)
+    await leases.start()
+    return runtime
+  }
+
+  owned(): number[] {
+    return this.#leases.owned()
+  }
+
+  stats(): StreamRuntimeStats {
+    return {
+      engineId: this.engineId,
+      liveEngines: this.#leases.liveEngines,
+      owned: this.owned(),
+      partitions: [...this.#readers.values()].map((r) => ({ ...r.stats })).sort((a, b) => a.partition - b.partition),
+      pool: this.pool.stats(),
+    }
+  }
+
+  /** Hands every partition over (readers finish and checkpoint, leases are deleted), then ends the threads. */
+  async stop(): Promise<void> {
+    await this.#leases.stop()
+    await this.pool.close()
+  }
+
+  /** Stops as abruptly as a kill would, but in-process: nothing is released or checkpointed (tests). */
+  async halt(): Promise<void> {
+    this.#leases.halt()
+    await Promise.all([...this.#readers.values()].map((r) => r.abort().catch(() => {})))
+    this.#readers.clear()
+    await this.pool.close()
+  }
+}

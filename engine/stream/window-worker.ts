@@ -1,0 +1,160 @@
+// The piscina task handler of a window worker thread: one PartitionPipeline per
+// partition pinned to this thread, fed the partition's log in order. Batches
+// arrive as transferred msgpack bytes and are decoded here, off the main thread.
+// Loaded through window-worker.mjs, which registers tsx first (hooks registered
+// in the main thread do not reach worker threads on Node 20).
+import { threadId } from 'node:worker_threads'
+import { pathToFileURL } from 'node:url'
+import { decodeBatch } from '../beacon-batch.ts'
+import type { Sample } from '../sample.ts'
+import type { SeriesEvaluatorFactory, StreamOutput } from './series-evaluator.ts'
+import { PartitionPipeline } from './window-pipeline.ts'
+import type { OpenTask, WorkerReply, WorkerTask } from './worker-protocol.ts'
+
+type PartitionWork = Exclude<WorkerTask, { op: 'probe' }>
+
+interface Waiting {
+  task: PartitionWork
+  resolve(reply: WorkerReply): void
+  reject(err: unknown): void
+}
+
+interface Slot {
+  generation: number
+  /** The n of the next task to apply. */
+  expected: number
+  waiting: Map<number, Waiting>
+  running: boolean
+  pipeline: PartitionPipeline | undefined
+}
+
+const slots = new Map<number, Slot>()
+const evaluatorModules = new Map<string, Promise<SeriesEvaluatorFactory>>()
+
+function partitionsHere(): number[] {
+  return [...slots].filter(([, s]) => s.pipeline !== undefined).map(([p]) => p)
+}
+
+function reply(pipeline: PartitionPipeline | undefined, fields: Partial<WorkerReply> = {}): WorkerReply {
+  return {
+    threadId,
+    stale: false,
+    outputs: [],
+    watermark: pipeline?.watermark ?? -Infinity,
+    late: pipeline?.late ?? 0,
+    samples: 0,
+    undecodable: 0,
+    lastSeq: pipeline?.lastSeq ?? 0,
+    nextDue: pipeline?.nextDue() ?? Infinity,
+    series: pipeline?.seriesCount ?? 0,
+    partitions: partitionsHere(),
+    ...fields,
+  }
+}
+
+function staleReply(): WorkerReply {
+  return reply(undefined, { stale: true })
+}
+
+function loadEvaluators(module: string): Promise<SeriesEvaluatorFactory> {
+  let loading = evaluatorModules.get(module)
+  if (!loading) {
+    const url = module.startsWith('file:') ? module : pathToFileURL(module).href
+    loading = import(url).then((m: { default: SeriesEvaluatorFactory }) => m.default)
+    evaluatorModules.set(module, loading)
+  }
+  return loading
+}
+
+async function open(slot: Slot, task: OpenTask): Promise<WorkerReply> {
+  slot.pipeline?.dispose()
+  const evaluators = task.evaluatorModule ? await loadEvaluators(task.evaluatorModule) : undefined
+  slot.pipeline = new PartitionPipeline(task.partition, task.settings, {
+    resume: task.resume,
+    suppressThroughSeq: task.suppressThroughSeq,
+    evaluators,
+    evaluationIntervalMs: task.evaluationIntervalMs,
+  })
+  return reply(slot.pipeline)
+}
+
+const NO_SAMPLES: Sample[] = []
+
+async function run(slot: Slot, task: PartitionWork): Promise<WorkerReply> {
+  if (task.op === 'open') return open(slot, task)
+  const pipeline = slot.pipeline
+  if (!pipeline) throw new Error(`partition ${task.partition} was not opened in thread ${threadId}`)
+  switch (task.op) {
+    case 'apply': {
+      const outputs: StreamOutput[] = []
+      const before = pipeline.onTime
+      let undecodable = 0
+      for (const m of task.messages) {
+        if ('data' in m) {
+          let samples: Sample[]
+          try {
+            samples = decodeBatch(m.data)
+          } catch {
+            // Not a batch Tidemark wrote: storage dead-letters it; here it is an empty message, the same on every replay.
+            undecodable++
+            samples = NO_SAMPLES
+          }
+          pipeline.apply({ kind: 'batch', seq: m.seq, samples }, outputs)
+        } else {
+          pipeline.apply({ kind: 'watermark', seq: m.seq, watermark: m.watermark }, outputs)
+        }
+      }
+      return reply(pipeline, { outputs, samples: pipeline.onTime - before, undecodable, checkpoint: task.checkpoint ? pipeline.checkpoint() : undefined })
+    }
+    case 'checkpoint':
+      return reply(pipeline, { checkpoint: pipeline.checkpoint() })
+    case 'close': {
+      pipeline.dispose()
+      slot.pipeline = undefined
+      slots.delete(task.partition)
+      return reply(undefined)
+    }
+  }
+}
+
+async function drain(slot: Slot): Promise<void> {
+  if (slot.running) return
+  slot.running = true
+  try {
+    for (let w = slot.waiting.get(slot.expected); w !== undefined; w = slot.waiting.get(slot.expected)) {
+      slot.waiting.delete(slot.expected)
+      slot.expected++
+      try {
+        w.resolve(await run(slot, w.task))
+      } catch (err) {
+        w.reject(err)
+      }
+    }
+  } finally {
+    slot.running = false
+  }
+}
+
+/** Drops an older generation: its waiting tasks are answered stale, its state is gone. */
+function retire(slot: Slot): void {
+  for (const w of slot.waiting.values()) w.resolve(staleReply())
+  slot.waiting.clear()
+  slot.pipeline?.dispose()
+  slot.pipeline = undefined
+}
+
+export default function handle(task: WorkerTask): WorkerReply | Promise<WorkerReply> {
+  if (task.op === 'probe') return reply(undefined)
+  let slot = slots.get(task.partition)
+  if (slot !== undefined && task.generation < slot.generation) return staleReply()
+  if (slot === undefined || task.generation > slot.generation) {
+    if (slot) retire(slot)
+    slot = { generation: task.generation, expected: 0, waiting: new Map(), running: false, pipeline: undefined }
+    slots.set(task.partition, slot)
+  }
+  const s = slot
+  return new Promise<WorkerReply>((resolve, reject) => {
+    s.waiting.set(task.n, { task, resolve, reject })
+    void drain(s)
+  })
+}

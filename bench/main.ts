@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { MAX_BEACONS_PER_REQUEST } from '../engine/index.ts'
 import { ingestScenario, type IngestOptions } from './ingest.ts'
 import { nabScenario } from './nab/nab-scenario.ts'
+import { engineScenario } from './engine.ts'
 
 const HELP = `npm run bench -- <scenario> [options]        (run with </dev/null: chDB reads stdin)
 
@@ -12,6 +13,10 @@ scenarios:
   ingest   POST /api/v2/analytics/metrics (one beacon a request) against a bare
            fastify route answering 204, plus a batched variant; prints both rates
            and their ratio, writes bench/results/ingest.json
+  engine   samples/s through event-time windows per worker thread against decoding
+           the same batches alone, then through the pool and from JetStream;
+           writes bench/results/engine.json (own flags: --samples --series --threads)
+  nab      the anomaly scorer on the Numenta Anomaly Benchmark (own flags: --help)
 
 options:
   --duration N      seconds measured per load                   (default 10)
@@ -33,6 +38,7 @@ function integer(flag: string, value: string, min: number, max: number): number 
 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'nab') return nabScenario(argv.slice(1)) // its own flags and folder: bench/nab/nab-scenario.ts
+  if (argv[0] === 'engine') return engineScenario(argv.slice(1)) // its own flags: bench/engine.ts
   let options: IngestOptions
   let scenario: string | undefined
   try {

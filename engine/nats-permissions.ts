@@ -4,6 +4,7 @@
 // the one docker-compose.yml mounts). Each set is the least that works with
 // nats-server 2.9 and NATS.js v3, found by running the roles against a real
 // server (test/integration/nats-permissions.test.ts fails on any violation).
+import { PARTITION_LEASES_BUCKET, STREAM_CHECKPOINTS_BUCKET, WINDOWS_SUBJECTS } from './stream/stream-layout.ts'
 import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, STORAGE_STATE_BUCKET, TENANTS_BUCKET, TRIGGERS_SUBJECTS } from './subjects.ts'
 
 export type NatsRole = 'ingest' | 'engine' | 'query'
@@ -55,9 +56,22 @@ export const ROLE_PERMISSIONS: Record<NatsRole, NatsPermissions> = {
   },
   // Owns JetStream: creates and changes streams, consumers and buckets (the whole API), consumes beacons
   // (acks), keeps and lists the storage state bucket (flow control, as for tenants), publishes dead
-  // letters and triggers. Writes no tenant.
+  // letters and triggers. The stream engine takes partition leases, writes replay checkpoints, publishes
+  // window results, and puts watermark ticks into the partitions' own subjects (so replays see them).
+  // Writes no tenant.
   engine: {
-    publish: [`${API}.>`, '$JS.ACK.>', '$JS.FC.>', `$KV.${STORAGE_STATE_BUCKET}.>`, DEAD_LETTERS_SUBJECTS, TRIGGERS_SUBJECTS],
+    publish: [
+      `${API}.>`,
+      '$JS.ACK.>',
+      '$JS.FC.>',
+      `$KV.${STORAGE_STATE_BUCKET}.>`,
+      `$KV.${PARTITION_LEASES_BUCKET}.>`,
+      `$KV.${STREAM_CHECKPOINTS_BUCKET}.>`,
+      BEACONS_SUBJECTS,
+      WINDOWS_SUBJECTS,
+      DEAD_LETTERS_SUBJECTS,
+      TRIGGERS_SUBJECTS,
+    ],
     subscribe: [`${inboxPrefixFor(['engine'])}.>`],
   },
   // Reads, lists and (for the admin route POST /api/v2/tenants) writes tenants; publishes no beacon.

@@ -26,6 +26,7 @@ import type { KV } from '@nats-io/kv'
 import { ClosedConnectionError } from '@nats-io/transport-node'
 import type { ClickHouseStore } from './clickhouse-store.ts'
 import { EngineErrors } from './errors.ts'
+import { isWatermarkTick } from './stream/watermark-ticks.ts'
 import { backoffDelayMs } from './retry.ts'
 import { assessStorageHealth, DEFAULT_STORAGE_HEALTH, type StorageHealthThresholds } from './storage-health.ts'
 import { decodeItem, type BatchItem } from './storage-insert.ts'
@@ -184,6 +185,12 @@ export class StorageConsumer {
   }
 
   #receive(m: JsMsg): void {
+    // The stream engine's watermark ticks share the partitions' subjects (engine/stream/watermark-ticks.ts): nothing to store.
+    if (isWatermarkTick(m)) {
+      this.stats.watermarkTicks++
+      m.ack()
+      return
+    }
     const d: Delivery = { m, item: decodeItem(m.seq, m.subject, m.data), aliveAt: Date.now() }
     this.stats.messages++
     this.#rowsPerMessage += (rowsOf(d) - this.#rowsPerMessage) / 16

@@ -3,6 +3,8 @@
 
 export interface StorageStats {
   messages: number
+  /** Watermark ticks of the stream engine acked without a write (they share the beacon subjects). */
+  watermarkTicks: number
   /** Messages JetStream delivered more than once. */
   redelivered: number
   inserts: number
@@ -34,6 +36,7 @@ export interface StorageStats {
 export function newStorageStats(): StorageStats {
   return {
     messages: 0,
+    watermarkTicks: 0,
     redelivered: 0,
     inserts: 0,
     rows: 0,

@@ -5,6 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { connectNats } from '../../engine/jetstream-setup.ts'
+import { inboxPrefixFor } from '../../engine/nats-permissions.ts'
+import type { SupervisedNatsServer } from '../../engine/nats-endpoint.ts'
+import { natsEnv } from './stack.ts'
 import { validateStreamSettings, type StreamSettings } from '../../engine/stream/stream-config.ts'
 import { StreamRuntime } from '../../engine/stream/stream-runtime.ts'
 import { jetstream } from '@nats-io/jetstream'
@@ -32,10 +35,10 @@ export interface EngineChild {
   output(): string
 }
 
-/** Starts this file as a child process (`node --import tsx`) and waits for its ready line. */
-export function startEngineChild(natsUrl: string, config: ChildConfig): Promise<EngineChild> {
+/** Starts this file as a child process (`node --import tsx`) connecting as NATS' engine user, and waits for its ready line. */
+export function startEngineChild(nats: SupervisedNatsServer, config: ChildConfig): Promise<EngineChild> {
   const child = spawn(process.execPath, ['--import', 'tsx', SELF], {
-    env: { ...process.env, NATS_URL: natsUrl, TIDEMARK_TEST_STREAM: JSON.stringify(config) },
+    env: { ...process.env, ...natsEnv(nats, 'engine'), TIDEMARK_TEST_STREAM: JSON.stringify(config) },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -54,7 +57,10 @@ async function main(): Promise<void> {
   const config = JSON.parse(process.env.TIDEMARK_TEST_STREAM as string) as ChildConfig
   const line = (level: string) => (obj: object | string, msg?: string) =>
     process.stderr.write(`${level} ${config.engineId} ${msg ?? ''} ${typeof obj === 'string' ? obj : JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? v.message : v))}\n`)
-  const nc = await connectNats(process.env.NATS_URL as string, config.engineId)
+  const nc = await connectNats(process.env.NATS_URL as string, config.engineId, {
+    auth: { kind: 'nkey', seedFile: process.env.NATS_NKEY as string },
+    inboxPrefix: inboxPrefixFor(['engine']),
+  })
   const runtime = await StreamRuntime.start({
     nc,
     partitions: config.partitions,

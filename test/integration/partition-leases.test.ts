@@ -5,8 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { startNats } from '../helpers/stack.ts'
-import { connectNats } from '../../engine/jetstream-setup.ts'
+import { connectAs, startNats } from '../helpers/stack.ts'
 import type { SupervisedNatsServer } from '../../engine/nats-endpoint.ts'
 import { PartitionLeases } from '../../engine/stream/partition-leases.ts'
 import { ensureStreamLayout, type StreamLayout } from '../../engine/stream/stream-layout.ts'
@@ -22,7 +21,7 @@ const managers: PartitionLeases[] = []
 
 beforeAll(async () => {
   nats = await startNats()
-  nc = await connectNats(nats.url, 'lease-test')
+  nc = await connectAs(nats)
   layout = await ensureStreamLayout(nc, { replicas: 1, leaseTtlMs: TTL_MS })
 })
 

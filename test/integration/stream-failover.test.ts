@@ -9,12 +9,12 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { Kvm } from '@nats-io/kv'
-import { startNats } from '../helpers/stack.ts'
+import { connectAs, startNats } from '../helpers/stack.ts'
 import { startEngineChild, type EngineChild } from '../helpers/stream-engine-child.ts'
 import { THRESHOLD_RULE_MODULE } from '../helpers/stream-threshold-rule.ts'
 import { syntheticBatches } from '../helpers/stream-input.ts'
 import { encodeBatch } from '../../engine/beacon-batch.ts'
-import { connectNats, ensureJetStream } from '../../engine/jetstream-setup.ts'
+import { setupJetStream } from '../../engine/jetstream-setup.ts'
 import type { SupervisedNatsServer } from '../../engine/nats-endpoint.ts'
 import { partitionOf, seriesKey, type Sample } from '../../engine/sample.ts'
 import { beaconSubject } from '../../engine/subjects.ts'
@@ -54,8 +54,8 @@ const children: EngineChild[] = []
 
 beforeAll(async () => {
   nats = await startNats()
-  nc = await connectNats(nats.url, 'failover-test')
-  await ensureJetStream(nc, { replicas: 1, storageAckWaitMs: 60_000 })
+  nc = await connectAs(nats)
+  await setupJetStream(nc, { replicas: 1, partitions: PARTITIONS, storageAckWaitMs: 60_000 })
 })
 
 afterAll(async () => {
@@ -103,7 +103,7 @@ function byPartition(samples: Sample[]): Map<number, Sample[]> {
 }
 
 it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and the results equal a single-process run', async () => {
-  const child = (engineId: string) => startEngineChild(nats.url, { engineId, partitions: PARTITIONS, settings, evaluatorModule: THRESHOLD_RULE_MODULE })
+  const child = (engineId: string) => startEngineChild(nats, { engineId, partitions: PARTITIONS, settings, evaluatorModule: THRESHOLD_RULE_MODULE })
   const [a, b] = await Promise.all([child('engine-a'), child('engine-b')])
   children.push(a, b)
   await until('both engines hold half', async () => { const o = await owners(); return [...o.values()].filter((x) => x === 'engine-a').length === PARTITIONS / 2 && o.size === PARTITIONS }, 15_000)

@@ -8,10 +8,10 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
-import { startNats } from '../helpers/stack.ts'
+import { connectAs, startNats } from '../helpers/stack.ts'
 import { syntheticBatches } from '../helpers/stream-input.ts'
 import { decodeBatch, encodeBatch } from '../../engine/beacon-batch.ts'
-import { connectNats, ensureJetStream } from '../../engine/jetstream-setup.ts'
+import { setupJetStream } from '../../engine/jetstream-setup.ts'
 import type { SupervisedNatsServer } from '../../engine/nats-endpoint.ts'
 import { partitionOf, seriesKey, type Sample } from '../../engine/sample.ts'
 import { BEACONS_STREAM, beaconSubject } from '../../engine/subjects.ts'
@@ -47,8 +47,8 @@ let nc: NatsConnection
 
 beforeAll(async () => {
   nats = await startNats()
-  nc = await connectNats(nats.url, 'runtime-test')
-  await ensureJetStream(nc, { replicas: 1, storageAckWaitMs: 60_000 })
+  nc = await connectAs(nats)
+  await setupJetStream(nc, { replicas: 1, partitions: PARTITIONS, storageAckWaitMs: 60_000 })
 })
 
 afterAll(async () => {

@@ -1,0 +1,172 @@
+// Measures samples per second through the windows of one worker (decode +
+// pipeline, the work a window thread does per batch) against a baseline that
+// only decodes the same batches, both in this thread; then through the real
+// pool, with batches transferred to worker threads; then end to end: the same
+// batches in a JetStream of a nats-server of its own, replayed by a
+// StreamRuntime (leases, readers, pool) until every partition has applied them.
+// Run: npm run bench -- engine [--samples 1000000] [--series 2000] [--partitions 4] [--threads 2] [--out file.json]
+// Prints and writes bench/results/engine.json: {samplesPerSec, baselinePerSec, ratio, …}.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { parseArgs } from 'node:util'
+import { jetstream } from '@nats-io/jetstream'
+import { decodeBatch, encodeBatch } from '../engine/beacon-batch.ts'
+import { connectNats, setupJetStream } from '../engine/jetstream-setup.ts'
+import { SupervisedNatsServer } from '../engine/nats-endpoint.ts'
+import { beaconSubject } from '../engine/subjects.ts'
+import type { Sample } from '../engine/sample.ts'
+import type { StreamOutput } from '../engine/stream/series-evaluator.ts'
+import { DEFAULT_STREAM_SETTINGS, loadStreamSettings, pipelineSettings } from '../engine/stream/stream-config.ts'
+import { StreamRuntime } from '../engine/stream/stream-runtime.ts'
+import { PartitionPipeline } from '../engine/stream/window-pipeline.ts'
+import { WindowWorkerPool } from '../engine/stream/worker-pool.ts'
+
+const RESULT_FILE = path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'engine.json')
+
+export async function engineScenario(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      samples: { type: 'string', default: '1000000' },
+      series: { type: 'string', default: '2000' },
+      batch: { type: 'string', default: '1000' },
+      partitions: { type: 'string', default: '4' },
+      threads: { type: 'string', default: '2' },
+      out: { type: 'string' },
+    },
+  })
+  const SAMPLES = Number(values.samples)
+  const SERIES = Number(values.series)
+  const BATCH = Number(values.batch)
+  const PARTITIONS = Number(values.partitions)
+  const THREADS = Number(values.threads)
+  const settings = pipelineSettings(DEFAULT_STREAM_SETTINGS)
+
+  /** Fixed data: SERIES series of one tenant, 10 samples per series per second of event time, a little out of order. */
+  function batches(): Uint8Array[] {
+    const out: Uint8Array[] = []
+    const start = 1_700_000_000_000
+    let i = 0
+    while (i < SAMPLES) {
+      const samples: Sample[] = []
+      for (let k = 0; k < BATCH && i < SAMPLES; k++, i++) {
+        const series = i % SERIES
+        const ts = start + Math.floor(i / SERIES) * 100 - (i % 7) * 10
+        samples.push(['t_bench', series % 2 === 0 ? 'load_time' : 'cpu_usage', ts, (i * 7919) % 1000, { host: `h${series}` }, ts])
+      }
+      out.push(encodeBatch(samples))
+    }
+    return out
+  }
+
+  function perSecond(samples: number, ms: number): number {
+    return Math.round(samples / (ms / 1000))
+  }
+
+  function runDecodeOnly(data: Uint8Array[]): number {
+    const started = performance.now()
+    let n = 0
+    for (const d of data) n += decodeBatch(d).length
+    if (n !== SAMPLES) throw new Error('decoded a different number of samples')
+    return performance.now() - started
+  }
+
+  function runWindows(data: Uint8Array[]): { ms: number; outputs: number } {
+    const pipeline = new PartitionPipeline(0, settings)
+    const outputs: StreamOutput[] = []
+    const started = performance.now()
+    data.forEach((d, seq) => pipeline.apply({ kind: 'batch', seq: seq + 1, samples: decodeBatch(d) }, outputs))
+    const ms = performance.now() - started
+    return { ms, outputs: outputs.length }
+  }
+
+  async function runPool(data: Uint8Array[], threads: number): Promise<number> {
+    const pool = new WindowWorkerPool({ minThreads: threads, maxThreads: threads, lagMessages: Number.MAX_SAFE_INTEGER })
+    try {
+      await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => pool.run(p, { op: 'open', partition: p, generation: 1, n: 0, settings })))
+      const n = new Array<number>(PARTITIONS).fill(0)
+      const started = performance.now()
+      const inFlight: Promise<unknown>[] = []
+      data.forEach((d, i) => {
+        // Round-robin over partitions; each message gets its own copy, as a reader's would.
+        const p = i % PARTITIONS
+        const copy = new Uint8Array(d)
+        inFlight.push(pool.run(p, { op: 'apply', partition: p, generation: 1, n: ++n[p]!, messages: [{ seq: n[p]!, data: copy }], checkpoint: false }, [copy.buffer as ArrayBuffer]))
+      })
+      await Promise.all(inFlight)
+      return performance.now() - started
+    } finally {
+      await pool.close()
+    }
+  }
+
+  /** Publishes the batches round-robin over the partitions, then times a fresh runtime replaying them all. */
+  async function runEndToEnd(data: Uint8Array[], threads: number): Promise<number> {
+    const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-window-bench-'))
+    const nats = await SupervisedNatsServer.start({ binary: 'nats-server', storeDir })
+    const nc = await connectNats(nats.url, 'window-bench', { auth: nats.authFor('admin') })
+    try {
+      await setupJetStream(nc, { replicas: 1, partitions: PARTITIONS, storageAckWaitMs: 60_000 })
+      const js = jetstream(nc)
+      const lastSeq = new Map<number, number>()
+      for (const [i, d] of data.entries()) {
+        const p = i % PARTITIONS
+        lastSeq.set(p, (await js.publish(beaconSubject(p), d, { msgID: `bench-${i}` })).seq)
+      }
+      const settings = loadStreamSettings({}, { minThreads: threads, maxThreads: threads, coldStartLookbackMs: 3_600_000 })
+      const started = performance.now()
+      const runtime = await StreamRuntime.start({ nc, partitions: PARTITIONS, settings, engineId: `bench-${threads}`, sink: { publish: async () => {} } })
+      while (!runtime.stats().partitions.every((p) => p.lastSeq >= (lastSeq.get(p.partition) ?? 0))) await sleep(10)
+      const ms = performance.now() - started
+      await runtime.stop()
+      return ms
+    } finally {
+      await nc.close()
+      await nats.stop()
+      fs.rmSync(storeDir, { recursive: true, force: true })
+    }
+  }
+
+  const data = batches()
+  // Warm up both paths (JIT), then measure the better of three runs of each.
+  runDecodeOnly(data)
+  runWindows(data)
+  const baselineMs = Math.min(runDecodeOnly(data), runDecodeOnly(data), runDecodeOnly(data))
+  const windowRuns = [runWindows(data), runWindows(data), runWindows(data)]
+  const windowsMs = Math.min(...windowRuns.map((r) => r.ms))
+  const pool1Ms = await runPool(data, 1)
+  const poolNMs = await runPool(data, THREADS)
+  const e2e1Ms = await runEndToEnd(data, 1)
+  const e2eNMs = await runEndToEnd(data, THREADS)
+  const result = {
+    samples: SAMPLES,
+    series: SERIES,
+    batchSamples: BATCH,
+    windows: settings.windows.map((w) => w.name),
+    outputs: windowRuns[0]?.outputs,
+    /** Decode + windows, one thread. */
+    samplesPerSec: perSecond(SAMPLES, windowsMs),
+    /** Decode only, one thread. */
+    baselinePerSec: perSecond(SAMPLES, baselineMs),
+    ratio: Number((baselineMs / windowsMs).toFixed(3)),
+    pool: {
+      partitions: PARTITIONS,
+      [`threads1PerSec`]: perSecond(SAMPLES, pool1Ms),
+      [`threads${THREADS}PerSec`]: perSecond(SAMPLES, poolNMs),
+    },
+    /** From JetStream through a StreamRuntime (start-up included: leases, threads). */
+    endToEnd: {
+      partitions: PARTITIONS,
+      [`threads1PerSec`]: perSecond(SAMPLES, e2e1Ms),
+      [`threads${THREADS}PerSec`]: perSecond(SAMPLES, e2eNMs),
+    },
+  }
+  console.log(JSON.stringify(result, null, 2))
+  const out = values.out ?? RESULT_FILE
+  fs.mkdirSync(path.dirname(out), { recursive: true })
+  fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n')
+  console.log(`written to ${out}`)
+  return 0
+}

@@ -31,4 +31,5 @@ export const EngineErrors = {
   AnomalyInputInvalid: createError('TM_ENGINE_ANOMALY_INPUT_INVALID', 'Anomaly scorer: %s', 400),
   AnomalyStateInvalid: createError('TM_ENGINE_ANOMALY_STATE_INVALID', 'Anomaly scorer state cannot be restored: %s', 500),
   RuleInvalid: createError('TM_ENGINE_RULE_INVALID', 'Invalid rules: %s', 400),
+  RuleGroupNotFound: createError('TM_ENGINE_RULE_GROUP_NOT_FOUND', 'No such rule group: %s', 404),
 } as const

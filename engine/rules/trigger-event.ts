@@ -43,7 +43,7 @@ export const TriggerEventSchema = Type.Object(
     action: Type.Union([Action, Type.Null()], { description: 'the highest action in effect after this event (ladder[step - 1]); null at step 0' }),
     ladder: Type.Array(Action, { description: 'the rule\'s actions in order: step k is ladder[k - 1]' }),
   },
-  { additionalProperties: false, $id: 'https://tidemark.dev/schemas/trigger-event.json', title: 'Tidemark trigger event' }
+  { additionalProperties: false, $id: 'urn:tidemark:trigger-event:1', title: 'Tidemark trigger event' }
 )
 
 export type TriggerEvent = Static<typeof TriggerEventSchema>

@@ -10,7 +10,7 @@
 // event at most (time the engine was down or the partition unowned) + (how
 // far back the replay starts: the rules' longest range or `for`, minutes to
 // an hour) after the original. 24 hours covers an engine down overnight; the
-// ids it keeps cost about 100 bytes per event, and triggers are rare (a few
+// server keeps each id of the window in memory, and triggers are rare (a few
 // per alert per hour). Past the window a subscriber may see an event twice:
 // ids stay equal, so it can drop it (examples/autoscaler does; the history
 // table keeps one row per id).

@@ -86,15 +86,18 @@ export type RulesListener = (tenant: string) => void
 export class RuleStore {
   readonly #kv: KV
   readonly #baseLayers: RuleLayer[]
+  /** The defaults and the file, compiled once: every tenant without rules of its own shares them. */
+  readonly #base: { layered: LayeredRules; groups: RuleGroup[] }
   readonly #cache = new Map<string, Cached>()
   readonly #listeners = new Set<RulesListener>()
   readonly #log: Logger | undefined
   #watch: Awaited<ReturnType<KV['watch']>> | undefined
   #watching: Promise<void> | undefined
 
-  private constructor(kv: KV, baseLayers: RuleLayer[], log: Logger | undefined) {
+  private constructor(kv: KV, baseLayers: RuleLayer[], base: { layered: LayeredRules; groups: RuleGroup[] }, log: Logger | undefined) {
     this.#kv = kv
     this.#baseLayers = baseLayers
+    this.#base = base
     this.#log = log
   }
 
@@ -107,8 +110,8 @@ export class RuleStore {
     const layers: RuleLayer[] = [{ source: 'default', spec: options.defaults ?? DEFAULT_RULES }]
     if (options.file !== undefined) layers.push({ source: 'file', spec: (await loadRuleFileFromDisk(options.file)).spec })
     // Defaults and file must make a valid rule set on their own, before any tenant adds to them.
-    compileLayers(layers, options.file ?? '(defaults)')
-    const store = new RuleStore(options.kv, layers, options.log)
+    const base = compileLayers(layers, options.file ?? '(defaults)')
+    const store = new RuleStore(options.kv, layers, base, options.log)
     await store.#start()
     return store
   }
@@ -125,8 +128,7 @@ export class RuleStore {
     const cached = this.#cache.get(tenant)
     if (cached?.rules !== undefined) return cached.rules
     const stored = cached?.stored ?? null
-    const layers = stored === null ? this.#baseLayers : [...this.#baseLayers, { source: 'tenant' as const, spec: stored.spec }]
-    const { layered, groups } = compileLayers(layers, `rules of tenant ${tenant}`)
+    const { layered, groups } = stored === null ? this.#base : compileLayers([...this.#baseLayers, { source: 'tenant', spec: stored.spec }], `rules of tenant ${tenant}`)
     const rules: TenantRules = {
       tenant,
       revision: stored === null ? null : (cached?.revision ?? null),
@@ -135,6 +137,7 @@ export class RuleStore {
       layered,
       groups,
     }
+    // A tenant with no entry is not remembered (any id may be asked about); its answer costs one small object.
     if (cached !== undefined) cached.rules = rules
     return rules
   }

@@ -76,6 +76,14 @@ describe('layers', () => {
     const rules = store.rulesOf('t_fresh')
     expect(rules).toMatchObject({ revision: null, own: null, updatedAt: null })
     expect(alertsOf(store, 't_fresh')).toEqual(['tidemark-defaults/HighResponseTime', 'tidemark-defaults/HighCpuUsage', 'tidemark-defaults/HighMemoryUsage'])
+    // Compiled once, not per call (the engine asks on its hot path): shared by every tenant without rules,
+    // and the same object for a tenant until its rules change, so identity says "changed".
+    expect(store.rulesOf('t_fresh').groups).toBe(store.rulesOf('t_another').groups)
+    await store.put('t_own', { groups: [] })
+    const own = store.rulesOf('t_own').groups
+    expect(store.rulesOf('t_own').groups).toBe(own)
+    await store.put('t_own', { groups: [{ name: 'g', rules: [{ alert: 'X', expr: 'x > 1' }] }] })
+    expect(store.rulesOf('t_own').groups).not.toBe(own)
   })
 
   it('puts the operator file over the defaults and the tenant over both, by alert name', async () => {

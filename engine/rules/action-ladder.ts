@@ -63,11 +63,13 @@ interface Rung {
   step: number
   /** When the next step (up while firing, down while cooling) is due; NaN when none is. */
   nextAt: number
+  /** The rule's ladder when it last changed state: a rule removed since still steps down the ladder it climbed. */
+  settings: LadderSettings
 }
 
 /** The serializable state: plain arrays and numbers (msgpack, structuredClone, JSON with NaN as null). */
 export interface ActionLadderState {
-  rungs: [key: string, last: AlertTransition, phase: number, step: number, nextAt: number | null][]
+  rungs: [key: string, last: AlertTransition, phase: number, step: number, nextAt: number | null, settings: LadderSettings][]
 }
 
 /** One alert instance, unambiguously: labels sorted by name, the whole as JSON (no separator a label value could fake). */
@@ -84,9 +86,13 @@ export class ActionLadder {
     for (const g of groups) for (const r of g.rules) this.#settings.set(JSON.stringify([g.name, r.name]), r.ladder)
   }
 
-  /** A rule that is no longer in the rule set (changed while an alert was active) steps down with the default ladder. */
+  /** The ladder a rule of this rule set configures (the default for one it does not hold). */
   settingsOf(group: string, alert: string): LadderSettings {
     return this.#settings.get(JSON.stringify([group, alert])) ?? DEFAULT_LADDER
+  }
+
+  #hasRule(group: string, alert: string): boolean {
+    return this.#settings.has(JSON.stringify([group, alert]))
   }
 
   /**
@@ -116,16 +122,45 @@ export class ActionLadder {
   }
 
   snapshot(): ActionLadderState {
-    return { rungs: [...this.#rungs].map(([key, r]) => [key, structuredClone(r.last), r.phase, r.step, Number.isNaN(r.nextAt) ? null : r.nextAt]) }
+    return {
+      rungs: [...this.#rungs].map(([key, r]) => [key, structuredClone(r.last), r.phase, r.step, Number.isNaN(r.nextAt) ? null : r.nextAt, structuredClone(r.settings)]),
+    }
   }
 
+  /**
+   * Rebuilds from a snapshot, possibly under changed rules: an alert whose
+   * rule is still there takes the rule's ladder now (its step capped at the
+   * ladder's length); one whose rule is gone keeps the ladder it climbed,
+   * until endRemovedRules steps it down.
+   */
   static restore(groups: readonly RuleGroup[], state: ActionLadderState): ActionLadder {
     const ladder = new ActionLadder(groups)
-    for (const [key, last, phase, step, nextAt] of state.rungs) {
-      const max = ladder.settingsOf(last.group, last.alert).actions.length
-      ladder.#rungs.set(key, { last: structuredClone(last), phase: phase as Phase, step: Math.min(step, max), nextAt: nextAt ?? NaN })
+    for (const [key, last, phase, step, nextAt, saved] of state.rungs) {
+      const settings = ladder.#hasRule(last.group, last.alert) ? ladder.settingsOf(last.group, last.alert) : structuredClone(saved)
+      ladder.#rungs.set(key, { last: structuredClone(last), phase: phase as Phase, step: Math.min(step, settings.actions.length), nextAt: nextAt ?? NaN, settings })
     }
     return ladder
+  }
+
+  /**
+   * Alerts whose rule is no longer in the rule set (a tenant changed its rules
+   * mid-incident) will never get a `resolved` from the evaluator, which drops
+   * their state: resolve them here at event time `at` (the watermark when the
+   * rules changed), so they step down instead of holding their step forever.
+   */
+  endRemovedRules(at: number): LadderEvent[] {
+    const out: LadderEvent[] = []
+    for (const [key, rung] of this.#rungs) {
+      if (this.#hasRule(rung.last.group, rung.last.alert) || rung.phase === COOLING) continue
+      this.#stepUntil(rung, at, false, out)
+      const previousStep = rung.step
+      rung.last = { ...rung.last, state: rung.phase === FIRING ? 'resolved' : 'inactive', at }
+      rung.phase = COOLING
+      rung.nextAt = rung.step > 0 ? at + rung.settings.stepDownAfterMs : NaN
+      out.push(this.#event(rung.last, 'alert', rung.step, previousStep, at, rung.settings))
+      if (rung.step === 0) this.#rungs.delete(key)
+    }
+    return out.sort((a, b) => a.at - b.at)
   }
 
   #apply(t: AlertTransition, out: LadderEvent[]): void {
@@ -134,10 +169,11 @@ export class ActionLadder {
     // Steps due strictly before this evaluation happen first; one due at t yields to what t decided.
     if (rung !== undefined) this.#stepUntil(rung, t.at, false, out)
     const settings = this.settingsOf(t.group, t.alert)
+    if (rung !== undefined) rung.settings = settings
     const previousStep = rung?.step ?? 0
     switch (t.state) {
       case 'firing': {
-        rung ??= { last: t, phase: FIRING, step: 0, nextAt: NaN }
+        rung ??= { last: t, phase: FIRING, step: 0, nextAt: NaN, settings }
         rung.phase = FIRING
         if (rung.step === 0 && settings.actions.length > 0) rung.step = 1
         rung.nextAt = rung.step < settings.actions.length ? t.at + settings.cooldownMs : NaN
@@ -167,7 +203,7 @@ export class ActionLadder {
 
   /** Takes every step due before `until` (or at it, when inclusive). */
   #stepUntil(rung: Rung, until: number, inclusive: boolean, out: LadderEvent[]): void {
-    const settings = this.settingsOf(rung.last.group, rung.last.alert)
+    const settings = rung.settings
     const max = settings.actions.length
     while (!Number.isNaN(rung.nextAt) && (inclusive ? rung.nextAt <= until : rung.nextAt < until)) {
       const at = rung.nextAt

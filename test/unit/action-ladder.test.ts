@@ -155,6 +155,38 @@ describe('ladder settings in annotations', () => {
   })
 })
 
+describe('rules changing under an active alert', () => {
+  const custom = groupsWith(`        annotations:\n          tidemark_actions: expand_cache,add_workers,degrade\n          tidemark_cooldown: 1m\n          tidemark_step_down_after: 90s\n`)
+
+  it('steps an alert whose rule was removed down the ladder it climbed, from when the rules changed', () => {
+    const before = new ActionLadder(custom)
+    before.advance([tr('firing', 0)], 2 * M) // step 3 at 120 s
+    const other = parseRuleFile('groups:\n  - name: g\n    rules:\n      - alert: Other\n        expr: x > 1\n').groups
+    const after = ActionLadder.restore(other, structuredClone(before.snapshot()))
+    // Nothing happens by itself: the evaluator, restored under the new rules, will never resolve it.
+    expect(after.advance([], 10 * M)).toEqual([])
+    const out = after.endRemovedRules(10 * M)
+    out.push(...after.advance([], 60 * M))
+    expect(brief(out)).toEqual([
+      '600s alert resolved 3->3 degrade',
+      '690s step_down resolved 3->2 add_workers',
+      '780s step_down resolved 2->1 expand_cache',
+      '870s step_down resolved 1->0 -',
+    ])
+    expect(after.size).toBe(0)
+    expect(after.endRemovedRules(70 * M)).toEqual([])
+  })
+
+  it('gives an alert whose rule stays the rule\'s new ladder, its step capped at the new length', () => {
+    const before = new ActionLadder(groupsWith())
+    before.advance([tr('firing', 0)], 10 * M) // step 4 of the default ladder
+    const after = ActionLadder.restore(custom, before.snapshot())
+    expect(after.stepOf('g', 'A', labels)).toBe(3)
+    expect(after.endRemovedRules(10 * M)).toEqual([])
+    expect(brief(after.advance([tr('resolved', 11 * M)], 11 * M + 90 * S))).toEqual(['660s alert resolved 3->3 degrade', '750s step_down resolved 3->2 add_workers'])
+  })
+})
+
 describe('determinism (what makes replays and ids safe)', () => {
   // CPU at 85 for 20 minutes then 50 for 30 minutes, one sample a second, through the defaults.
   const t0 = 1_760_000_003_000

@@ -44,3 +44,4 @@ export {
   type TriggerEvent,
   type LadderEvent,
 } from './rules/index.ts'
+export { ROLE_RULES_PUBLISH, autoscalerPermissions, autoscalerNames } from './rules/index.ts'

@@ -52,3 +52,4 @@ export { TRIGGERS_STREAM, TRIGGERS_MAX_AGE_MS, TRIGGERS_DUPLICATE_WINDOW_MS, tri
 export { TRIGGER_EVENTS_TABLE, triggerEventsTableStatement, insertTriggerEvents, triggerHistory, type TriggerHistoryRow } from './trigger-history.ts'
 export { layerRules, type RuleSource, type RuleLayer, type LayeredRules, type LayeredGroup, type Override } from './rule-layers.ts'
 export { RuleStore, ensureRulesBucket, RULES_BUCKET, MAX_RULES_PER_TENANT, MAX_RULE_FILE_BYTES, type TenantRules, type RuleStoreOptions, type RulesListener } from './rule-store.ts'
+export { ROLE_RULES_PUBLISH, RULES_READ_PUBLISH, RULES_WRITE_PUBLISH, autoscalerPermissions, autoscalerNames } from './trigger-permissions.ts'

@@ -10,7 +10,10 @@ import {
   httpServerOptions,
   loadAdminToken,
   notFoundHandler,
+  openBucket,
   openEngineRuntime,
+  RULES_BUCKET,
+  RuleStore,
   registerHealthRoute,
   registerMetricsRoute,
   StorageConsumer,
@@ -59,6 +62,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     roles,
   })
   let storage: StorageConsumer | undefined
+  let rules: RuleStore | undefined
   let publisher: BatchPublisher | undefined
   let app: FastifyInstance | undefined
   try {
@@ -111,7 +115,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     let adminToken: AdminToken | undefined
     if (roles.includes('query') && store) {
       adminToken = loadAdminToken(config.dataDir, config.adminToken)
-      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir }
+      rules = await RuleStore.open({ kv: await openBucket(runtime.nc, RULES_BUCKET), file: config.rulesFile, log })
+      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules }
       await server.register(async (scope) => queryPlugin(scope, queryOptions))
     }
     registerMetricsRoute(server, createProcessMetrics({ storage, publisher }))
@@ -135,6 +140,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
           await started.app.close()
           await started.publisher?.drain()
           await started.storage?.drain()
+          await rules?.close()
           await runtime.close()
         })()
         return closing
@@ -143,6 +149,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
   } catch (err) {
     await app?.close().catch(() => {})
     await storage?.stop().catch(() => {})
+    await rules?.close().catch(() => {})
     await runtime.close()
     throw err
   }

@@ -13,6 +13,8 @@ export const ConfigSchema = Type.Object({
   natsServerBin: Type.String({ minLength: 1 }),
   /** NATS credentials, as NATS users pass them: a creds file, user and password, a token, or an nkey seed file. */
   natsCreds: Type.Optional(Type.String({ minLength: 1 })),
+  /** A Prometheus rule file every tenant's rules start from (TIDEMARK_RULES_FILE); tenants override it through the rules API. */
+  rulesFile: Type.Optional(Type.String({ minLength: 1 })),
   natsUser: Type.Optional(Type.String({ minLength: 1 })),
   natsPassword: Type.Optional(Type.String({ minLength: 1 })),
   natsToken: Type.Optional(Type.String({ minLength: 1 })),
@@ -75,6 +77,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     natsUrl: env.NATS_URL || undefined,
     natsServerBin: env.NATS_SERVER_BIN || 'nats-server',
     natsCreds: env.NATS_CREDS ? path.resolve(env.NATS_CREDS) : undefined,
+    rulesFile: env.TIDEMARK_RULES_FILE ? path.resolve(env.TIDEMARK_RULES_FILE) : undefined,
     natsUser: env.NATS_USER || undefined,
     natsPassword: env.NATS_PASSWORD || undefined,
     natsToken: env.NATS_TOKEN || undefined,

@@ -33,3 +33,20 @@ export { registerHealthRoute, type HealthCheck } from './http/health-route.ts'
 export { TidemarkMetrics, registerMetricsRoute, type StatsExport } from './http/metrics-route.ts'
 export { rulesTestCommand } from './rules/index.ts'
 export { openBucket } from './jetstream-setup.ts'
+export { RuleStore, ensureRulesBucket, RULES_BUCKET, MAX_RULE_FILE_BYTES, type RuleFileSpec, type RuleSource, type TenantRules } from './rules/index.ts'
+export {
+  ActionLadder,
+  toTriggerEvent,
+  triggerSubject,
+  tenantTriggerSubjects,
+  publishTriggerEvents,
+  triggersStreamConfig,
+  TRIGGERS_STREAM,
+  TriggerEventSchema,
+  triggerEventsTableStatement,
+  insertTriggerEvents,
+  triggerHistory,
+  type TriggerEvent,
+  type LadderEvent,
+} from './rules/index.ts'
+export { ROLE_RULES_PUBLISH, autoscalerPermissions, autoscalerNames } from './rules/index.ts'

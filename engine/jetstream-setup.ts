@@ -24,6 +24,8 @@ import type { Config } from './config.ts'
 import { EngineErrors } from './errors.ts'
 import { describeNatsAuth, natsAuthOptions, type NatsAuth } from './nats-auth.ts'
 import { backoffDelayMs } from './retry.ts'
+import { ensureRulesBucket } from './rules/rule-store.ts'
+import { triggersStreamConfig } from './rules/trigger-stream.ts'
 import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, IDEMPOTENCY_TTL_MS, STORAGE_CONSUMER, STORAGE_STATE_BUCKET, TENANTS_BUCKET } from './subjects.ts'
 
 export interface JetStreamLayout {
@@ -228,6 +230,9 @@ export async function setupJetStream(nc: NatsConnection, layout: JetStreamLayout
       changes.push(`${STORAGE_CONSUMER}: ${changed.join(', ')}`)
     }
   }
+  await upsertStream(jsm, triggersStreamConfig(layout.replicas) as Parameters<JetStreamManager['streams']['add']>[0] & { name: string }, [replicasSetting], changes)
+  // Before the tenants bucket: a process that waits for that one (verifyJetStream) then finds the rules too.
+  await ensureRulesBucket(nc, layout.replicas)
   await upsertBucket(nc, jsm, TENANTS_BUCKET, layout.replicas, changes)
   await upsertBucket(nc, jsm, STORAGE_STATE_BUCKET, layout.replicas, changes)
   await upsertBucket(nc, jsm, IDEMPOTENCY_BUCKET, layout.replicas, changes, IDEMPOTENCY_TTL_MS)

@@ -4,6 +4,7 @@
 // the one docker-compose.yml mounts). Each set is the least that works with
 // nats-server 2.9 and NATS.js v3, found by running the roles against a real
 // server (test/integration/nats-permissions.test.ts fails on any violation).
+import { ROLE_RULES_PUBLISH } from './rules/trigger-permissions.ts'
 import { PARTITION_LEASES_BUCKET, STREAM_CHECKPOINTS_BUCKET, WINDOWS_SUBJECTS } from './stream/stream-layout.ts'
 import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, STORAGE_STATE_BUCKET, TENANTS_BUCKET, TRIGGERS_SUBJECTS } from './subjects.ts'
 
@@ -74,9 +75,10 @@ export const ROLE_PERMISSIONS: Record<NatsRole, NatsPermissions> = {
     ],
     subscribe: [`${inboxPrefixFor(['engine'])}.>`],
   },
-  // Reads, lists and (for the admin route POST /api/v2/tenants) writes tenants; publishes no beacon.
+  // Reads, lists and (for the admin route POST /api/v2/tenants) writes tenants; serves the rules API (reads and
+  // writes tm_rules); publishes no beacon.
   query: {
-    publish: [...checkBeacons, ...readTenants, ...listTenants, `$KV.${TENANTS_BUCKET}.>`],
+    publish: [...checkBeacons, ...readTenants, ...listTenants, `$KV.${TENANTS_BUCKET}.>`, ...ROLE_RULES_PUBLISH.query],
     subscribe: [`${inboxPrefixFor(['query'])}.>`],
   },
 }

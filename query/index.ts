@@ -1,9 +1,10 @@
 // The query tier's public door: a fastify plugin with the read routes, the
 // tenant admin routes and the dashboard. ingest/ never imports it.
 import type { FastifyInstance } from 'fastify'
-import { createErrorHandler, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
+import { createErrorHandler, type ClickHouseStore, type RuleStore, type TenantRegistry } from '../engine/index.ts'
 import { registerAggregateRoutes } from './aggregate-route.ts'
 import { registerTenantRoutes } from './tenants-route.ts'
+import { registerRulesRoutes } from './rules-route.ts'
 import { registerUi } from './ui-static.ts'
 
 export { QueryErrors } from './errors.ts'
@@ -12,6 +13,8 @@ export interface QueryPluginOptions {
   tenants: TenantRegistry
   store: ClickHouseStore
   adminToken: string
+  /** The rule store (engine/rules/rule-store.ts); the rules API is served when the process opened one. */
+  rules?: RuleStore
   /** Where the built dashboard is; default ui/dist. */
   uiDir?: string
 }
@@ -20,5 +23,6 @@ export async function queryPlugin(app: FastifyInstance, options: QueryPluginOpti
   app.setErrorHandler(createErrorHandler())
   registerAggregateRoutes(app, options)
   registerTenantRoutes(app, options)
+  if (options.rules) registerRulesRoutes(app, { tenants: options.tenants, rules: options.rules })
   await registerUi(app, options.uiDir)
 }

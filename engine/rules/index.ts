@@ -32,3 +32,24 @@ export {
 } from './evaluator.ts'
 export { rulesTestCommand, runTestFile, type Output, type TestFileResult } from './promtool-test.ts'
 export { parseDuration, formatDuration } from './duration.ts'
+export { LADDER_ACTIONS, LADDER_ANNOTATIONS, DEFAULT_LADDER, DEFAULT_COOLDOWN_MS, DEFAULT_STEP_DOWN_AFTER_MS, type LadderAction, type LadderSettings } from './ladder-settings.ts'
+export { ActionLadder, alertInstanceKey, type LadderEvent, type LadderChange, type ActionLadderState } from './action-ladder.ts'
+export {
+  TriggerEventSchema,
+  TRIGGER_EVENT_VERSION,
+  toTriggerEvent,
+  triggerEventId,
+  triggerSubject,
+  tenantTriggerSubjects,
+  ruleToken,
+  ruleFromToken,
+  encodeValue,
+  decodeValue,
+  MAX_RULE_TOKEN,
+  type TriggerEvent,
+} from './trigger-event.ts'
+export { TRIGGERS_STREAM, TRIGGERS_MAX_AGE_MS, TRIGGERS_DUPLICATE_WINDOW_MS, triggersStreamConfig, publishTriggerEvents, type PublishResult } from './trigger-stream.ts'
+export { TRIGGER_EVENTS_TABLE, triggerEventsTableStatement, insertTriggerEvents, triggerHistory, type TriggerHistoryRow } from './trigger-history.ts'
+export { layerRules, type RuleSource, type RuleLayer, type LayeredRules, type LayeredGroup, type Override } from './rule-layers.ts'
+export { RuleStore, ensureRulesBucket, RULES_BUCKET, MAX_RULES_PER_TENANT, MAX_RULE_FILE_BYTES, type TenantRules, type RuleStoreOptions, type RulesListener } from './rule-store.ts'
+export { ROLE_RULES_PUBLISH, RULES_READ_PUBLISH, RULES_WRITE_PUBLISH, autoscalerPermissions, autoscalerNames } from './trigger-permissions.ts'

@@ -14,6 +14,7 @@ import YAML from 'yaml'
 import { parseDuration } from './duration.ts'
 import { compileMatchers, parseRuleExpr, type RuleExpr } from './promql-subset.ts'
 import { compileTemplate, type Template } from './template.ts'
+import { ladderFromAnnotations, type LadderSettings } from './ladder-settings.ts'
 
 const Scalar = Type.Union([Type.String(), Type.Number(), Type.Boolean()])
 const Duration = Type.Union([Type.String(), Type.Number()], { description: 'a duration such as 30s, 5m or 1h30m' })
@@ -67,6 +68,8 @@ export interface AlertRule {
   keepFiringForMs: number
   labels: NamedTemplate[]
   annotations: NamedTemplate[]
+  /** The action ladder its `tidemark_*` annotations configure (see ladder-settings.ts). */
+  ladder: LadderSettings
   /** Whether a series (metric and tags) is one this rule's selector picks. */
   matches(metric: string, tags: Readonly<Record<string, string>> | null): boolean
 }
@@ -177,6 +180,7 @@ function compileRule(group: string, r: RuleSpec, at: string, problems: RuleProbl
   const keepFiringForMs = r.keep_firing_for === undefined ? 0 : durationField(r.keep_firing_for, `${at}.keep_firing_for`, problems)
   const labels = templates(r.labels, `${at}.labels`, 'label', problems)
   const annotations = templates(r.annotations, `${at}.annotations`, 'annotation', problems)
+  const ladder = ladderFromAnnotations(r.annotations, `${at}.annotations`, problems)
   for (const l of labels) {
     if (l.name === '__name__' || l.name === 'alertname') problems.push({ field: `${at}.labels.${l.name}`, problem: `"${l.name}" cannot be set by a rule` })
     if (l.template.usesValue) {
@@ -195,6 +199,7 @@ function compileRule(group: string, r: RuleSpec, at: string, problems: RuleProbl
     keepFiringForMs,
     labels,
     annotations,
+    ladder,
     matches: (m, tags) => m === metric && matchTags(tags),
   }
 }

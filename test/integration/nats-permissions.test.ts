@@ -61,6 +61,12 @@ it('runs the whole path with one least-privileged user per tier and no permissio
   expect(await engine.waitForRows(tenant.id, 4, 15_000)).toBe(4)
   const read = await query.request('GET', '/api/v2/analytics/aggregate?metric=cpu_usage&step=60', tenant.apiKey)
   expect(read.body.total).toMatchObject({ count: 4, sum: 265 })
+  // The rules API on the query user: tm_rules read, written, and watched.
+  const rules = { groups: [{ name: 'mine', rules: [{ alert: 'HighCpuUsage', expr: 'cpu_usage > 95', for: '1m' }] }] }
+  expect((await query.request('PUT', '/api/v2/rules', tenant.apiKey, rules)).status).toBe(200)
+  await expect
+    .poll(async () => JSON.stringify((await query.request('GET', '/api/v2/rules', tenant.apiKey)).body))
+    .toContain('cpu_usage > 95')
   for (const stack of stacks) expect((await stack.request('GET', '/api/v2/health', undefined)).status).toBe(200)
   expect(violations()).toEqual([])
 })

@@ -14,6 +14,7 @@ export { TenantRegistry, type Principal, type Role, type CreatedTenant, type Ten
 export { TENANT_NAME_PATTERN } from './tenant-registry.ts'
 export { loadAdminToken, type AdminToken } from './admin-token.ts'
 export { ROLLUPS } from './clickhouse-schema.ts'
+export { TENANT_VIEWS, tenantView, type TenantView } from './clickhouse/tenant-views.ts'
 export type { ClickHouseStore, ClickHouseMode } from './clickhouse-store.ts'
 export { StorageConsumer, type StorageStats } from './storage-consumer.ts'
 export { openEngineRuntime, natsUrlFile, type EngineRuntime, type Logger } from './runtime.ts'

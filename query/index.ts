@@ -1,8 +1,9 @@
 // The query tier's public door: a fastify plugin with the read routes, the
-// tenant admin routes and the dashboard. ingest/ never imports it.
+// SQL console, the tenant admin routes and the dashboard. ingest/ never imports it.
 import type { FastifyInstance } from 'fastify'
 import { createErrorHandler, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
 import { registerAggregateRoutes } from './aggregate-route.ts'
+import { registerSqlRoute } from './sql-route.ts'
 import { registerTenantRoutes } from './tenants-route.ts'
 import { registerUi } from './ui-static.ts'
 
@@ -19,6 +20,7 @@ export interface QueryPluginOptions {
 export async function queryPlugin(app: FastifyInstance, options: QueryPluginOptions): Promise<void> {
   app.setErrorHandler(createErrorHandler())
   registerAggregateRoutes(app, options)
+  registerSqlRoute(app, options)
   registerTenantRoutes(app, options)
   await registerUi(app, options.uiDir)
 }

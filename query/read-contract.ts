@@ -37,3 +37,24 @@ export interface AggregateResponse {
   total: AggregateTotals
   series: AggregateSeries
 }
+
+/** A column of a SQL console answer: its name and ClickHouse type. */
+export interface SqlColumn {
+  name: string
+  type: string
+}
+
+/** POST /api/v2/query, JSON: row-major values. */
+export interface SqlJsonAnswer {
+  columns: SqlColumn[]
+  rows: unknown[][]
+  rowCount: number
+  /** More rows matched than maxRows; rows holds the first maxRows. */
+  truncated: boolean
+  elapsedMs: number
+}
+
+/** POST /api/v2/query?format=columnar: one array per column (uPlot's layout), Date/DateTime columns as epoch ms. */
+export interface SqlColumnarAnswer extends Omit<SqlJsonAnswer, 'rows'> {
+  data: unknown[][]
+}

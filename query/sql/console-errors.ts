@@ -18,7 +18,7 @@ interface ClickHouseFailure {
 
 const MAX_MESSAGE = 600
 /** Where ClickHouse starts quoting the statement or its plan, case as it writes them. */
-const QUOTING = [' In scope ', ' in scope ', ': While processing', ': while executing', '. Stack trace', ' (version ']
+const QUOTING = [' In scope ', ' in scope ', ' In query ', ': While processing', ': while executing', '. Stack trace', ' (version ']
 
 /** ClickHouse errors that say the server, not the statement, is in trouble. */
 const SERVER_TROUBLE = new Set([

@@ -41,7 +41,8 @@ export const SCALAR_FUNCTIONS: readonly string[] = [
   'floor', 'ceil', 'ceiling', 'round', 'roundBankers', 'trunc', 'truncate', 'roundToExp2', 'roundDown', 'roundDuration', 'roundAge',
   'bitAnd', 'bitOr', 'bitXor', 'bitNot', 'bitShiftLeft', 'bitShiftRight', 'bitCount', 'rand', 'rand64', 'randCanonical', 'generateUUIDv4',
   // Types.
-  'CAST', 'accurateCast', 'accurateCastOrNull', 'accurateCastOrDefault', 'toTypeName', 'toBool',
+  // _CAST is CAST as ClickHouse writes literals ([1, 2], NULL) into the tree that EXPLAIN AST shows.
+  'CAST', '_CAST', 'accurateCast', 'accurateCastOrNull', 'accurateCastOrDefault', 'toTypeName', 'toBool',
   'toInt8', 'toInt16', 'toInt32', 'toInt64', 'toUInt8', 'toUInt16', 'toUInt32', 'toUInt64', 'toFloat32', 'toFloat64',
   'toInt32OrNull', 'toInt64OrNull', 'toUInt64OrNull', 'toFloat64OrNull', 'toInt64OrZero', 'toUInt64OrZero', 'toFloat64OrZero',
   'toDecimal32', 'toDecimal64', 'toDecimal128', 'toDecimalString', 'toString', 'toLowCardinality',

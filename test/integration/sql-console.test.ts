@@ -167,6 +167,28 @@ describe('statements an analyst writes', () => {
     expect(refused.body.code).toBe('TM_QUERY_SQL_TOO_MANY_ROWS')
   })
 
+  const EVERYDAY = [
+    "SELECT [1, 2] AS a, (1, 'x') AS t, map('a', 1) AS m, arrayMap(x -> x * 2, [1, 2]) AS doubled",
+    "SELECT CASE metric WHEN 'page_views' THEN 1 ELSE 0 END, coalesce(NULL, value), if(value > 1, 'a', 'b') FROM samples",
+    'SELECT toStartOfInterval(ts, INTERVAL 5 MINUTE) AS b, avg(value) FROM samples GROUP BY b ORDER BY b',
+    "SELECT ts + INTERVAL 1 DAY, now() - INTERVAL '1 hour', DATE_ADD(DAY, 1, ts), date_diff('hour', ts, now()), EXTRACT(HOUR FROM ts) FROM samples",
+    'SELECT quantiles(0.5, 0.9, 0.99)(value), quantileTDigest(0.95)(value), uniq(metric), topK(3)(metric), count(DISTINCT metric) FROM samples',
+    "SELECT sumIf(value, metric = 'load_time'), countIf(value > 0), avgOrNull(value), sumMap([metric], [value]) FROM samples",
+    "SELECT tags['site'], mapKeys(tags), * EXCEPT (tags) FROM samples LIMIT 3",
+    "SELECT formatDateTime(ts, '%Y-%m-%d'), toDate(ts), toUnixTimestamp64Milli(ts), toString(value), CAST(value AS Int64), value::String FROM samples LIMIT 3",
+    "SELECT metric, count() FROM samples GROUP BY metric WITH TOTALS HAVING count() > 0 ORDER BY 2 DESC LIMIT 1 BY metric",
+    'SELECT dense_rank() OVER (ORDER BY value), lagInFrame(value) OVER w FROM samples WINDOW w AS (ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)',
+    "SELECT hits, misses, size_kb FROM cache_stats",
+    '(SELECT 1) UNION ALL (SELECT 2) INTERSECT SELECT 2',
+  ]
+  for (const statement of EVERYDAY) {
+    it(`runs ${JSON.stringify(statement.slice(0, 70))}`, async () => {
+      const res = await sql(statement)
+      expect(res.status, res.text).toBe(200)
+      expectNoLeak(res, statement)
+    })
+  }
+
   it("sees another tenant's id in WHERE as a filter that matches nothing", async () => {
     for (const statement of [
       `SELECT * FROM analytics_metrics WHERE tenant_id = '${rival.id}'`,

@@ -22,4 +22,5 @@ export const EngineErrors = {
   ),
   StorageInsertFailed: createError('TM_ENGINE_STORAGE_INSERT_FAILED', 'ClickHouse insert failed: %s', 503),
   BatchDecodeFailed: createError('TM_ENGINE_BATCH_DECODE_FAILED', 'A beacon batch could not be decoded: %s', 500),
+  SchemaMigrationFailed: createError('TM_ENGINE_SCHEMA_MIGRATION_FAILED', 'Schema migration failed: %s', 500),
 } as const

@@ -39,8 +39,10 @@ export function viewSelects(db: string): Record<string, string> {
       WHERE tenant = {tenant:String} AND metric IN (${quoted(PERFORMANCE_METRICS)})
       GROUP BY ts, tags`,
     // JSON text rather than the JSON type: that type is experimental on the ClickHouse server docker-compose runs (24.8).
+    // count as Float64 (exact to 2^53): a UInt64 in toJSONString is quoted or not as the reading session's
+    // output_format_json_quote_64bit_integers says, and the view's text must not depend on who reads it.
     tenant_analytics: `SELECT metric AS metric_name,
-        toJSONString(CAST((count, sum, min, max, sum / count), 'Tuple(count UInt64, sum Float64, min Float64, max Float64, avg Float64)')) AS metric_value,
+        toJSONString(CAST((count, sum, min, max, sum / count), 'Tuple(count Float64, sum Float64, min Float64, max Float64, avg Float64)')) AS metric_value,
         t AS created_at
       FROM (SELECT metric, t, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max
             FROM ${db}.samples_1h WHERE tenant = {tenant:String} GROUP BY metric, t)`,

@@ -4,6 +4,7 @@
 // engine needs to know about them. Tenant leads every sort key, so a
 // tenant's reads touch only its own granules.
 import { MIGRATIONS } from './clickhouse/migrations.ts'
+import { SERIES_ROLLUPS } from './clickhouse/migrations/003-series-rollups.ts'
 
 /** Blocks remembered for insert deduplication: a redelivered batch within this many inserts is stored once. */
 export const DEDUPLICATION_WINDOW = 10_000
@@ -19,8 +20,12 @@ export function schemaStatements(db: string): string[] {
 
 export const SAMPLE_COLUMNS = ['tenant', 'metric', 'ts', 'value', 'tags', 'received_at', 'stream_seq'] as const
 
-/** Rollup tables by their bucket width in seconds, widest first. */
-export const ROLLUPS: ReadonlyArray<{ table: string; seconds: number }> = [
-  { table: 'samples_1h', seconds: 3600 },
-  { table: 'samples_1m', seconds: 60 },
-]
+/**
+ * The rollups per series the query tier reads, widest first, and whether they
+ * carry quantile sketches and visitor states (migrations/003-series-rollups.ts
+ * says why only the hourly one does). samples_1m and samples_1h, release
+ * 0.1.0's rollups per metric, are still fed for the views that read them.
+ */
+export const ROLLUPS: ReadonlyArray<{ table: string; seconds: number; sketches: boolean }> = SERIES_ROLLUPS
+
+export { QUANTILES_FN, SKETCH_ACCURACY, SKETCH_LEVELS, VISITOR_TAG, VISITORS_FN } from './clickhouse/migrations/003-series-rollups.ts'

@@ -13,7 +13,7 @@ export { beaconSubject, BEACONS_STREAM, DEAD_LETTERS_STREAM, STORAGE_CONSUMER } 
 export { TenantRegistry, type Principal, type Role, type CreatedTenant, type TenantRecord } from './tenant-registry.ts'
 export { TENANT_NAME_PATTERN } from './tenant-registry.ts'
 export { loadAdminToken, type AdminToken } from './admin-token.ts'
-export { ROLLUPS } from './clickhouse-schema.ts'
+export { ROLLUPS, QUANTILES_FN, SKETCH_ACCURACY, SKETCH_LEVELS, VISITOR_TAG, VISITORS_FN } from './clickhouse-schema.ts'
 export { TENANT_VIEWS, tenantView, type TenantView } from './clickhouse/tenant-views.ts'
 export { applyMigrations, migrationStatus, migrateUp, migrateDown, type SchemaStatus, type MigrationState } from './clickhouse/migrator.ts'
 export { migrateCommand, MIGRATE_USAGE } from './clickhouse/migrate-command.ts'

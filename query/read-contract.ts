@@ -14,6 +14,12 @@ export interface AggregateTotals {
   avg: number | null
   min: number | null
   max: number | null
+  /** With stats=quantiles: DDSketch quantiles, within 1 % of the value at that rank. */
+  p50?: number | null
+  p95?: number | null
+  p99?: number | null
+  /** With stats=visitors: distinct values of the `visitor` tag. */
+  visitors?: number
 }
 
 /** Columnar, one entry per bucket, null in gaps: the shape uPlot draws. */
@@ -25,6 +31,10 @@ export interface AggregateSeries {
   avg: (number | null)[]
   min: (number | null)[]
   max: (number | null)[]
+  p50?: (number | null)[]
+  p95?: (number | null)[]
+  p99?: (number | null)[]
+  visitors?: number[]
 }
 
 export interface AggregateResponse {
@@ -32,7 +42,7 @@ export interface AggregateResponse {
   from: number
   to: number
   step: number
-  /** Which table answered: samples, samples_1m or samples_1h. */
+  /** Which table answered: samples, series_1m or series_1h. */
   source: string
   total: AggregateTotals
   series: AggregateSeries

@@ -11,7 +11,8 @@
 import type { Migration } from './migration.ts'
 import { releaseSchema } from './migrations/001-release-schema.ts'
 import { tenantViews } from './migrations/002-tenant-views.ts'
+import { seriesRollups } from './migrations/003-series-rollups.ts'
 
 export type { Migration } from './migration.ts'
 
-export const MIGRATIONS: readonly Migration[] = [releaseSchema, tenantViews]
+export const MIGRATIONS: readonly Migration[] = [releaseSchema, tenantViews, seriesRollups]

@@ -26,6 +26,8 @@ export const TENANT_VIEWS: readonly TenantView[] = [
   named('cache_stats'),
   named('performance_metrics'),
   named('tenant_analytics'),
+  named('series_1m'),
+  named('series_1h'),
 ]
 
 export function tenantView(name: string): TenantView | undefined {

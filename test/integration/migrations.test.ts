@@ -115,12 +115,19 @@ describe('a data directory made by release 0.1.0', () => {
     const viaConsole = await runSql(store, 't_a', 'SELECT (SELECT count() FROM samples) AS n, (SELECT sum(count) FROM samples_1h) AS rolled')
     expect(viaConsole.rows).toEqual([['1667', '1667']])
     expect(viaConsole.columns.map((c) => c.name)).toEqual(['n', 'rolled'])
+    // The rollups per series start with the release's rows in them.
+    for (const table of ['series_1m', 'series_1h']) {
+      const [rolled] = await store.rows<{ n: string }>(`SELECT toString(sum(count)) AS n FROM ${db}.${table}`)
+      expect(rolled?.n, table).toBe('5000')
+    }
   })
 
-  it('keeps storing: new rows reach the rollups through the release views', async () => {
+  it('keeps storing: new rows reach the release rollups and the new ones', async () => {
     await store.command(`INSERT INTO ${db}.samples (tenant, metric, ts, value, tags, received_at, stream_seq) SETTINGS async_insert = 0 VALUES ('t_a', 'page_views', '2026-01-01 02:00:00', 1, map(), now64(3), 99999)`)
-    const [row] = await store.rows<{ n: string }>(`SELECT toString(sum(count)) AS n FROM ${db}.samples_1h WHERE tenant = 't_a'`)
-    expect(row?.n).toBe('1668')
+    for (const table of ['samples_1h', 'series_1h', 'series_1m']) {
+      const [row] = await store.rows<{ n: string }>(`SELECT toString(sum(count)) AS n FROM ${db}.${table} WHERE tenant = 't_a'`)
+      expect(row?.n, table).toBe('1668')
+    }
   })
 })
 
@@ -134,11 +141,14 @@ describe('rolling back and forward', () => {
     const down = await migrateDown(store)
     expect(down.map((m) => m.id)).toEqual([LATEST])
     expect(await migrationStatus(store)).toMatchObject({ version: LATEST - 1 })
-    expect(await tables(db)).not.toContain('samples_for_tenant')
+    expect(await tables(db)).not.toContain('series_1h')
     expect(await count(db, 'samples')).toBe(1)
     const up = await migrateUp(store)
     expect(up.map((m) => m.id)).toEqual([LATEST])
-    expect(await tables(db)).toContain('samples_for_tenant')
+    expect(await tables(db)).toContain('series_1h')
+    // Rolled forward again, the rollup is rebuilt from the samples.
+    const [rebuilt] = await store.rows<{ n: string }>(`SELECT toString(sum(count)) AS n FROM ${db}.series_1h`)
+    expect(rebuilt?.n).toBe('1')
     // The log keeps the history: applied, rolled back, applied.
     const [history] = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${db}.${MIGRATIONS_TABLE} WHERE id = {id:UInt32}`, { id: LATEST })
     expect(Number(history?.n)).toBe(3)
@@ -209,13 +219,13 @@ describe('tidemark migrate', () => {
     expect(await migrate('up', '1')).toBe(0)
     expect(out).toBe(`applied 1  ${MIGRATIONS[0]!.name}\nschema version 1 of cli\n`)
     expect(await migrate('up')).toBe(0)
-    expect(out).toMatch(/applied 2 .*\nschema version 2 of cli\n$/)
+    expect(out).toMatch(new RegExp(`applied 2 .*\\napplied ${LATEST} .*\\nschema version ${LATEST} of cli\\n$`, 's'))
     expect(await migrate('up')).toBe(0)
-    expect(out).toBe('nothing to do: schema version 2 of cli\n')
+    expect(out).toBe(`nothing to do: schema version ${LATEST} of cli\n`)
     expect(await migrate('status', '--json')).toBe(0)
-    expect(JSON.parse(out)).toMatchObject({ version: 2, unknown: [], migrations: [{ id: 1, applied: true }, { id: 2, applied: true }] })
-    expect(await migrate('down')).toBe(0)
-    expect(out).toMatch(/^rolled back 2 .*\nschema version 1 of cli\n$/)
+    expect(JSON.parse(out)).toMatchObject({ version: LATEST, unknown: [], migrations: MIGRATIONS.map((m) => ({ id: m.id, applied: true })) })
+    expect(await migrate('down', '1')).toBe(0)
+    expect(out).toMatch(/^rolled back 3 .*\nrolled back 2 .*\nschema version 1 of cli\n$/)
     expect(await migrate('down', '0')).toBe(1)
     expect(err).toMatch(/TM_ENGINE_SCHEMA_MIGRATION_FAILED: .*--drop-data/)
     expect(await migrate('down', '0', '--drop-data')).toBe(0)

@@ -17,6 +17,7 @@ export { ROLLUPS, QUANTILES_FN, SKETCH_ACCURACY, SKETCH_LEVELS, VISITOR_TAG, VIS
 export { TENANT_VIEWS, tenantView, type TenantView } from './clickhouse/tenant-views.ts'
 export { applyMigrations, migrationStatus, migrateUp, migrateDown, type SchemaStatus, type MigrationState } from './clickhouse/migrator.ts'
 export { migrateCommand, MIGRATE_USAGE } from './clickhouse/migrate-command.ts'
+export { applyRetentionPolicies, getRetentionPolicy, setRetentionPolicy, MAX_RETENTION_DAYS, type RetentionPolicy } from './clickhouse/retention.ts'
 export type { ClickHouseStore, ClickHouseMode } from './clickhouse-store.ts'
 export { StorageConsumer, type StorageStats } from './storage-consumer.ts'
 export { openEngineRuntime, natsUrlFile, type EngineRuntime, type Logger } from './runtime.ts'

@@ -1,8 +1,9 @@
 // The query tier's public door: a fastify plugin with the read routes, the
-// SQL console, the tenant admin routes and the dashboard. ingest/ never imports it.
+// SQL console, retention settings, the tenant admin routes and the dashboard. ingest/ never imports it.
 import type { FastifyInstance } from 'fastify'
 import { createErrorHandler, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
 import { registerAggregateRoutes } from './aggregate-route.ts'
+import { registerRetentionRoutes } from './retention-route.ts'
 import { registerSqlRoute } from './sql-route.ts'
 import { registerTenantRoutes } from './tenants-route.ts'
 import { registerUi } from './ui-static.ts'
@@ -21,6 +22,7 @@ export async function queryPlugin(app: FastifyInstance, options: QueryPluginOpti
   app.setErrorHandler(createErrorHandler())
   registerAggregateRoutes(app, options)
   registerSqlRoute(app, options)
+  registerRetentionRoutes(app, options)
   registerTenantRoutes(app, options)
   await registerUi(app, options.uiDir)
 }

@@ -12,7 +12,8 @@ import type { Migration } from './migration.ts'
 import { releaseSchema } from './migrations/001-release-schema.ts'
 import { tenantViews } from './migrations/002-tenant-views.ts'
 import { seriesRollups } from './migrations/003-series-rollups.ts'
+import { retention } from './migrations/004-retention.ts'
 
 export type { Migration } from './migration.ts'
 
-export const MIGRATIONS: readonly Migration[] = [releaseSchema, tenantViews, seriesRollups]
+export const MIGRATIONS: readonly Migration[] = [releaseSchema, tenantViews, seriesRollups, retention]

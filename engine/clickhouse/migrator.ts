@@ -11,6 +11,10 @@ import type { ClickHouseStore } from '../clickhouse-store.ts'
 import { sha256Hex } from '../digest.ts'
 import { EngineErrors } from '../errors.ts'
 import { MIGRATIONS, type Migration } from './migrations.ts'
+import { retention } from './migrations/004-retention.ts'
+import { applyRetentionPolicies } from './retention.ts'
+
+const RETENTION_MIGRATION = retention.id
 
 export const MIGRATIONS_TABLE = 'schema_migrations'
 
@@ -163,7 +167,13 @@ export async function migrateDown(
   return done
 }
 
-/** What a process runs at start: every pending migration. The same signature as the applySchema it replaces. */
-export async function applyMigrations(store: ClickHouseStore): Promise<void> {
-  await migrateUp(store)
+/**
+ * What a process runs at start: every pending migration, then the tenants'
+ * retention policies onto the tables' TTLs (a table a migration made anew has
+ * none yet). The same signature as the applySchema it replaces.
+ */
+export async function applyMigrations(store: ClickHouseStore, migrations: readonly Migration[] = MIGRATIONS): Promise<void> {
+  await migrateUp(store, {}, migrations)
+  const status = await migrationStatus(store, migrations)
+  if (status.migrations.some((m) => m.id === RETENTION_MIGRATION && m.applied)) await applyRetentionPolicies(store)
 }

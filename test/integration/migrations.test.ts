@@ -134,23 +134,25 @@ describe('a data directory made by release 0.1.0', () => {
 describe('rolling back and forward', () => {
   const db = 'rollback'
 
-  it('rolls back one migration by default, keeping the rows, and applies it again', async () => {
+  it('rolls back one migration by default, and rolls back the rollups keeping the rows, then applies them again', async () => {
     store = await open(db)
     await applyMigrations(store)
     await store.command(`INSERT INTO ${db}.samples (tenant, metric, ts, value, tags, received_at, stream_seq) SETTINGS async_insert = 0 VALUES ('t_a', 'x', now64(3), 1, map(), now64(3), 1)`)
-    const down = await migrateDown(store)
-    expect(down.map((m) => m.id)).toEqual([LATEST])
-    expect(await migrationStatus(store)).toMatchObject({ version: LATEST - 1 })
+    // The latest (retention) forgets the tenants' policies: it asks first.
+    await expect(migrateDown(store)).rejects.toMatchObject({ code: 'TM_ENGINE_SCHEMA_MIGRATION_FAILED' })
+    const down = await migrateDown(store, { to: 2, allowDataLoss: true })
+    expect(down.map((m) => m.id)).toEqual([4, 3])
+    expect(await migrationStatus(store)).toMatchObject({ version: 2 })
     expect(await tables(db)).not.toContain('series_1h')
     expect(await count(db, 'samples')).toBe(1)
     const up = await migrateUp(store)
-    expect(up.map((m) => m.id)).toEqual([LATEST])
+    expect(up.map((m) => m.id)).toEqual([3, 4])
     expect(await tables(db)).toContain('series_1h')
     // Rolled forward again, the rollup is rebuilt from the samples.
     const [rebuilt] = await store.rows<{ n: string }>(`SELECT toString(sum(count)) AS n FROM ${db}.series_1h`)
     expect(rebuilt?.n).toBe('1')
     // The log keeps the history: applied, rolled back, applied.
-    const [history] = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${db}.${MIGRATIONS_TABLE} WHERE id = {id:UInt32}`, { id: LATEST })
+    const [history] = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${db}.${MIGRATIONS_TABLE} WHERE id = 3`)
     expect(Number(history?.n)).toBe(3)
   })
 
@@ -224,8 +226,10 @@ describe('tidemark migrate', () => {
     expect(out).toBe(`nothing to do: schema version ${LATEST} of cli\n`)
     expect(await migrate('status', '--json')).toBe(0)
     expect(JSON.parse(out)).toMatchObject({ version: LATEST, unknown: [], migrations: MIGRATIONS.map((m) => ({ id: m.id, applied: true })) })
-    expect(await migrate('down', '1')).toBe(0)
-    expect(out).toMatch(/^rolled back 3 .*\nrolled back 2 .*\nschema version 1 of cli\n$/)
+    expect(await migrate('down', '2', '--drop-data')).toBe(0)
+    expect(out).toMatch(/^rolled back 4 .*\nrolled back 3 .*\nschema version 2 of cli\n$/)
+    expect(await migrate('down')).toBe(0)
+    expect(out).toMatch(/^rolled back 2 .*\nschema version 1 of cli\n$/)
     expect(await migrate('down', '0')).toBe(1)
     expect(err).toMatch(/TM_ENGINE_SCHEMA_MIGRATION_FAILED: .*--drop-data/)
     expect(await migrate('down', '0', '--drop-data')).toBe(0)

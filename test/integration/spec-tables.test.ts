@@ -102,8 +102,8 @@ describe("the specification's tables", () => {
       { db: store.database }
     )
     const merges = tables.filter((t) => t.engine.endsWith('MergeTree'))
-    expect(merges.map((t) => t.name).sort()).toEqual(['samples', 'samples_1h', 'samples_1m', 'series_1h', 'series_1m'])
-    for (const t of merges) expect(t.sorting_key, t.name).toMatch(/^tenant,/)
+    expect(merges.map((t) => t.name).sort()).toEqual(['retention_policies', 'samples', 'samples_1h', 'samples_1m', 'series_1h', 'series_1m'])
+    for (const t of merges) expect(t.sorting_key, t.name).toMatch(/^tenant(,|$)/)
     const views = tables.filter((t) => t.name.endsWith('_for_tenant'))
     expect(views).toHaveLength(9)
     for (const v of views) expect(v.create_table_query, v.name).toMatch(/WHERE \(?tenant = \{tenant:String\}/)

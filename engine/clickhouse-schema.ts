@@ -10,12 +10,14 @@ import { SERIES_ROLLUPS } from './clickhouse/migrations/003-series-rollups.ts'
 export const DEDUPLICATION_WINDOW = 10_000
 
 /**
- * Every migration's statements, in order: the whole schema, unrecorded.
- * Kept for callers that apply the schema without the migrator; start-up
- * should use applyMigrations (engine/clickhouse/migrator.ts), which records.
+ * The migrations' statements that create what is missing, in order, unrecorded:
+ * for callers that apply the schema without the migrator. Start-up should use
+ * applyMigrations (engine/clickhouse/migrator.ts), which records each migration
+ * and then writes the retention policies into the tables' TTLs. The ALTERs are
+ * left out: run at every start, they would reset those TTLs to neutral.
  */
 export function schemaStatements(db: string): string[] {
-  return MIGRATIONS.flatMap((m) => m.up(db))
+  return MIGRATIONS.flatMap((m) => m.up(db)).filter((statement) => !statement.startsWith('ALTER TABLE'))
 }
 
 export const SAMPLE_COLUMNS = ['tenant', 'metric', 'ts', 'value', 'tags', 'received_at', 'stream_seq'] as const

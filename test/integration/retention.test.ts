@@ -2,7 +2,7 @@
 // sets a policy over HTTP, ClickHouse is made to merge, and only that tenant's
 // expired rows are gone, raw and rolled up alike; every other row stays.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { CreatedTenant } from '../../engine/index.ts'
+import { applyMigrations, type CreatedTenant } from '../../engine/index.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 
 let stack: Stack
@@ -78,6 +78,14 @@ describe('retention', () => {
     const [ttl] = await store.rows<{ q: string }>(`SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = 'samples'`, { db: store.database })
     expect(ttl?.q).toContain(`WHERE tenant = '${acme.id}'`)
     expect(ttl?.q).toContain(`WHERE tenant = '${other.id}'`)
+  })
+
+  it('survives a restart: applying the migrations writes the policies back into the TTLs', async () => {
+    const store = stack.tidemark.runtime.store!
+    await applyMigrations(store)
+    const [ttl] = await store.rows<{ q: string }>(`SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = 'samples'`, { db: store.database })
+    expect(ttl?.q).toContain(`toIntervalDay(30) WHERE tenant = '${acme.id}'`)
+    expect(ttl?.q).toContain(`toIntervalDay(100) WHERE tenant = '${other.id}'`)
   })
 
   it('refuses a bad policy naming the field, and any credential but the apiKey', async () => {

@@ -1,5 +1,5 @@
 // The `tidemark` command. See `tidemark help`.
-import { loadConfig, rulesTestCommand, type Config } from '../engine/index.ts'
+import { loadConfig, migrateCommand, rulesTestCommand, type Config } from '../engine/index.ts'
 import { startTidemark, ALL_ROLES, type TierRole } from './tidemark-app.ts'
 import { deploymentProblems } from './deployment-checks.ts'
 import { natsConfigCommand, setupCommand, tenantCommand } from './nats-commands.ts'
@@ -14,6 +14,7 @@ const HELP = `tidemark: stream-processing time-series engine
   tidemark tenant create NAME create a tenant; prints {"id","ingestToken","apiKey"}
   tidemark tenant list        list tenants
   tidemark rules test FILE…   run promtool unit-test files through Tidemark's rule evaluator; exits 0 or 1 as promtool does
+  tidemark migrate status|up|down [N]   the ClickHouse schema's migrations (see docs/migrations.md)
   tidemark setup              create or change streams, consumer and buckets to this configuration (the engine does it at start)
   tidemark nats-config        print a nats-server authorization block with one user per role
 
@@ -110,6 +111,8 @@ export async function main(argv: string[]): Promise<number> {
       return tenantCommand(config, rest)
     case 'setup':
       return setupCommand(config)
+    case 'migrate':
+      return migrateCommand(config, rest)
     case 'nats-config':
       return natsConfigCommand()
     default:

@@ -1,53 +1,21 @@
-// The ClickHouse tables Tidemark writes and reads. Every statement is
-// idempotent and runs at each start. Tenant leads every sort key, so a tenant's
-// reads touch only its own granules.
+// The ClickHouse tables Tidemark writes and reads. Their definitions are the
+// numbered migrations in engine/clickhouse/migrations/ (applied and recorded
+// by engine/clickhouse/migrator.ts); this file keeps what the rest of the
+// engine needs to know about them. Tenant leads every sort key, so a
+// tenant's reads touch only its own granules.
+import { SERIES_ROLLUPS } from './clickhouse/migrations/003-series-rollups.ts'
 
 /** Blocks remembered for insert deduplication: a redelivered batch within this many inserts is stored once. */
 export const DEDUPLICATION_WINDOW = 10_000
 
-export function schemaStatements(db: string): string[] {
-  const dedup = `SETTINGS non_replicated_deduplication_window = ${DEDUPLICATION_WINDOW}`
-  const rollup = (table: string, bucket: string): string[] => [
-    `CREATE TABLE IF NOT EXISTS ${db}.${table} (
-      tenant LowCardinality(String),
-      metric LowCardinality(String),
-      t DateTime('UTC'),
-      count SimpleAggregateFunction(sum, UInt64),
-      sum SimpleAggregateFunction(sum, Float64),
-      min SimpleAggregateFunction(min, Float64),
-      max SimpleAggregateFunction(max, Float64)
-    ) ENGINE = AggregatingMergeTree
-    PARTITION BY toYYYYMM(t)
-    ORDER BY (tenant, metric, t)
-    ${dedup}`,
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${table}_mv TO ${db}.${table} AS
-      SELECT tenant, metric, ${bucket}(ts) AS t, count() AS count, sum(value) AS sum, min(value) AS min, max(value) AS max
-      FROM ${db}.samples GROUP BY tenant, metric, t`,
-  ]
-  return [
-    // One row per sample. stream_seq is the JetStream sequence of the batch that carried it: provenance for replays.
-    `CREATE TABLE IF NOT EXISTS ${db}.samples (
-      tenant LowCardinality(String),
-      metric LowCardinality(String),
-      ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD),
-      value Float64 CODEC(Gorilla, ZSTD),
-      tags Map(LowCardinality(String), String),
-      received_at DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD),
-      stream_seq UInt64 CODEC(DoubleDelta, ZSTD)
-    ) ENGINE = MergeTree
-    PARTITION BY toYYYYMM(ts)
-    ORDER BY (tenant, metric, ts)
-    ${dedup}`,
-    // avg/min/max over many series is where rollups pay (DESIGN.md: p95 132 ms -> 14 ms).
-    ...rollup('samples_1m', 'toStartOfMinute'),
-    ...rollup('samples_1h', 'toStartOfHour'),
-  ]
-}
-
 export const SAMPLE_COLUMNS = ['tenant', 'metric', 'ts', 'value', 'tags', 'received_at', 'stream_seq'] as const
 
-/** Rollup tables by their bucket width in seconds, widest first. */
-export const ROLLUPS: ReadonlyArray<{ table: string; seconds: number }> = [
-  { table: 'samples_1h', seconds: 3600 },
-  { table: 'samples_1m', seconds: 60 },
-]
+/**
+ * The rollups per series the query tier reads, widest first, and whether they
+ * carry quantile sketches and visitor states (migrations/003-series-rollups.ts
+ * says why only the hourly one does). samples_1m and samples_1h, release
+ * 0.1.0's rollups per metric, are still fed for the views that read them.
+ */
+export const ROLLUPS: ReadonlyArray<{ table: string; seconds: number; sketches: boolean }> = SERIES_ROLLUPS
+
+export { QUANTILES_FN, SKETCH_ACCURACY, SKETCH_LEVELS, VISITOR_TAG, VISITORS_FN } from './clickhouse/migrations/003-series-rollups.ts'

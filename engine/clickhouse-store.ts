@@ -9,6 +9,7 @@ import fs from 'node:fs'
 import tty from 'node:tty'
 import path from 'node:path'
 import { createClient, type ClickHouseClient } from '@clickhouse/client'
+import { guardChdbConnection } from './clickhouse/chdb-output-guard.ts'
 import { EngineErrors } from './errors.ts'
 
 export type ClickHouseMode = 'chdb' | 'http'
@@ -69,8 +70,9 @@ export async function openClickHouse(options: ClickHouseStoreOptions): Promise<C
     // Imported only when used: the HTTP mode must not load the 500 MB engine.
     const { createChdbConnection } = await import('chdb/connection')
     // chdb types the connection against its own copy of @clickhouse/client-common; the shapes are the same.
-    const connection = createChdbConnection({ path: chdbPath }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection']
-    client = createClient({ connection })
+    const connection = createChdbConnection({ path: chdbPath }) as unknown as NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>
+    // A failed chDB query's output would otherwise open the next query's result (chdb-output-guard.ts).
+    client = createClient({ connection: guardChdbConnection(connection) })
   }
   const store: ClickHouseStore = {
     mode,

@@ -34,4 +34,5 @@ export const EngineErrors = {
   StorageBatchRefused: createError('TM_ENGINE_STORAGE_BATCH_REFUSED', 'ClickHouse refused a batch for its content: %s', 500),
   StorageUnhealthy: createError('TM_ENGINE_STORAGE_UNHEALTHY', 'Storage is failing: %s', 503),
   RuleGroupNotFound: createError('TM_ENGINE_RULE_GROUP_NOT_FOUND', 'No such rule group: %s', 404),
+  SchemaMigrationFailed: createError('TM_ENGINE_SCHEMA_MIGRATION_FAILED', 'Schema migration failed: %s', 500),
 } as const

@@ -10,7 +10,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import type { KV } from '@nats-io/kv'
 import type { Config } from './config.ts'
 import { openClickHouse, type ClickHouseStore } from './clickhouse-store.ts'
-import { schemaStatements } from './clickhouse-schema.ts'
+import { applyMigrations } from './clickhouse/migrator.ts'
 import { BUCKETS, connectNats, layoutOf, openBucket, setupJetStream, verifyJetStream } from './jetstream-setup.ts'
 import { natsAuthFromConfig } from './nats-auth.ts'
 import { externalNats, natsStoreDir, natsUrlFile, SupervisedNatsServer, type NatsEndpoint } from './nats-endpoint.ts'
@@ -51,8 +51,9 @@ export async function openNatsEndpoint(config: Config, log?: Logger): Promise<Na
   return server
 }
 
+/** Runs the pending schema migrations (engine/clickhouse/migrations.ts) and re-applies the tenants' retention policies. */
 export async function applySchema(store: ClickHouseStore): Promise<void> {
-  for (const statement of schemaStatements(store.database)) await store.command(statement)
+  await applyMigrations(store)
 }
 
 export interface RuntimeOptions {

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import { metricKind, METRIC_NAME_PATTERN, requireRole, tenantOf, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
-import { aggregate, metricNames } from './aggregate-query.ts'
+import { aggregate, metricNames, type AggregateStat } from './aggregate-query.ts'
 import type { AggregateResponse, MetricInfo } from './read-contract.ts'
 import { resolveRange } from './time-range.ts'
 
@@ -17,6 +17,7 @@ export const AggregateQuerySchema = Type.Object(
     from: Type.Optional(Instant),
     to: Type.Optional(Instant),
     step: Type.Optional(Type.Integer({ minimum: 1, maximum: 31 * 86400, description: 'bucket width in seconds' })),
+    stats: Type.Optional(Type.String({ pattern: '^(quantiles|visitors)(,(quantiles|visitors))?$', description: 'quantiles, visitors or both, comma-separated' })),
   },
   { additionalProperties: false }
 )
@@ -33,7 +34,8 @@ export function registerAggregateRoutes(app: FastifyInstance, options: Aggregate
     const query = request.query as Static<typeof AggregateQuerySchema>
     const range = resolveRange(query)
     const tenant = tenantOf(request)
-    const result = await aggregate(options.store, tenant, query.metric, range)
+    const stats = query.stats ? ([...new Set(query.stats.split(','))] as AggregateStat[]) : []
+    const result = await aggregate(options.store, tenant, query.metric, range, undefined, { stats })
     return {
       metric: query.metric,
       from: range.fromMs,

@@ -7,4 +7,12 @@ export const QueryErrors = {
   TooManyPoints: createError('TM_QUERY_TOO_MANY_POINTS', 'The range holds %s steps; at most %s are served: widen step or narrow the range', 400),
   // No %s: ClickHouse's own text names tables, its version and the query. It stays in the log, as the cause.
   StorageUnavailable: createError('TM_QUERY_STORAGE_UNAVAILABLE', 'Storage did not answer this query: retry shortly (GET /api/v2/health tells when it is back)', 503),
+  // The SQL console (POST /api/v2/query). Messages name the refused part or the limit; none carries ClickHouse's
+  // text beyond the analyst's own statement (query/sql/console-errors.ts decides what passes).
+  SqlInvalid: createError('TM_QUERY_SQL_INVALID', 'SQL syntax error: %s', 400),
+  SqlRefused: createError('TM_QUERY_SQL_REFUSED', 'SQL refused: %s', 400),
+  SqlFailed: createError('TM_QUERY_SQL_FAILED', 'The query failed: %s', 400),
+  SqlTimeout: createError('TM_QUERY_SQL_TIMEOUT', 'The query ran past its time limit of %s s: %s', 400),
+  SqlTooManyRows: createError('TM_QUERY_SQL_TOO_MANY_ROWS', 'The query went past a row limit: %s', 400),
+  SqlMemoryLimit: createError('TM_QUERY_SQL_MEMORY_LIMIT', 'The query needs more than its memory limit of %s MiB: %s', 400),
 } as const

@@ -1,8 +1,10 @@
 // The query tier's public door: a fastify plugin with the read routes, the
-// tenant admin routes and the dashboard. ingest/ never imports it.
+// SQL console, retention settings, the tenant admin routes and the dashboard. ingest/ never imports it.
 import type { FastifyInstance } from 'fastify'
 import { createErrorHandler, type ClickHouseStore, type RuleStore, type TenantRegistry } from '../engine/index.ts'
 import { registerAggregateRoutes } from './aggregate-route.ts'
+import { registerRetentionRoutes } from './retention-route.ts'
+import { registerSqlRoute } from './sql-route.ts'
 import { registerTenantRoutes } from './tenants-route.ts'
 import { registerRulesRoutes } from './rules-route.ts'
 import { registerUi } from './ui-static.ts'
@@ -22,6 +24,8 @@ export interface QueryPluginOptions {
 export async function queryPlugin(app: FastifyInstance, options: QueryPluginOptions): Promise<void> {
   app.setErrorHandler(createErrorHandler())
   registerAggregateRoutes(app, options)
+  registerSqlRoute(app, options)
+  registerRetentionRoutes(app, options)
   registerTenantRoutes(app, options)
   if (options.rules) registerRulesRoutes(app, { tenants: options.tenants, rules: options.rules })
   await registerUi(app, options.uiDir)

@@ -14,6 +14,12 @@ export interface AggregateTotals {
   avg: number | null
   min: number | null
   max: number | null
+  /** With stats=quantiles: DDSketch quantiles, within 1 % of the value at that rank. */
+  p50?: number | null
+  p95?: number | null
+  p99?: number | null
+  /** With stats=visitors: distinct values of the `visitor` tag. */
+  visitors?: number
 }
 
 /** Columnar, one entry per bucket, null in gaps: the shape uPlot draws. */
@@ -25,6 +31,10 @@ export interface AggregateSeries {
   avg: (number | null)[]
   min: (number | null)[]
   max: (number | null)[]
+  p50?: (number | null)[]
+  p95?: (number | null)[]
+  p99?: (number | null)[]
+  visitors?: number[]
 }
 
 export interface AggregateResponse {
@@ -32,8 +42,29 @@ export interface AggregateResponse {
   from: number
   to: number
   step: number
-  /** Which table answered: samples, samples_1m or samples_1h. */
+  /** Which table answered: samples, series_1m or series_1h. */
   source: string
   total: AggregateTotals
   series: AggregateSeries
+}
+
+/** A column of a SQL console answer: its name and ClickHouse type. */
+export interface SqlColumn {
+  name: string
+  type: string
+}
+
+/** POST /api/v2/query, JSON: row-major values. */
+export interface SqlJsonAnswer {
+  columns: SqlColumn[]
+  rows: unknown[][]
+  rowCount: number
+  /** More rows matched than maxRows; rows holds the first maxRows. */
+  truncated: boolean
+  elapsedMs: number
+}
+
+/** POST /api/v2/query?format=columnar: one array per column (uPlot's layout), Date/DateTime columns as epoch ms. */
+export interface SqlColumnarAnswer extends Omit<SqlJsonAnswer, 'rows'> {
+  data: unknown[][]
 }

@@ -14,7 +14,7 @@ import { decodeValue, type TriggerEvent } from './trigger-event.ts'
 
 export const TRIGGER_EVENTS_TABLE = 'trigger_events'
 
-/** Idempotent, like every statement of clickhouse-schema.ts (the lead adds it there). */
+/** Idempotent, like every migration statement (migration 5 runs it). */
 export function triggerEventsTableStatement(db: string): string {
   return `CREATE TABLE IF NOT EXISTS ${db}.${TRIGGER_EVENTS_TABLE} (
     tenant LowCardinality(String),

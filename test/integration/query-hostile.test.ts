@@ -162,11 +162,11 @@ describe('ClickHouse failures', () => {
   // the client gets a generic 503, the log keeps the detail.
   async function withoutRollup(work: () => Promise<void>): Promise<void> {
     const store = stack.tidemark.runtime.store!
-    await store.command(`RENAME TABLE ${store.database}.samples_1h TO ${store.database}.samples_1h_away`)
+    await store.command(`RENAME TABLE ${store.database}.series_1h TO ${store.database}.series_1h_away`)
     try {
       await work()
     } finally {
-      await store.command(`RENAME TABLE ${store.database}.samples_1h_away TO ${store.database}.samples_1h`)
+      await store.command(`RENAME TABLE ${store.database}.series_1h_away TO ${store.database}.series_1h`)
     }
   }
 
@@ -176,9 +176,9 @@ describe('ClickHouse failures', () => {
         const res = await rawGet(route, acme.apiKey)
         expect(res.status, res.text).toBe(503)
         expect(res.body.code).toBe('TM_QUERY_STORAGE_UNAVAILABLE')
-        for (const leak of ['samples_1h', 'tidemark.', 'UNKNOWN_TABLE', 'DB::Exception', 'version', 'SELECT']) expect(res.text).not.toContain(leak)
+        for (const leak of ['series_1h', 'tidemark.', 'UNKNOWN_TABLE', 'DB::Exception', 'version', 'SELECT']) expect(res.text).not.toContain(leak)
         const logged = JSON.stringify(errorLogs())
-        expect(logged).toContain('samples_1h')
+        expect(logged).toContain('series_1h')
       })
     })
   }

@@ -68,9 +68,15 @@ describe('parseInstant', () => {
 
 describe('aggregate source', () => {
   it('reads the widest rollup that divides the step, else raw rows', () => {
-    expect(sourceFor(7200).table).toBe('samples_1h')
-    expect(sourceFor(300).table).toBe('samples_1m')
+    expect(sourceFor(7200).table).toBe('series_1h')
+    expect(sourceFor(300).table).toBe('series_1m')
     expect(sourceFor(45).table).toBe('samples')
+  })
+
+  it('reads quantiles and visitors from the hourly rollup only, else raw rows', () => {
+    expect(sourceFor(7200, { stats: ['quantiles'] }).table).toBe('series_1h')
+    expect(sourceFor(300, { stats: ['visitors'] }).table).toBe('samples')
+    expect(sourceFor(7200, { raw: true }).table).toBe('samples')
   })
 
   it('binds the tenant as a parameter, never as text', () => {

@@ -1,0 +1,50 @@
+// The three shapes of a console answer: JSON rows, columnar arrays as uPlot
+// draws them, and CSV. ClickHouse sends 64-bit integers as strings (a count
+// past 2^53 would lose digits as a JSON number); the ones a JavaScript number
+// holds exactly become numbers, the others stay strings.
+import type { SqlColumn, SqlColumnarAnswer, SqlJsonAnswer } from '../read-contract.ts'
+import type { SqlAnswer } from './sql-console.ts'
+
+const WIDE_INTEGER = /^(Nullable\(|LowCardinality\()*U?Int(64|128|256)\b/
+const INSTANT = /^(Nullable\(|LowCardinality\()*(Date|Date32|DateTime|DateTime64)\b/
+
+function exactNumbers(columns: readonly SqlColumn[], rows: unknown[][]): unknown[][] {
+  const wide = columns.map((c) => WIDE_INTEGER.test(c.type))
+  if (!wide.includes(true)) return rows
+  return rows.map((row) =>
+    row.map((value, i) => {
+      if (!wide[i] || typeof value !== 'string') return value
+      const n = Number(value)
+      return Number.isSafeInteger(n) ? n : value
+    })
+  )
+}
+
+export function jsonAnswer(answer: SqlAnswer): SqlJsonAnswer {
+  return { ...answer, rows: exactNumbers(answer.columns, answer.rows) }
+}
+
+/** One array per column; Date and DateTime columns as epoch milliseconds (the statement ran with ISO 8601 UTC output). */
+export function columnarAnswer(answer: SqlAnswer): SqlColumnarAnswer {
+  const rows = exactNumbers(answer.columns, answer.rows)
+  const data = answer.columns.map((column, i) => {
+    const values = rows.map((row) => row[i] ?? null)
+    if (!INSTANT.test(column.type)) return values
+    return values.map((v) => (typeof v === 'string' ? Date.parse(v) : v))
+  })
+  const { rows: _rows, ...rest } = answer
+  return { ...rest, data }
+}
+
+function csvField(value: unknown): string {
+  if (value === null || value === undefined) return ''
+  const text = typeof value === 'object' ? JSON.stringify(value) : String(value)
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
+}
+
+/** RFC 4180: a header of column names, CRLF line ends, fields quoted when they hold a comma, quote or line break. */
+export function csvAnswer(answer: SqlAnswer): string {
+  const lines = [answer.columns.map((c) => csvField(c.name)).join(',')]
+  for (const row of answer.rows) lines.push(row.map(csvField).join(','))
+  return lines.join('\r\n') + '\r\n'
+}

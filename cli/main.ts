@@ -13,6 +13,8 @@ const HELP = `tidemark: stream-processing time-series engine
   tidemark engine query       several tiers in one process (any of ingest, engine, query)
   tidemark tenant create NAME create a tenant; prints {"id","ingestToken","apiKey"}
   tidemark tenant list        list tenants
+  tidemark tenant rotate ID ingestToken|apiKey   replace a credential; prints the new one, the old one is refused everywhere within 1 s
+  tidemark tenant delete ID   delete a tenant: its credentials are refused within 1 s, its name is free, its stored data is kept
   tidemark rules test FILE…   run promtool unit-test files through Tidemark's rule evaluator; exits 0 or 1 as promtool does
   tidemark migrate status|up|down [N]   the ClickHouse schema's migrations (see docs/migrations.md)
   tidemark setup              create or change streams, consumer and buckets to this configuration (the engine does it at start)

@@ -2,7 +2,7 @@
 // `tidemark setup`, `tidemark nats-config`. Each says on stderr which NATS it
 // used (findNats: NATS_URL, the running Tidemark's server, or a temporary one
 // when nothing runs on the data directory).
-import { findNats, natsAuthorizationConfig, openEngineRuntime, passwordVariable, NATS_ROLES, type Config, type EngineRuntime, type NatsRole } from '../engine/index.ts'
+import { CREDENTIAL_ROLES, findNats, natsAuthorizationConfig, openEngineRuntime, passwordVariable, NATS_ROLES, type Config, type CredentialName, type EngineRuntime, type NatsRole } from '../engine/index.ts'
 
 /**
  * Opens NATS acting as `role`: tenant commands do what the query role does,
@@ -33,20 +33,31 @@ async function withNats<T>(config: Config, role: NatsRole, work: (runtime: Engin
   }
 }
 
+const TENANT_USAGE = `usage: tidemark tenant create NAME | list | rotate ID ${Object.keys(CREDENTIAL_ROLES).join('|')} | delete ID\n`
+
 export async function tenantCommand(config: Config, args: string[]): Promise<number> {
-  const [action, name] = args
-  if (action === 'create' && name) {
-    const created = await withNats(config, 'query', (runtime) => runtime.tenants.create(name))
-    process.stdout.write(JSON.stringify(created) + '\n')
-    return 0
+  const [action, subject, credential] = args
+  let result: unknown
+  if (action === 'create' && subject && args.length === 2) {
+    result = await withNats(config, 'query', (runtime) => runtime.tenants.create(subject))
+  } else if (action === 'list' && args.length === 1) {
+    result = await withNats(config, 'query', (runtime) => runtime.tenants.list())
+  } else if (action === 'rotate' && subject && isCredentialName(credential) && args.length === 3) {
+    // The new token, shown once: {"id","ingestToken"} or {"id","apiKey"}. Every process refuses the old one within a second.
+    const token = await withNats(config, 'query', (runtime) => runtime.tenants.rotate(subject, credential))
+    result = { id: subject, [credential]: token }
+  } else if (action === 'delete' && subject && args.length === 2) {
+    result = { ...(await withNats(config, 'query', (runtime) => runtime.tenants.delete(subject))), deleted: true }
+  } else {
+    process.stderr.write(TENANT_USAGE)
+    return 2
   }
-  if (action === 'list') {
-    const tenants = await withNats(config, 'query', (runtime) => runtime.tenants.list())
-    process.stdout.write(JSON.stringify(tenants) + '\n')
-    return 0
-  }
-  process.stderr.write('usage: tidemark tenant create NAME | tidemark tenant list\n')
-  return 2
+  process.stdout.write(JSON.stringify(result) + '\n')
+  return 0
+}
+
+function isCredentialName(name: string | undefined): name is CredentialName {
+  return name !== undefined && Object.hasOwn(CREDENTIAL_ROLES, name)
 }
 
 /** Creates or changes the streams, consumer and buckets to this configuration, as the engine does at start. */

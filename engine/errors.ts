@@ -26,6 +26,8 @@ export const EngineErrors = {
     'Tenant name "%s" is invalid: use 1 to 64 characters from a-z, 0-9, "-" and "_", starting with a letter or digit',
     400
   ),
+  TenantNotFound: createError('TM_ENGINE_TENANT_NOT_FOUND', 'No tenant with id "%s"', 404),
+  TenantChanged: createError('TM_ENGINE_TENANT_CHANGED', 'The tenant changed meanwhile: %s', 409),
   StorageInsertFailed: createError('TM_ENGINE_STORAGE_INSERT_FAILED', 'ClickHouse insert failed: %s', 503),
   BatchDecodeFailed: createError('TM_ENGINE_BATCH_DECODE_FAILED', 'A beacon batch could not be decoded: %s', 500),
   AnomalyInputInvalid: createError('TM_ENGINE_ANOMALY_INPUT_INVALID', 'Anomaly scorer: %s', 400),

@@ -55,7 +55,7 @@ export interface ConnectOptions {
   inboxPrefix?: string
 }
 
-function isPermissionViolation(err: unknown): boolean {
+export function isPermissionViolation(err: unknown): boolean {
   for (let e = err; e instanceof Error; e = e.cause) {
     if (e instanceof PermissionViolationError || /permissions violation/i.test(e.message)) return true
   }

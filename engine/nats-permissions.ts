@@ -42,6 +42,14 @@ const readTenants = [`${API}.STREAM.INFO.${TENANTS_STREAM}`, `${API}.DIRECT.GET.
  */
 const listTenants = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.>`, `${API}.CONSUMER.INFO.${TENANTS_STREAM}.>`, `$JS.FC.${TENANTS_STREAM}.>`]
 
+/**
+ * Following credential withdrawals (engine/tenant-registry.ts): an ordered push consumer filtered on the
+ * token keys, created by name with the filter in the subject (nats-server checks it against the config, so
+ * this user cannot create one over tenant records or names), and flow control answered. Nothing else: the
+ * client reads the consumer's info from the create reply, and the server drops the consumer when idle.
+ */
+const followTokens = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.*.$KV.${TENANTS_BUCKET}.token.>`, `$JS.FC.${TENANTS_STREAM}.>`]
+
 /** Idempotency-Key records: ingest reads, creates and updates them (kv.create is the lock), nothing else. */
 const IDEMPOTENCY_STREAM = `KV_${IDEMPOTENCY_BUCKET}`
 const keepIdempotencyRecords = [`${API}.STREAM.INFO.${IDEMPOTENCY_STREAM}`, `${API}.DIRECT.GET.${IDEMPOTENCY_STREAM}.>`, `$KV.${IDEMPOTENCY_BUCKET}.>`]
@@ -50,9 +58,10 @@ const keepIdempotencyRecords = [`${API}.STREAM.INFO.${IDEMPOTENCY_STREAM}`, `${A
 const checkBeacons = [`${API}.STREAM.INFO.${BEACONS_STREAM}`]
 
 export const ROLE_PERMISSIONS: Record<NatsRole, NatsPermissions> = {
-  // Publishes beacons and reads tenants (to resolve ingest tokens); never consumes, never writes a tenant.
+  // Publishes beacons, reads tenants (to resolve ingest tokens) and follows token withdrawals; never consumes
+  // beacons, never lists or writes a tenant.
   ingest: {
-    publish: [BEACONS_SUBJECTS, ...checkBeacons, ...readTenants, ...keepIdempotencyRecords],
+    publish: [BEACONS_SUBJECTS, ...checkBeacons, ...readTenants, ...followTokens, ...keepIdempotencyRecords],
     subscribe: [`${inboxPrefixFor(['ingest'])}.>`],
   },
   // Owns JetStream: creates and changes streams, consumers and buckets (the whole API), consumes beacons

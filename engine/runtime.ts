@@ -103,6 +103,11 @@ export async function openEngineRuntime(config: Config, options: RuntimeOptions)
       })
     }
     const tenants = new TenantRegistry(await openBucket(nc, BUCKETS.tenants))
+    // The tiers that resolve tokens follow their withdrawals (engine/tenant-registry.ts).
+    if (roles.includes('ingest') || roles.includes('query')) {
+      await tenants.followCredentials(nc)
+      opened.push(() => tenants.close())
+    }
     const storageState = roles.includes('engine') ? await openBucket(nc, BUCKETS.storageState) : undefined
     let store: ClickHouseStore | undefined
     if (options.clickhouse) {

@@ -1,9 +1,10 @@
-// POST /api/v2/tenants (admin token): creates a tenant and its two
-// credentials. The tokens are shown once, here; only their digests are kept.
+// The tenant admin routes (admin token only; a tenant's own tokens get 401):
+// create a tenant and its two credentials, list tenants, rotate a credential,
+// delete a tenant. Tokens are shown once, when made; only digests are kept.
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import type { ErrorObject } from 'ajv'
-import { EngineErrors, fieldProblems, requireAdmin, TENANT_NAME_PATTERN, type TenantRegistry } from '../engine/index.ts'
+import { CREDENTIAL_ROLES, EngineErrors, fieldProblems, requireAdmin, TENANT_NAME_PATTERN, type CredentialName, type TenantRegistry } from '../engine/index.ts'
 
 export const CreateTenantSchema = Type.Object(
   {
@@ -11,6 +12,20 @@ export const CreateTenantSchema = Type.Object(
   },
   { additionalProperties: false }
 )
+
+const credentialNames = Object.keys(CREDENTIAL_ROLES) as CredentialName[]
+
+export const RotateCredentialSchema = Type.Object(
+  {
+    credential: Type.Union(
+      credentialNames.map((name) => Type.Literal(name)),
+      { description: 'which credential to replace: ingestToken (writes) or apiKey (reads)' }
+    ),
+  },
+  { additionalProperties: false }
+)
+
+const TenantParams = Type.Object({ id: Type.String({ maxLength: 64 }) })
 
 /**
  * A name that breaks the rule gets TM_ENGINE_TENANT_NAME_INVALID, the code the
@@ -35,4 +50,19 @@ export function registerTenantRoutes(app: FastifyInstance, options: { tenants: T
     return reply.code(201).send(created)
   })
   app.get('/api/v2/tenants', { onRequest: authorize }, async () => ({ tenants: await options.tenants.list() }))
+
+  // 200 {id, ingestToken} or {id, apiKey}: the new token, shown once. The old one is refused by every process within a second.
+  app.post('/api/v2/tenants/:id/rotate', { schema: { params: TenantParams, body: RotateCredentialSchema }, onRequest: authorize }, async (request) => {
+    const { id } = request.params as Static<typeof TenantParams>
+    const { credential } = request.body as Static<typeof RotateCredentialSchema>
+    const token = await options.tenants.rotate(id, credential)
+    return { id, [credential]: token }
+  })
+
+  // 200 with the deleted tenant: its credentials are refused within a second, its name is free; its stored data is kept (README).
+  app.delete('/api/v2/tenants/:id', { schema: { params: TenantParams }, onRequest: authorize }, async (request) => {
+    const { id } = request.params as Static<typeof TenantParams>
+    const deleted = await options.tenants.delete(id)
+    return { ...deleted, deleted: true }
+  })
 }

@@ -5,6 +5,7 @@
 // a second (measured), though each had the old token cached; the new token
 // works; a tenant's own tokens can never rotate or delete anything; and the
 // server logs no permission violation for the ingest user's watch.
+import fs from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { Kvm } from '@nats-io/kv'
 import { sha256Hex, SupervisedNatsServer } from '../../engine/index.ts'
@@ -12,6 +13,7 @@ import { tenantCommand } from '../../cli/nats-commands.ts'
 import { ADMIN_TOKEN, connectAs, startStack, tempDir, type Stack } from '../helpers/stack.ts'
 
 const serverLog: string[] = []
+const storeDir = tempDir('nats-creds')
 let nats: SupervisedNatsServer
 let ingest: Stack
 let admin: Stack
@@ -21,7 +23,7 @@ const stacks: Stack[] = []
 const measured: Record<string, number> = {}
 
 beforeAll(async () => {
-  nats = await SupervisedNatsServer.start({ binary: 'nats-server', storeDir: tempDir('nats-creds'), onLog: (line) => serverLog.push(line) })
+  nats = await SupervisedNatsServer.start({ binary: 'nats-server', storeDir, onLog: (line) => serverLog.push(line) })
   const started = await Promise.all([
     startStack({}, { nats, natsUser: 'ingest', roles: ['ingest'] }),
     startStack({}, { nats, natsUser: 'engine', roles: ['engine'] }),
@@ -35,6 +37,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const stack of stacks.reverse()) await stack.stop()
   await nats?.stop()
+  fs.rmSync(storeDir, { recursive: true, force: true })
   console.log(`withdrawal delays (ms, until every tier refused the old token): ${JSON.stringify(measured)}`)
 })
 

@@ -319,7 +319,12 @@ export class TenantRegistry {
 
   async #withdraw(digests: readonly string[]): Promise<void> {
     // A delete of a key already deleted only adds a marker: withdrawing twice is harmless.
-    for (const digest of new Set(digests)) if (digest) await this.#kv.delete(`token.${digest}`)
+    for (const digest of new Set(digests)) {
+      if (!digest) continue
+      await this.#kv.delete(`token.${digest}`)
+      // This process need not wait for its own watch to hear of it.
+      this.#known.delete(digest)
+    }
   }
 
   async #stored(id: string): Promise<{ record: StoredTenant; revision: number } | undefined> {

@@ -47,16 +47,17 @@ export function registerTenantRoutes(app: FastifyInstance, options: { tenants: T
     if (request.validationError) throw creationError(request.body, request.validationError as FastifyError)
     const { name } = request.body as Static<typeof CreateTenantSchema>
     const created = await options.tenants.create(name)
-    return reply.code(201).send(created)
+    // The tokens are in this answer only: no cache along the way may keep a copy.
+    return reply.code(201).header('cache-control', 'no-store').send(created)
   })
   app.get('/api/v2/tenants', { onRequest: authorize }, async () => ({ tenants: await options.tenants.list() }))
 
   // 200 {id, ingestToken} or {id, apiKey}: the new token, shown once. The old one is refused by every process within a second.
-  app.post('/api/v2/tenants/:id/rotate', { schema: { params: TenantParams, body: RotateCredentialSchema }, onRequest: authorize }, async (request) => {
+  app.post('/api/v2/tenants/:id/rotate', { schema: { params: TenantParams, body: RotateCredentialSchema }, onRequest: authorize }, async (request, reply) => {
     const { id } = request.params as Static<typeof TenantParams>
     const { credential } = request.body as Static<typeof RotateCredentialSchema>
     const token = await options.tenants.rotate(id, credential)
-    return { id, [credential]: token }
+    return reply.header('cache-control', 'no-store').send({ id, [credential]: token })
   })
 
   // 200 with the deleted tenant: its credentials are refused within a second, its name is free; its stored data is kept (README).

@@ -120,6 +120,24 @@ it('refuses a deleted tenant\'s tokens everywhere within a second, frees its nam
   expect((await write(tenant.ingestToken)).status).toBe(401)
 })
 
+it('leaves exactly one working token when rotations of one credential race, and both new ones when different credentials do', async () => {
+  const tenant = await admin.createTenant('racing')
+  const answers = await Promise.all([rotate(tenant.id, 'apiKey'), rotate(tenant.id, 'apiKey'), rotate(tenant.id, 'apiKey')])
+  // A loser either ran after a winner (and so replaced its token: 200) or raced it (409, its own token withdrawn).
+  for (const answer of answers) expect([200, 409]).toContain(answer.status)
+  for (const answer of answers.filter((a) => a.status === 409)) expect(answer.body.code).toBe('TM_ENGINE_TENANT_CHANGED')
+  const given = answers.filter((a) => a.status === 200).map((a) => a.body.apiKey as string)
+  expect(given.length).toBeGreaterThan(0)
+  await expect.poll(async () => (await Promise.all(given.map(async (key) => (await read(reader, key)).status))).filter((s) => s === 200).length, { timeout: 1000, interval: 20 }).toBe(1)
+  expect((await read(reader, tenant.apiKey)).status).toBe(401)
+
+  const [ingestAnswer, readAnswer] = await Promise.all([rotate(tenant.id, 'ingestToken'), rotate(tenant.id, 'apiKey')])
+  expect([ingestAnswer.status, readAnswer.status]).toEqual([200, 200])
+  expect((await write(ingestAnswer.body.ingestToken)).status).toBe(200)
+  expect((await read(reader, readAnswer.body.apiKey)).status).toBe(200)
+  await expect.poll(async () => (await write(tenant.ingestToken)).status, { timeout: 1000, interval: 20 }).toBe(401)
+})
+
 it('never lets a tenant\'s token rotate, delete or list tenants, its own or another\'s', async () => {
   const a = await admin.createTenant('victim')
   const b = await admin.createTenant('attacker')

@@ -8,6 +8,9 @@ import { registerSqlRoute } from './sql-route.ts'
 import { registerTenantRoutes } from './tenants-route.ts'
 import { registerRulesRoutes } from './rules-route.ts'
 import { registerUi } from './ui-static.ts'
+import { registerPerformanceRoute } from './performance-route.ts'
+import { registerCacheRoute } from './cache-route.ts'
+import { registerTriggersRoute } from './triggers-route.ts'
 
 export { QueryErrors } from './errors.ts'
 
@@ -24,6 +27,9 @@ export interface QueryPluginOptions {
 export async function queryPlugin(app: FastifyInstance, options: QueryPluginOptions): Promise<void> {
   app.setErrorHandler(createErrorHandler())
   registerAggregateRoutes(app, options)
+  registerPerformanceRoute(app, options)
+  registerCacheRoute(app, options)
+  registerTriggersRoute(app, options)
   registerSqlRoute(app, options)
   registerRetentionRoutes(app, options)
   registerTenantRoutes(app, options)

@@ -158,17 +158,22 @@ export interface TriggersResponse {
   truncated: boolean
 }
 
-/** GET /api/v2/live, event `aggregate`: one metric's figures over its last closed step. */
-export interface LiveAggregate {
-  metric: string
-  step: number
-  /** The step's start, epoch ms. */
-  t: number
+/** A metric's figures over one step. */
+export interface LiveFigures {
   count: number
   sum: number | null
   avg: number | null
   min: number | null
   max: number | null
+}
+
+/** GET /api/v2/live, event `aggregate`: the figures of one closed step, for every metric asked (count 0 without samples). */
+export interface LiveAggregate {
+  /** Step width in seconds. */
+  step: number
+  /** The step's start, epoch ms. */
+  t: number
+  metrics: Record<string, LiveFigures>
 }
 
 /** GET /api/v2/live, event `trigger`: a transition as history keeps it. */

@@ -7,6 +7,11 @@ export const QueryErrors = {
   TooManyPoints: createError('TM_QUERY_TOO_MANY_POINTS', 'The range holds %s steps; at most %s are served: widen step or narrow the range', 400),
   // No %s: ClickHouse's own text names tables, its version and the query. It stays in the log, as the cause.
   StorageUnavailable: createError('TM_QUERY_STORAGE_UNAVAILABLE', 'Storage did not answer this query: retry shortly (GET /api/v2/health tells when it is back)', 503),
+  // The reporting routes: a name the tenant never sent is not an empty chart, and a group-by has a bound.
+  MetricUnknown: createError('TM_QUERY_METRIC_UNKNOWN', 'This tenant never sent %s (GET /api/v2/analytics/metric-names lists what it sent)', 404),
+  TooManyGroups: createError('TM_QUERY_TOO_MANY_GROUPS', 'groupBy=%s splits the range into more than %s groups: filter with tag= or group by another tag', 400),
+  // GET /api/v2/live: a bound per tenant, so one tenant's tabs cannot hold every socket and timer of the process.
+  TooManyLiveStreams: createError('TM_QUERY_LIVE_TOO_MANY_STREAMS', 'This tenant already has %s live streams open: close one first', 429),
   // The SQL console (POST /api/v2/query). Messages name the refused part or the limit; none carries ClickHouse's
   // text beyond the analyst's own statement (query/sql/console-errors.ts decides what passes).
   SqlInvalid: createError('TM_QUERY_SQL_INVALID', 'SQL syntax error: %s', 400),

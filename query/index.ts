@@ -8,6 +8,10 @@ import { registerSqlRoute } from './sql-route.ts'
 import { registerTenantRoutes } from './tenants-route.ts'
 import { registerRulesRoutes } from './rules-route.ts'
 import { registerUi } from './ui-static.ts'
+import { registerPerformanceRoute } from './performance-route.ts'
+import { registerCacheRoute } from './cache-route.ts'
+import { registerTriggersRoute } from './triggers-route.ts'
+import { registerLiveRoute, type LiveOptions } from './live-route.ts'
 
 export { QueryErrors } from './errors.ts'
 
@@ -17,6 +21,8 @@ export interface QueryPluginOptions {
   adminToken: string
   /** The rule store (engine/rules/rule-store.ts); the rules API is served when the process opened one. */
   rules?: RuleStore
+  /** GET /api/v2/live's heartbeat, tick and per-tenant bound; defaults in live-route.ts (tests shorten them). */
+  live?: LiveOptions
   /** Where the built dashboard is; default ui/dist. */
   uiDir?: string
 }
@@ -24,6 +30,10 @@ export interface QueryPluginOptions {
 export async function queryPlugin(app: FastifyInstance, options: QueryPluginOptions): Promise<void> {
   app.setErrorHandler(createErrorHandler())
   registerAggregateRoutes(app, options)
+  registerPerformanceRoute(app, options)
+  registerCacheRoute(app, options)
+  registerTriggersRoute(app, options)
+  registerLiveRoute(app, options)
   registerSqlRoute(app, options)
   registerRetentionRoutes(app, options)
   registerTenantRoutes(app, options)

@@ -65,15 +65,29 @@ export function parseInstant(value: string | number | undefined, name: string, f
   return ms
 }
 
+/**
+ * The longest range one request may span: a year and a month, so a yearly report fits. At a day's step
+ * that is 400 points; the bound keeps a raw read (any step not of whole minutes) from scanning years.
+ */
+export const MAX_RANGE_DAYS = 400
+
 export function resolveRange(query: { from?: string; to?: string; step?: number }, now = Date.now()): TimeRange {
-  const to = parseInstant(query.to, 'to', now)
+  // Nothing is stored past now (ingest refuses samples more than minutes ahead): a range ending later ends now,
+  // so a chart of "today" has no empty buckets to come, and the points bound counts only what can hold data.
+  const to = Math.min(parseInstant(query.to, 'to', now), now)
   const from = parseInstant(query.from, 'from', to - 3600_000)
-  if (from >= to) throw new QueryErrors.InvalidRange(`from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})`)
+  if (from >= to) {
+    const why = from >= now ? ' (a to past now counts as now, and from lies in the future)' : ''
+    throw new QueryErrors.InvalidRange(`from (${new Date(from).toISOString()}) must be before to (${new Date(to).toISOString()})${why}`)
+  }
   const stepS = query.step ?? NICE_STEPS_S.find((s) => (to - from) / (s * 1000) <= TARGET_POINTS) ?? 86400
   const stepMs = stepS * 1000
   const fromMs = Math.floor(from / stepMs) * stepMs
   const toMs = Math.ceil(to / stepMs) * stepMs
   const points = (toMs - fromMs) / stepMs
   if (points > MAX_POINTS) throw new QueryErrors.TooManyPoints(String(points), String(MAX_POINTS))
+  if (to - from > MAX_RANGE_DAYS * 86_400_000) {
+    throw new QueryErrors.InvalidRange(`the range spans ${Math.ceil((to - from) / 86_400_000)} days; at most ${MAX_RANGE_DAYS} are served: narrow it`)
+  }
   return { fromMs, toMs, stepS, points }
 }

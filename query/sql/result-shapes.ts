@@ -43,8 +43,15 @@ function csvField(value: unknown): string {
 }
 
 /** RFC 4180: a header of column names, CRLF line ends, fields quoted when they hold a comma, quote or line break. */
-export function csvAnswer(answer: SqlAnswer): string {
-  const lines = [answer.columns.map((c) => csvField(c.name)).join(',')]
-  for (const row of answer.rows) lines.push(row.map(csvField).join(','))
+export function csvTable(header: readonly string[], rows: readonly (readonly unknown[])[]): string {
+  const lines = [header.map(csvField).join(',')]
+  for (const row of rows) lines.push(row.map(csvField).join(','))
   return lines.join('\r\n') + '\r\n'
+}
+
+export function csvAnswer(answer: SqlAnswer): string {
+  return csvTable(
+    answer.columns.map((c) => c.name),
+    answer.rows
+  )
 }

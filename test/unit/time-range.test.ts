@@ -86,6 +86,6 @@ describe('aggregate source', () => {
 
   it('bounds the rows and the time of every aggregate in its own SETTINGS clause', () => {
     const { sql } = aggregateSql('tidemark', 7)
-    expect(sql).toMatch(/SETTINGS max_execution_time = 30, max_rows_to_read = 50000000, read_overflow_mode = 'throw'$/)
+    expect(sql).toMatch(/SETTINGS group_by_use_nulls = 1, max_execution_time = 30, max_rows_to_read = 50000000, read_overflow_mode = 'throw'$/)
   })
 })

@@ -1,0 +1,40 @@
+// The reporting routes name what other tiers define (engine/ internals they may not import): the cache and
+// performance metrics the tenant views pivot, the trigger history table, the tag name rule. Each must agree.
+import { describe, expect, it } from 'vitest'
+import { TagsSchema } from '../../engine/beacon-schema.ts'
+import { CACHE_METRICS as VIEW_CACHE_METRICS, PERFORMANCE_METRICS as VIEW_PERFORMANCE_METRICS } from '../../engine/clickhouse/migrations/002-tenant-views.ts'
+import { TRIGGER_EVENTS_TABLE as ENGINE_TRIGGER_EVENTS_TABLE } from '../../engine/rules/trigger-history.ts'
+import { CACHE_METRICS } from '../../query/cache-route.ts'
+import { PERFORMANCE_METRICS } from '../../query/performance-route.ts'
+import { parseTagFilters, TAG_NAME_PATTERN, tagFilterSql } from '../../query/tag-filters.ts'
+import { TRIGGER_EVENTS_TABLE } from '../../query/trigger-events.ts'
+
+it('reads the metrics and table the engine defines', () => {
+  expect(CACHE_METRICS).toEqual(VIEW_CACHE_METRICS)
+  expect(PERFORMANCE_METRICS).toEqual(VIEW_PERFORMANCE_METRICS)
+  expect(TRIGGER_EVENTS_TABLE).toBe(ENGINE_TRIGGER_EVENTS_TABLE)
+  expect(Object.keys((TagsSchema as { patternProperties: Record<string, unknown> }).patternProperties)).toEqual([TAG_NAME_PATTERN])
+})
+
+describe('tag filters', () => {
+  it('splits name:value at the first colon and gathers a repeated name', () => {
+    expect(parseTagFilters(['site:a', 'url:https://x.test/a,b', 'site:b', 'env:'])).toEqual([
+      { name: 'site', values: ['a', 'b'] },
+      { name: 'url', values: ['https://x.test/a,b'] },
+      { name: 'env', values: [''] },
+    ])
+    expect(parseTagFilters('site:a')).toEqual([{ name: 'site', values: ['a'] }])
+    expect(parseTagFilters(undefined)).toEqual([])
+  })
+
+  it('refuses a filter without a name, a bad name, or too many', () => {
+    for (const bad of ['site', ':a', "si'te:a", '1site:a']) expect(() => parseTagFilters(bad), bad).toThrow(expect.objectContaining({ code: 'TM_QUERY_INVALID' }))
+    expect(() => parseTagFilters(Array.from({ length: 17 }, (_, i) => `t${i}:x`))).toThrow(/at most 16/)
+  })
+
+  it('binds names and values as parameters, never as SQL text', () => {
+    const { sql, params } = tagFilterSql(parseTagFilters(["site:a' OR 1=1"]))
+    expect(sql).toBe(' AND tags[{tn0:String}] IN {tv0:Array(String)}')
+    expect(params).toEqual({ tn0: 'site', tv0: ["a' OR 1=1"] })
+  })
+})

@@ -36,9 +36,16 @@ export function columnarAnswer(answer: SqlAnswer): SqlColumnarAnswer {
   return { ...rest, data }
 }
 
+/** A text a spreadsheet would run as a formula: it starts with = + - @ or a tab or CR, and is not a plain number. */
+const FORMULA_START = /^[=+\-@\t\r]/
+const PLAIN_NUMBER = /^[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?$/
+
 function csvField(value: unknown): string {
   if (value === null || value === undefined) return ''
-  const text = typeof value === 'object' ? JSON.stringify(value) : String(value)
+  let text = typeof value === 'object' ? JSON.stringify(value) : String(value)
+  // Tag values come from the public (a site name, a page path): opened in a spreadsheet, `=HYPERLINK(…)` would run.
+  // OWASP's advice: a leading quote makes it text. Numbers, negative ones included, stay as they are.
+  if (typeof value === 'string' && FORMULA_START.test(text) && !PLAIN_NUMBER.test(text)) text = `'${text}`
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
 }
 

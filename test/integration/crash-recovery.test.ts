@@ -47,7 +47,9 @@ it('loses nothing acknowledged across kill -9, and replaces the orphaned nats-se
 
   // Acknowledged, not yet stored: only JetStream holds them when the kill lands.
   const before = await fetch(`${first.url}/api/v2/analytics/aggregate?metric=visits&step=60`, { headers: { authorization: `Bearer ${tenant.apiKey}` } })
-  expect((await before.json()).total.count).toBe(0)
+  // Nothing of the metric is stored yet, so the query tier does not know it: 404 TM_QUERY_METRIC_UNKNOWN.
+  expect(before.status).toBe(404)
+  expect((await before.json()).code).toBe('TM_QUERY_METRIC_UNKNOWN')
   const orphan = Number(fs.readFileSync(path.join(dataDir, 'nats', 'tidemark-nats.pid'), 'utf8'))
   first.child.kill('SIGKILL')
   await once(first.child, 'exit')

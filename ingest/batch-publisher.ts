@@ -4,6 +4,13 @@
 // exactly which of its samples are durable: that is what lets the route answer
 // 2xx only for durable data, and a 503 say what a retry must resend.
 //
+// Group commit, not a timer: a partition with no coalesced publish in flight
+// publishes what it has at once, so a lone beacon waits only for its own round
+// trip; while one is in flight, the next batch fills behind it and goes when
+// that one settles, or as soon as it reaches the batch limit (samples or
+// bytes), so a busy partition still sends full batches. The round trip itself
+// sets the batch size: the slower JetStream answers, the bigger the batches.
+//
 // Batches are bounded by samples and by bytes (under the server's max_payload),
 // so no batch is refused for its size and one tenant's large samples never fail
 // another tenant's that share a batch with them. Each batch has a message id; a
@@ -21,8 +28,6 @@ export interface BatchPublisherOptions {
   partitions: number
   /** Samples per message at most. */
   maxSamples: number
-  /** How long a batch waits for more samples before it is published. */
-  lingerMs: number
   /** Samples waiting for JetStream beyond which requests are refused with 503 (backpressure). */
   maxPendingSamples?: number
   /** Total time to keep retrying one batch before its requests get 503. */
@@ -105,9 +110,10 @@ export class BatchPublisher {
   readonly #o: Required<BatchPublisherOptions>
   readonly #open: (Batch | undefined)[]
   readonly #inFlight = new Map<Batch, InFlight>()
+  /** Coalesced batches in flight per partition: the open batch of a busy partition waits for them (group commit). */
+  readonly #busy: Uint32Array
   readonly #idPrefix = randomBytes(8).toString('hex')
   #sequence = 0
-  #timer: NodeJS.Timeout | undefined
   #lastSuccessAt = 0
   #lastFailureAt = 0
   #lastError = ''
@@ -116,6 +122,7 @@ export class BatchPublisher {
   constructor(options: BatchPublisherOptions) {
     this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, maxPayload: () => undefined, ...options }
     this.#open = new Array(options.partitions).fill(undefined)
+    this.#busy = new Uint32Array(options.partitions)
   }
 
   get idempotency(): IdempotencyStore {
@@ -207,9 +214,8 @@ export class BatchPublisher {
       batches.add(batch)
       if (batch.samples.length >= this.#o.maxSamples) this.#send(partition)
     }
-    if (this.#timer === undefined && this.#open.some((b) => b !== undefined)) {
-      this.#timer = setTimeout(() => this.flush(), this.#o.lingerMs)
-    }
+    // An idle partition publishes now; a busy one's open batch goes when its publish in flight settles.
+    for (const batch of batches) if (this.#open[batch.partition] === batch && this.#busy[batch.partition] === 0) this.#send(batch.partition)
     return outcomeOf(owners, batches)
   }
 
@@ -267,8 +273,6 @@ export class BatchPublisher {
 
   /** Publishes every open batch now. */
   flush(): void {
-    clearTimeout(this.#timer)
-    this.#timer = undefined
     for (let partition = 0; partition < this.#open.length; partition++) if (this.#open[partition]) this.#send(partition)
   }
 
@@ -320,6 +324,13 @@ export class BatchPublisher {
     if (!batch) return
     this.#open[partition] = undefined
     batch.msgID = `${this.#idPrefix}-${++this.#sequence}`
+    const busy = this.#busy
+    busy[partition] = (busy[partition] as number) + 1
+    void batch.settled.then(() => {
+      busy[partition] = (busy[partition] as number) - 1
+      // The next group goes when the partition has nothing coalesced in flight (full batches went on their own).
+      if (busy[partition] === 0) this.#send(partition)
+    })
     this.#dispatch(batch)
   }
 

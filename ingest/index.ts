@@ -26,7 +26,7 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
 
 export function createPublisher(
   nc: NatsConnection,
-  config: { partitions: number; publishBatchSamples: number; publishLingerMs: number; publishTimeoutMs: number },
+  config: { partitions: number; publishBatchSamples: number; publishTimeoutMs: number },
   log?: Logger
 ): BatchPublisher {
   const js = jetstream(nc)
@@ -37,7 +37,6 @@ export function createPublisher(
     js,
     partitions: config.partitions,
     maxSamples: config.publishBatchSamples,
-    lingerMs: config.publishLingerMs,
     retryBudgetMs: config.publishTimeoutMs,
     maxPayload: () => nc.info?.max_payload,
     idempotency,

@@ -3,8 +3,9 @@
 import type { FastifyInstance } from 'fastify'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstream } from '@nats-io/jetstream'
-import { createErrorHandler, jsonBodyParser, type Logger, type TenantRegistry } from '../engine/index.ts'
+import { createErrorHandler, type Logger, type TenantRegistry } from '../engine/index.ts'
 import { BatchPublisher } from './batch-publisher.ts'
+import { beaconBodyParsers } from './body-formats.ts'
 import { invalidBeacon } from './errors.ts'
 import { IdempotencyStore } from './idempotency.ts'
 import { registerMetricsRoute } from './metrics-route.ts'
@@ -20,7 +21,7 @@ export interface IngestPluginOptions {
 
 export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOptions): Promise<void> {
   app.setErrorHandler(createErrorHandler({ validationError: (fields) => invalidBeacon(fields) }))
-  jsonBodyParser(app)
+  beaconBodyParsers(app)
   registerMetricsRoute(app, { ...options, idempotency: options.publisher.idempotency })
 }
 

@@ -8,6 +8,7 @@ import { BatchPublisher } from './batch-publisher.ts'
 import { beaconBodyParsers } from './body-formats.ts'
 import { invalidBeacon } from './errors.ts'
 import { IdempotencyStore } from './idempotency.ts'
+import { registerCacheRoute } from './cache-route.ts'
 import { registerMetricsRoute } from './metrics-route.ts'
 
 export { BatchPublisher, type PublisherStats, type PublishOutcome } from './batch-publisher.ts'
@@ -22,7 +23,9 @@ export interface IngestPluginOptions {
 export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOptions): Promise<void> {
   app.setErrorHandler(createErrorHandler({ validationError: (fields) => invalidBeacon(fields) }))
   beaconBodyParsers(app)
-  registerMetricsRoute(app, { ...options, idempotency: options.publisher.idempotency })
+  const routeOptions = { ...options, idempotency: options.publisher.idempotency }
+  registerMetricsRoute(app, routeOptions)
+  registerCacheRoute(app, routeOptions)
 }
 
 export function createPublisher(

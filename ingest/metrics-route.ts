@@ -73,7 +73,20 @@ function nothingDurable(err: TidemarkHttpError, body: BeaconBody | BeaconBody[])
   return withPublicMessage(err, { accepted: 0, beacons: beaconCount(body) })
 }
 
+/** A route that takes some body, turns it into beacons, and publishes them as the metrics route does. */
+export interface BeaconRouteSpec {
+  url: string
+  /** The compiled schema of the body (one source in engine/beacon-schema.ts). */
+  schema: unknown
+  /** The validated body as beacons, one per item (so notDurable's indices are the body's), or the problems of the items. */
+  toBeacons?: (body: unknown) => { beacons: BeaconBody | BeaconBody[] } | { problems: FieldProblem[] }
+}
+
 export function registerMetricsRoute(app: FastifyInstance, options: MetricsRouteOptions): void {
+  registerBeaconRoute(app, options, { url: '/api/v2/analytics/metrics', schema: MetricsBodySchema })
+}
+
+export function registerBeaconRoute(app: FastifyInstance, options: MetricsRouteOptions, spec: BeaconRouteSpec): void {
   const { publisher, idempotency } = options
 
   async function publishKeyed(tenant: string, key: string, body: BeaconBody | BeaconBody[], samples: Sample[], receivedAt: number, reply: FastifyReply) {
@@ -115,10 +128,10 @@ export function registerMetricsRoute(app: FastifyInstance, options: MetricsRoute
   }
 
   app.post(
-    '/api/v2/analytics/metrics',
+    spec.url,
     {
       // The response schema lets fastify serialize the answer with a compiled stringifier.
-      schema: { body: MetricsBodySchema, response: { 200: AcceptedSchema } },
+      schema: { body: spec.schema, response: { 200: AcceptedSchema } },
       bodyLimit: METRICS_BODY_LIMIT,
       // The hot path logs no line per request at info; failures still log at error. Never lower than the app's
       // level: a route level of warn under LOG_LEVEL=silent would log anyway.
@@ -127,7 +140,12 @@ export function registerMetricsRoute(app: FastifyInstance, options: MetricsRoute
     },
     async (request, reply) => {
       const receivedAt = Date.now()
-      const body = request.body as BeaconBody | BeaconBody[]
+      let body = request.body as BeaconBody | BeaconBody[]
+      if (spec.toBeacons) {
+        const read = spec.toBeacons(request.body)
+        if ('problems' in read) throw invalidBeacon(read.problems)
+        body = read.beacons
+      }
       const key = request.headers['idempotency-key']
       if (key !== undefined && (typeof key !== 'string' || !isValidIdempotencyKey(key))) throw new IngestErrors.IdempotencyKeyInvalid()
       const tenant = tenantOf(request)

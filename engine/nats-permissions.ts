@@ -5,6 +5,7 @@
 // nats-server 2.9 and NATS.js v3, found by running the roles against a real
 // server (test/integration/nats-permissions.test.ts fails on any violation).
 import { ROLE_RULES_PUBLISH } from './rules/trigger-permissions.ts'
+import { QUOTA_KEY_PREFIX } from './tenant-quotas.ts'
 import { PARTITION_LEASES_BUCKET, STREAM_CHECKPOINTS_BUCKET, WINDOWS_SUBJECTS } from './stream/stream-layout.ts'
 import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, STORAGE_STATE_BUCKET, TENANTS_BUCKET, TRIGGERS_SUBJECTS } from './subjects.ts'
 
@@ -42,6 +43,12 @@ const readTenants = [`${API}.STREAM.INFO.${TENANTS_STREAM}`, `${API}.DIRECT.GET.
  */
 const listTenants = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.>`, `${API}.CONSUMER.INFO.${TENANTS_STREAM}.>`, `$JS.FC.${TENANTS_STREAM}.>`]
 
+/**
+ * Watching quotas (engine/tenant-quotas.ts): an ordered consumer created with its filter in the subject (the 2.9
+ * API), so the permission holds it to `quota.>`: the watch cannot list tokens or tenants. Flow control answered.
+ */
+const watchQuotas = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.*.$KV.${TENANTS_BUCKET}.${QUOTA_KEY_PREFIX}>`, `$JS.FC.${TENANTS_STREAM}.>`]
+
 /** Idempotency-Key records: ingest reads, creates and updates them (kv.create is the lock), nothing else. */
 const IDEMPOTENCY_STREAM = `KV_${IDEMPOTENCY_BUCKET}`
 const keepIdempotencyRecords = [`${API}.STREAM.INFO.${IDEMPOTENCY_STREAM}`, `${API}.DIRECT.GET.${IDEMPOTENCY_STREAM}.>`, `$KV.${IDEMPOTENCY_BUCKET}.>`]
@@ -50,9 +57,9 @@ const keepIdempotencyRecords = [`${API}.STREAM.INFO.${IDEMPOTENCY_STREAM}`, `${A
 const checkBeacons = [`${API}.STREAM.INFO.${BEACONS_STREAM}`]
 
 export const ROLE_PERMISSIONS: Record<NatsRole, NatsPermissions> = {
-  // Publishes beacons and reads tenants (to resolve ingest tokens); never consumes, never writes a tenant.
+  // Publishes beacons, reads tenants (to resolve ingest tokens) and watches their quotas; never consumes, never writes a tenant.
   ingest: {
-    publish: [BEACONS_SUBJECTS, ...checkBeacons, ...readTenants, ...keepIdempotencyRecords],
+    publish: [BEACONS_SUBJECTS, ...checkBeacons, ...readTenants, ...watchQuotas, ...keepIdempotencyRecords],
     subscribe: [`${inboxPrefixFor(['ingest'])}.>`],
   },
   // Owns JetStream: creates and changes streams, consumers and buckets (the whole API), consumes beacons

@@ -22,6 +22,7 @@ import { beaconSubject, encodeBatch, partitionOf, retryWithBackoff, seriesKey, s
 import { BATCH_ENVELOPE_BYTES, batchByteLimit, sampleBytesBound } from './batch-bytes.ts'
 import { IngestErrors } from './errors.ts'
 import type { IdempotencyStore } from './idempotency.ts'
+import type { TenantRateLimiter } from './rate-limiter.ts'
 
 export interface BatchPublisherOptions {
   js: JetStreamClient
@@ -36,6 +37,8 @@ export interface BatchPublisherOptions {
   maxPayload?: () => number | undefined
   /** The Idempotency-Key records of this publisher's requests; drain() waits for their writes too. */
   idempotency: IdempotencyStore
+  /** The per-tenant rate limits the routes apply before publishing; none: no limit. */
+  limiter?: TenantRateLimiter
 }
 
 export interface PublishOutcome {
@@ -107,7 +110,7 @@ async function outcomeOf(owners: (Batch | undefined)[], batches: Set<Batch>): Pr
 
 export class BatchPublisher {
   readonly stats: PublisherStats = { batches: 0, samples: 0, retries: 0, failures: 0, duplicates: 0, pendingSamples: 0 }
-  readonly #o: Required<BatchPublisherOptions>
+  readonly #o: Required<Omit<BatchPublisherOptions, 'limiter'>> & Pick<BatchPublisherOptions, 'limiter'>
   readonly #open: (Batch | undefined)[]
   readonly #inFlight = new Map<Batch, InFlight>()
   /** Coalesced batches in flight per partition: the open batch of a busy partition waits for them (group commit). */
@@ -127,6 +130,10 @@ export class BatchPublisher {
 
   get idempotency(): IdempotencyStore {
     return this.#o.idempotency
+  }
+
+  get limiter(): TenantRateLimiter | undefined {
+    return this.#o.limiter
   }
 
   /**

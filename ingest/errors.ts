@@ -11,6 +11,11 @@ export const IngestErrors = {
   InvalidMsgpack: createError('TM_INGEST_INVALID_MSGPACK', 'The body is not valid msgpack: %s', 400),
   EmptyBatch: createError('TM_INGEST_EMPTY_BATCH', 'The batch holds no beacon: send at least one', 400),
   TooManyBeacons: createError('TM_INGEST_TOO_MANY_BEACONS', 'The batch holds more than %s beacons; nothing was accepted: split it', 413),
+  RateLimited: createError(
+    'TM_INGEST_RATE_LIMITED',
+    'This tenant is over its quota of %s samples a second (burst %s) on this ingest process; nothing was accepted: retry after Retry-After seconds',
+    429
+  ),
   IdempotencyKeyInvalid: createError('TM_INGEST_IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key must be 1 to 255 printable ASCII characters', 400),
   IdempotencyKeyReused: createError(
     'TM_INGEST_IDEMPOTENCY_KEY_REUSED',

@@ -3,13 +3,14 @@
 import type { FastifyInstance } from 'fastify'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstream } from '@nats-io/jetstream'
-import { createErrorHandler, type Logger, type TenantRegistry } from '../engine/index.ts'
+import { createErrorHandler, defaultQuota, TenantQuotas, type Logger, type TenantRegistry } from '../engine/index.ts'
 import { BatchPublisher } from './batch-publisher.ts'
 import { beaconBodyParsers } from './body-formats.ts'
 import { invalidBeacon } from './errors.ts'
 import { IdempotencyStore } from './idempotency.ts'
 import { registerCacheRoute } from './cache-route.ts'
 import { registerMetricsRoute } from './metrics-route.ts'
+import { TenantRateLimiter } from './rate-limiter.ts'
 
 export { BatchPublisher, type PublisherStats, type PublishOutcome } from './batch-publisher.ts'
 export { IngestErrors } from './errors.ts'
@@ -30,14 +31,18 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
 
 export function createPublisher(
   nc: NatsConnection,
-  config: { partitions: number; publishBatchSamples: number; publishTimeoutMs: number },
+  config: { partitions: number; publishBatchSamples: number; publishTimeoutMs: number; quotaSamplesPerSec: number; quotaBurst: number },
   log?: Logger
 ): BatchPublisher {
   const js = jetstream(nc)
   const idempotency = new IdempotencyStore(nc, { log })
   // Opened now so the first keyed request does not pay for it; a failure here is retried by that request.
   idempotency.bucket().catch(() => {})
+  // Quotas per tenant from the tenants bucket, watched for changes; the configured default for the rest.
+  const quotas = new TenantQuotas(defaultQuota(config))
+  quotas.watch(nc, log)
   const publisher = new BatchPublisher({
+    limiter: new TenantRateLimiter(quotas),
     js,
     partitions: config.partitions,
     maxSamples: config.publishBatchSamples,

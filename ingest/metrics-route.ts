@@ -18,6 +18,7 @@ import {
   type TidemarkHttpError,
 } from '../engine/index.ts'
 import type { BatchPublisher, PublishOutcome } from './batch-publisher.ts'
+import type { TenantRateLimiter } from './rate-limiter.ts'
 import { beaconsToSamples, notDurableBeacons } from './beacon-samples.ts'
 import { IngestErrors, invalidBeacon } from './errors.ts'
 import { decodeDurable, encodeDurable, isValidIdempotencyKey, type IdempotencyStore } from './idempotency.ts'
@@ -151,6 +152,11 @@ export function registerBeaconRoute(app: FastifyInstance, options: MetricsRouteO
       const tenant = tenantOf(request)
       // Validation comes first: a refused request touches neither JetStream nor the key's record.
       const samples = samplesOrThrow(beaconsToSamples(tenant, body, receivedAt))
+      const wait = publisher.limiter?.admit(tenant, samples.length) ?? 0
+      if (wait > 0) {
+        const quota = (publisher.limiter as TenantRateLimiter).quotaOf(tenant)
+        throw Object.assign(new IngestErrors.RateLimited(String(quota.samplesPerSec), String(quota.burst)), { retryAfterSeconds: wait })
+      }
       if (key !== undefined) return publishKeyed(tenant, key, body, samples, receivedAt, reply)
       let outcome: PublishOutcome
       try {

@@ -6,6 +6,7 @@ import { registerAggregateRoutes } from './aggregate-route.ts'
 import { registerRetentionRoutes } from './retention-route.ts'
 import { registerSqlRoute } from './sql-route.ts'
 import { registerTenantRoutes } from './tenants-route.ts'
+import { registerQuotaRoutes } from './quota-route.ts'
 import { registerRulesRoutes } from './rules-route.ts'
 import { registerUi } from './ui-static.ts'
 
@@ -27,6 +28,7 @@ export async function queryPlugin(app: FastifyInstance, options: QueryPluginOpti
   registerSqlRoute(app, options)
   registerRetentionRoutes(app, options)
   registerTenantRoutes(app, options)
+  registerQuotaRoutes(app, options)
   if (options.rules) registerRulesRoutes(app, { tenants: options.tenants, rules: options.rules })
   await registerUi(app, options.uiDir)
 }

@@ -23,6 +23,7 @@ import { BATCH_ENVELOPE_BYTES, batchByteLimit, sampleBytesBound } from './batch-
 import { IngestErrors } from './errors.ts'
 import type { IdempotencyStore } from './idempotency.ts'
 import type { TenantRateLimiter } from './rate-limiter.ts'
+import type { IngestUsage } from './usage.ts'
 
 export interface BatchPublisherOptions {
   js: JetStreamClient
@@ -39,6 +40,9 @@ export interface BatchPublisherOptions {
   idempotency: IdempotencyStore
   /** The per-tenant rate limits the routes apply before publishing; none: no limit. */
   limiter?: TenantRateLimiter
+  /** Each tenant's usage the routes count, published into the tenant's own series every usageIntervalMs and at drain(). */
+  usage?: IngestUsage
+  usageIntervalMs?: number
 }
 
 export interface PublishOutcome {
@@ -110,7 +114,8 @@ async function outcomeOf(owners: (Batch | undefined)[], batches: Set<Batch>): Pr
 
 export class BatchPublisher {
   readonly stats: PublisherStats = { batches: 0, samples: 0, retries: 0, failures: 0, duplicates: 0, pendingSamples: 0 }
-  readonly #o: Required<Omit<BatchPublisherOptions, 'limiter'>> & Pick<BatchPublisherOptions, 'limiter'>
+  readonly #o: Required<Omit<BatchPublisherOptions, 'limiter' | 'usage'>> & Pick<BatchPublisherOptions, 'limiter' | 'usage'>
+  #usageTimer: NodeJS.Timeout | undefined
   readonly #open: (Batch | undefined)[]
   readonly #inFlight = new Map<Batch, InFlight>()
   /** Coalesced batches in flight per partition: the open batch of a busy partition waits for them (group commit). */
@@ -123,7 +128,12 @@ export class BatchPublisher {
   #failuresSinceSuccess = 0
 
   constructor(options: BatchPublisherOptions) {
-    this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, maxPayload: () => undefined, ...options }
+    this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, maxPayload: () => undefined, usageIntervalMs: 10_000, ...options }
+    if (this.#o.usage) {
+      this.#usageTimer = setInterval(() => this.#publishUsage(), this.#o.usageIntervalMs)
+      // The interval keeps no process alive: drain() publishes the rest.
+      this.#usageTimer.unref()
+    }
     this.#open = new Array(options.partitions).fill(undefined)
     this.#busy = new Uint32Array(options.partitions)
   }
@@ -134,6 +144,22 @@ export class BatchPublisher {
 
   get limiter(): TenantRateLimiter | undefined {
     return this.#o.limiter
+  }
+
+  get usage(): IngestUsage | undefined {
+    return this.#o.usage
+  }
+
+  /** Publishes the usage counted since the last time; what JetStream does not take is counted again for the next. */
+  #publishUsage(): Promise<void> {
+    const usage = this.#o.usage
+    if (!usage) return Promise.resolve()
+    const { samples, giveBack } = usage.take(Date.now())
+    if (samples.length === 0) return Promise.resolve()
+    return this.publish(samples).then(
+      (outcome) => giveBack(outcome.notDurable),
+      () => giveBack()
+    )
   }
 
   /**
@@ -285,8 +311,11 @@ export class BatchPublisher {
 
   /** Publishes what is open and waits for every publish to settle. */
   async drain(): Promise<void> {
+    clearInterval(this.#usageTimer)
+    const usage = this.#publishUsage()
     this.flush()
     while (this.#inFlight.size > 0) await Promise.all(Array.from(this.#inFlight.keys(), (b) => b.settled))
+    await usage
     await this.#o.idempotency.drain()
   }
 

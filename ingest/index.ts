@@ -11,6 +11,7 @@ import { IdempotencyStore } from './idempotency.ts'
 import { registerCacheRoute } from './cache-route.ts'
 import { registerMetricsRoute } from './metrics-route.ts'
 import { TenantRateLimiter } from './rate-limiter.ts'
+import { IngestUsage } from './usage.ts'
 
 export { BatchPublisher, type PublisherStats, type PublishOutcome } from './batch-publisher.ts'
 export { IngestErrors } from './errors.ts'
@@ -43,6 +44,7 @@ export function createPublisher(
   quotas.watch(nc, log)
   const publisher = new BatchPublisher({
     limiter: new TenantRateLimiter(quotas),
+    usage: new IngestUsage(),
     js,
     partitions: config.partitions,
     maxSamples: config.publishBatchSamples,

@@ -118,6 +118,10 @@ export function registerBeaconRoute(app: FastifyInstance, options: MetricsRouteO
       await idempotency.settle(handle, { state: 'partial', durable: handle.record.durable })
       throw nothingDurable(err as TidemarkHttpError, body)
     }
+    // What this attempt made durable (a resumed key's earlier samples were counted by the attempt that stored them).
+    let counted = 0
+    for (let i = 0; i < own.length; i++) if (!already[i] && !outcome.notDurable?.[i]) counted++
+    publisher.usage?.add(tenant, 'samples', counted)
     if (outcome.notDurable === null) {
       await idempotency.settle(handle, { state: 'done', durable: '' })
       return reply.code(200).send({ accepted: own.length, beacons })
@@ -138,6 +142,17 @@ export function registerBeaconRoute(app: FastifyInstance, options: MetricsRouteO
       // level: a route level of warn under LOG_LEVEL=silent would log anyway.
       logLevel: atLeastWarn(app),
       onRequest: requireRole(options.tenants, 'ingest'),
+      // Usage of the credential: only an authenticated request has a tenant to count it for.
+      onResponse: async (request, reply) => {
+        const usage = publisher.usage
+        const tenant = request.principal?.tenantId
+        if (!usage || !tenant) return
+        usage.add(tenant, 'requests', 1)
+        const length = Number(request.headers['content-length'])
+        if (length > 0) usage.add(tenant, 'bytes', length)
+        if (reply.statusCode === 429) usage.add(tenant, 'rateLimited', 1)
+        else if (reply.statusCode >= 400) usage.add(tenant, 'refused', 1)
+      },
     },
     async (request, reply) => {
       const receivedAt = Date.now()
@@ -164,6 +179,7 @@ export function registerBeaconRoute(app: FastifyInstance, options: MetricsRouteO
       } catch (err) {
         throw nothingDurable(err as TidemarkHttpError, body)
       }
+      publisher.usage?.add(tenant, 'samples', outcome.durable)
       if (outcome.notDurable !== null) throw partlyDurable(body, outcome, receivedAt, false)
       return reply.code(200).send({ accepted: samples.length, beacons: beaconCount(body) })
     }

@@ -7,6 +7,7 @@ export { METRIC_NAME_PATTERN, metricKind, type MetricKind } from './metric-catal
 export { MetricsBodySchema, MAX_BEACONS_PER_REQUEST, MAX_FUTURE_SKEW_MS, type BeaconBody } from './beacon-schema.ts'
 export { MAX_METRICS_PER_BEACON, MIN_TIMESTAMP_MS, parseIsoTimestamp } from './beacon-schema.ts'
 export { TenantQuotas, TenantQuotaSchema, defaultQuota, openQuotaBucket, readQuota, writeQuota, deleteQuota, type TenantQuota } from './tenant-quotas.ts'
+export { USAGE_METRICS, USAGE_TENANT, USAGE_TENANT_TAG, type UsageCounter } from './usage-series.ts'
 export { CacheStatsBodySchema, CACHE_STATS_METRICS, CACHE_NAME_TAG, MAX_TAGS, type CacheStatsBody } from './beacon-schema.ts'
 export { retryWithBackoff, backoffDelayMs, type Backoff, type RetryOptions } from './retry.ts'
 export { sha256, sha256Hex } from './digest.ts'

@@ -56,7 +56,10 @@ export interface PublishOutcome {
 
 export interface PublisherStats {
   batches: number
+  /** Clients' samples JetStream acknowledged (usage samples apart: what storage must hold for the tenants). */
   samples: number
+  /** The system tenant's usage samples JetStream acknowledged. */
+  usageSamples: number
   retries: number
   failures: number
   /** Publishes JetStream answered as duplicates: an earlier attempt with the same message id had landed. */
@@ -113,7 +116,7 @@ async function outcomeOf(owners: (Batch | undefined)[], batches: Set<Batch>): Pr
 }
 
 export class BatchPublisher {
-  readonly stats: PublisherStats = { batches: 0, samples: 0, retries: 0, failures: 0, duplicates: 0, pendingSamples: 0 }
+  readonly stats: PublisherStats = { batches: 0, samples: 0, usageSamples: 0, retries: 0, failures: 0, duplicates: 0, pendingSamples: 0 }
   readonly #o: Required<Omit<BatchPublisherOptions, 'limiter' | 'usage'>> & Pick<BatchPublisherOptions, 'limiter' | 'usage'>
   #usageTimer: NodeJS.Timeout | undefined
   readonly #open: (Batch | undefined)[]
@@ -157,7 +160,12 @@ export class BatchPublisher {
     const { samples, giveBack } = usage.take(Date.now())
     if (samples.length === 0) return Promise.resolve()
     return this.publish(samples).then(
-      (outcome) => giveBack(outcome.notDurable),
+      (outcome) => {
+        // They share batches with clients' samples, which counted them: move them to their own count.
+        this.stats.samples -= outcome.durable
+        this.stats.usageSamples += outcome.durable
+        giveBack(outcome.notDurable)
+      },
       () => giveBack()
     )
   }

@@ -10,8 +10,6 @@ import {
   type Sample,
 } from '../engine/index.ts'
 
-import { USAGE_METRIC_PREFIX } from './usage.ts'
-
 const MIN_TIMESTAMP_ISO = new Date(MIN_TIMESTAMP_MS).toISOString()
 
 /** Turns validated beacons into samples; returns the problems instead if any beacon is unusable. */
@@ -37,10 +35,6 @@ export function beaconsToSamples(tenant: string, body: BeaconBody | BeaconBody[]
     let metrics = 0
     for (const name in beacon) {
       if (name === 'ts' || name === 'tags') continue
-      // Tidemark's own usage series (usage.ts): a client may not write them, so a tenant's usage is what Tidemark counted.
-      if (name.charCodeAt(0) === 116 && name.startsWith(USAGE_METRIC_PREFIX)) {
-        problems.push({ field: at ? `${at}.${name}` : name, problem: `is reserved: names starting ${USAGE_METRIC_PREFIX} are Tidemark's usage series` })
-      }
       samples.push([tenant, name, ts, beacon[name] as number, tags, receivedAt])
       metrics++
     }

@@ -7,6 +7,7 @@ import { registerRetentionRoutes } from './retention-route.ts'
 import { registerSqlRoute } from './sql-route.ts'
 import { registerTenantRoutes } from './tenants-route.ts'
 import { registerQuotaRoutes } from './quota-route.ts'
+import { registerUsageRoutes } from './usage-route.ts'
 import { registerRulesRoutes } from './rules-route.ts'
 import { registerUi } from './ui-static.ts'
 
@@ -29,6 +30,7 @@ export async function queryPlugin(app: FastifyInstance, options: QueryPluginOpti
   registerRetentionRoutes(app, options)
   registerTenantRoutes(app, options)
   registerQuotaRoutes(app, options)
+  registerUsageRoutes(app, options)
   if (options.rules) registerRulesRoutes(app, { tenants: options.tenants, rules: options.rules })
   await registerUi(app, options.uiDir)
 }

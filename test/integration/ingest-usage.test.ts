@@ -1,8 +1,8 @@
 // Each tenant's ingest usage (requests, samples, bytes, rate-limited,
-// refused), counted per credential on the ingest process and published into
-// that tenant's own series tm_usage_*: the tenant reads its own through SQL
-// with its apiKey, another tenant sees none of it, and no client can write a
-// tm_usage_ metric.
+// refused), counted per credential on the ingest process and published as the
+// system tenant's samples tagged with the tenant: the tenant reads its own with
+// GET /api/v2/usage and its apiKey, another tenant sees none of it, and the
+// tenant's own data holds nothing but what it sent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CreatedTenant } from '../../engine/index.ts'
 import { ADMIN_TOKEN, startStack, type Stack } from '../helpers/stack.ts'
@@ -23,16 +23,22 @@ async function post(tenant: CreatedTenant, body: string) {
   return { status: response.status, body: (await response.json()) as any }
 }
 
-async function usageOf(tenant: CreatedTenant): Promise<Record<string, number>> {
-  const res = await stack.request('POST', '/api/v2/query', tenant.apiKey, {
-    sql: "SELECT metric, sum(value) AS total FROM samples WHERE startsWith(metric, 'tm_usage_') GROUP BY metric ORDER BY metric",
-  })
+async function usageOf(tenant: CreatedTenant): Promise<Record<string, unknown>> {
+  const res = await stack.request('GET', '/api/v2/usage', tenant.apiKey)
   expect(res.status, JSON.stringify(res.body)).toBe(200)
-  return Object.fromEntries((res.body.rows as [string, number][]).map(([metric, total]) => [metric, Number(total)]))
+  const { from, to, ...totals } = res.body
+  expect(Date.parse(to) - Date.parse(from)).toBe(86_400_000)
+  return totals
+}
+
+async function ownMetrics(tenant: CreatedTenant): Promise<string[]> {
+  const res = await stack.request('POST', '/api/v2/query', tenant.apiKey, { sql: 'SELECT DISTINCT metric FROM samples ORDER BY metric' })
+  expect(res.status, JSON.stringify(res.body)).toBe(200)
+  return (res.body.rows as [string][]).map(([m]) => m)
 }
 
 describe('usage per credential', () => {
-  it("counts requests, samples, bytes, rate-limited and refused into the tenant's own series", async () => {
+  it("counts requests, samples, bytes, rate-limited and refused, for the tenant's apiKey alone", async () => {
     const [busy, quiet] = await Promise.all([stack.createTenant('busy'), stack.createTenant('quiet')])
     const ok = JSON.stringify([{ page_views: 1, load_time: 5 }, { page_views: 2 }])
     for (let i = 0; i < 3; i++) expect((await post(busy, ok)).status).toBe(200)
@@ -52,25 +58,27 @@ describe('usage per credential', () => {
     expect(limited).toBe(1)
 
     // drain() publishes the usage counted so far (the interval would, within 10 s).
-    await stack.tidemark.publisher!.drain()
+    const publisher = stack.tidemark.publisher!
+    const clientSamples = publisher.stats.samples
+    await publisher.drain()
+    // Usage samples have their own count: stats.samples stays what clients sent.
+    expect(publisher.stats.samples).toBe(clientSamples)
+    expect(publisher.stats.usageSamples).toBe(8)
     const requests = 3 + 1 + passed + limited
-    await expect.poll(async () => (await usageOf(busy)).tm_usage_requests, { timeout: 10_000 }).toBe(requests)
+    await expect.poll(async () => (await usageOf(busy)).requests, { timeout: 10_000 }).toBe(requests)
     expect(await usageOf(busy)).toEqual({
-      tm_usage_bytes: (3 + passed + limited) * Buffer.byteLength(ok) + Buffer.byteLength(bad),
-      tm_usage_rate_limited: 1,
-      tm_usage_refused: 1,
-      tm_usage_requests: requests,
-      tm_usage_samples: (3 + passed) * 3,
+      bytes: (3 + passed + limited) * Buffer.byteLength(ok) + Buffer.byteLength(bad),
+      rateLimited: 1,
+      refused: 1,
+      requests,
+      samples: (3 + passed) * 3,
     })
-    // The other tenant sees only its own.
-    await expect.poll(async () => (await usageOf(quiet)).tm_usage_requests, { timeout: 10_000 }).toBe(1)
-    expect(await usageOf(quiet)).toEqual({ tm_usage_bytes: Buffer.byteLength('{"page_views":1}'), tm_usage_requests: 1, tm_usage_samples: 1 })
-  })
-
-  it('refuses a beacon that names a tm_usage_ metric', async () => {
-    const tenant = await stack.createTenant('forger')
-    const res = await post(tenant, JSON.stringify([{ page_views: 1 }, { tm_usage_samples: 1_000_000 }]))
-    expect(res.status).toBe(400)
-    expect(res.body).toMatchObject({ code: 'TM_INGEST_INVALID_BEACON', fields: [{ field: '[1].tm_usage_samples', problem: expect.stringContaining('reserved') }] })
+    // The other tenant sees only its own, and neither tenant's data holds a usage sample.
+    await expect.poll(async () => (await usageOf(quiet)).requests, { timeout: 10_000 }).toBe(1)
+    expect(await usageOf(quiet)).toEqual({ bytes: Buffer.byteLength('{"page_views":1}'), rateLimited: 0, refused: 0, requests: 1, samples: 1 })
+    expect(await ownMetrics(busy)).toEqual(['load_time', 'page_views'])
+    expect(await stack.waitForRows(quiet.id, 1)).toBe(1)
+    const unknown = await stack.request('GET', '/api/v2/usage', busy.ingestToken)
+    expect(unknown.status).toBe(403)
   })
 })

@@ -180,7 +180,6 @@ export async function ingestScenario(options: IngestOptions): Promise<boolean> {
     tidemarkConfig: {
       partitions: config.partitions,
       publishBatchSamples: config.publishBatchSamples,
-      publishLingerMs: config.publishLingerMs,
       storageBatchRows: config.storageBatchRows,
       storageLingerMs: config.storageLingerMs,
       clickhouse,

@@ -116,7 +116,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     if (roles.includes('query') && store) {
       adminToken = loadAdminToken(config.dataDir, config.adminToken)
       rules = await RuleStore.open({ kv: await openBucket(runtime.nc, RULES_BUCKET), file: config.rulesFile, log })
-      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules }
+      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules, nc: runtime.nc }
       await server.register(async (scope) => queryPlugin(scope, queryOptions))
     }
     registerMetricsRoute(server, createProcessMetrics({ storage, publisher }))

@@ -1,6 +1,7 @@
 // The one schema source for what a metrics beacon may hold. Ingest compiles it
 // once into fastify's validator; the docs and the tests read it from here.
 import { Type, type TSchema } from '@sinclair/typebox'
+import { CACHE_METRICS } from './clickhouse/migrations/002-tenant-views.ts'
 import { KNOWN_METRICS, METRIC_KIND_SCHEMAS, METRIC_NAME_PATTERN, SUFFIX_KINDS } from './metric-catalogue.ts'
 
 /** Keys in a beacon that are not metrics. */
@@ -79,3 +80,32 @@ export const MetricsBodySchema = Type.Unsafe<unknown>({
 })
 
 export type BeaconBody = Record<string, unknown> & { ts?: number | string; tags?: Record<string, string> }
+
+/** The cache-stats route's metrics: the names the cache_stats view pivots (one source: its migration). */
+export const CACHE_STATS_METRICS = { hits: CACHE_METRICS.hits, misses: CACHE_METRICS.misses, size_kb: CACHE_METRICS.sizeKb } as const
+/** The tag a cache report's `name` is stored under. */
+export const CACHE_NAME_TAG = 'cache'
+
+const WholeNumber = (description: string) => Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description })
+
+/** One cache report: POST /api/v2/analytics/cache stores it as the three samples of CACHE_STATS_METRICS. */
+export const CacheStatsSchema = Type.Object(
+  {
+    hits: WholeNumber('lookups the cache answered'),
+    misses: WholeNumber('lookups it did not'),
+    size_kb: WholeNumber('its size in kilobytes'),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: `which cache; stored as the tag "${CACHE_NAME_TAG}"` })),
+    ts: Type.Optional(TimestampSchema),
+    tags: Type.Optional(TagsSchema),
+  },
+  { additionalProperties: false, description: 'cache stats: hits, misses and size, with an optional name, ts and tags' }
+)
+
+export const CacheStatsBodySchema = Type.Unsafe<unknown>({
+  type: ['object', 'array'],
+  if: { type: 'array' },
+  then: { type: 'array', minItems: 1, maxItems: MAX_BEACONS_PER_REQUEST, items: CacheStatsSchema },
+  else: CacheStatsSchema,
+})
+
+export type CacheStatsBody = { hits: number; misses: number; size_kb: number; name?: string; ts?: number | string; tags?: Record<string, string> }

@@ -33,10 +33,12 @@ export const ConfigSchema = Type.Object({
   logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
   /** Largest number of samples one JetStream message carries. */
   publishBatchSamples: Type.Integer({ minimum: 1, maximum: 10000 }),
-  /** How long the ingest publisher waits to fill a batch before publishing it. */
-  publishLingerMs: Type.Number({ minimum: 0, maximum: 1000 }),
   /** How long ingest keeps trying to get a batch into JetStream before answering 503. */
   publishTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000 }),
+  /** Samples a second each ingest process admits per tenant without a quota of its own; 0 for no limit. */
+  quotaSamplesPerSec: Type.Integer({ minimum: 0, maximum: 1_000_000_000 }),
+  /** The burst (token bucket size) of that default quota. */
+  quotaBurst: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
   /** Largest number of rows the storage consumer writes in one insert. */
   storageBatchRows: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
   /** How long the storage consumer waits to fill an insert. */
@@ -93,8 +95,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     setupWaitMs: int(env.TIDEMARK_SETUP_WAIT_MS, 60_000),
     logLevel: (env.LOG_LEVEL || 'info') as Config['logLevel'],
     publishBatchSamples: int(env.TIDEMARK_PUBLISH_BATCH, 1000),
-    publishLingerMs: int(env.TIDEMARK_PUBLISH_LINGER_MS, 2),
     publishTimeoutMs: int(env.TIDEMARK_PUBLISH_TIMEOUT_MS, 10_000),
+    quotaSamplesPerSec: int(env.TIDEMARK_QUOTA_SAMPLES_PER_SEC, 1_000_000),
+    quotaBurst: int(env.TIDEMARK_QUOTA_BURST, 2_000_000),
     storageBatchRows: int(env.TIDEMARK_STORAGE_BATCH_ROWS, 100_000),
     storageLingerMs: int(env.TIDEMARK_STORAGE_LINGER_MS, 500),
     storageAckWaitMs: int(env.TIDEMARK_STORAGE_ACK_WAIT_MS, 60_000),

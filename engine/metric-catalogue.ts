@@ -39,6 +39,8 @@ export const KNOWN_METRICS: Record<string, MetricKind> = {
   disk_usage: 'percent',
   cache_hit_rate: 'percent',
   cache_size_bytes: 'bytes',
+  // Kilobytes, a whole number 0 or more, as POST /api/v2/analytics/cache takes it: checked like a count.
+  cache_size_kb: 'count',
 }
 
 /** Suffix rules for names outside KNOWN_METRICS, checked in this order. */

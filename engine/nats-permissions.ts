@@ -5,6 +5,7 @@
 // nats-server 2.9 and NATS.js v3, found by running the roles against a real
 // server (test/integration/nats-permissions.test.ts fails on any violation).
 import { ROLE_RULES_PUBLISH } from './rules/trigger-permissions.ts'
+import { QUOTA_KEY_PREFIX } from './tenant-quotas.ts'
 import { PARTITION_LEASES_BUCKET, STREAM_CHECKPOINTS_BUCKET, WINDOWS_SUBJECTS } from './stream/stream-layout.ts'
 import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, STORAGE_STATE_BUCKET, TENANTS_BUCKET, TRIGGERS_SUBJECTS } from './subjects.ts'
 
@@ -49,6 +50,12 @@ const listTenants = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.>`, `${API}.CONSU
  * client reads the consumer's info from the create reply, and the server drops the consumer when idle.
  */
 const followTokens = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.*.$KV.${TENANTS_BUCKET}.token.>`, `$JS.FC.${TENANTS_STREAM}.>`]
+/**
+ * Watching quotas (engine/tenant-quotas.ts): an ordered consumer created with its filter in the subject (the 2.9
+ * API), so the permission holds it to `quota.>`: the watch cannot list tokens or tenants. Flow control is
+ * answered under followTokens' permission.
+ */
+const watchQuotas = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.*.$KV.${TENANTS_BUCKET}.${QUOTA_KEY_PREFIX}>`]
 
 /** Idempotency-Key records: ingest reads, creates and updates them (kv.create is the lock), nothing else. */
 const IDEMPOTENCY_STREAM = `KV_${IDEMPOTENCY_BUCKET}`
@@ -58,10 +65,10 @@ const keepIdempotencyRecords = [`${API}.STREAM.INFO.${IDEMPOTENCY_STREAM}`, `${A
 const checkBeacons = [`${API}.STREAM.INFO.${BEACONS_STREAM}`]
 
 export const ROLE_PERMISSIONS: Record<NatsRole, NatsPermissions> = {
-  // Publishes beacons, reads tenants (to resolve ingest tokens) and follows token withdrawals; never consumes
-  // beacons, never lists or writes a tenant.
+  // Publishes beacons, reads tenants (to resolve ingest tokens), follows token withdrawals and watches quotas;
+  // never consumes beacons, never lists or writes a tenant.
   ingest: {
-    publish: [BEACONS_SUBJECTS, ...checkBeacons, ...readTenants, ...followTokens, ...keepIdempotencyRecords],
+    publish: [BEACONS_SUBJECTS, ...checkBeacons, ...readTenants, ...followTokens, ...watchQuotas, ...keepIdempotencyRecords],
     subscribe: [`${inboxPrefixFor(['ingest'])}.>`],
   },
   // Owns JetStream: creates and changes streams, consumers and buckets (the whole API), consumes beacons

@@ -4,6 +4,13 @@
 // exactly which of its samples are durable: that is what lets the route answer
 // 2xx only for durable data, and a 503 say what a retry must resend.
 //
+// Group commit, not a timer: a partition with no coalesced publish in flight
+// publishes what it has at once, so a lone beacon waits only for its own round
+// trip; while one is in flight, the next batch fills behind it and goes when
+// that one settles, or as soon as it reaches the batch limit (samples or
+// bytes), so a busy partition still sends full batches. The round trip itself
+// sets the batch size: the slower JetStream answers, the bigger the batches.
+//
 // Batches are bounded by samples and by bytes (under the server's max_payload),
 // so no batch is refused for its size and one tenant's large samples never fail
 // another tenant's that share a batch with them. Each batch has a message id; a
@@ -15,14 +22,14 @@ import { beaconSubject, encodeBatch, partitionOf, retryWithBackoff, seriesKey, s
 import { BATCH_ENVELOPE_BYTES, batchByteLimit, sampleBytesBound } from './batch-bytes.ts'
 import { IngestErrors } from './errors.ts'
 import type { IdempotencyStore } from './idempotency.ts'
+import type { TenantRateLimiter } from './rate-limiter.ts'
+import type { IngestUsage } from './usage.ts'
 
 export interface BatchPublisherOptions {
   js: JetStreamClient
   partitions: number
   /** Samples per message at most. */
   maxSamples: number
-  /** How long a batch waits for more samples before it is published. */
-  lingerMs: number
   /** Samples waiting for JetStream beyond which requests are refused with 503 (backpressure). */
   maxPendingSamples?: number
   /** Total time to keep retrying one batch before its requests get 503. */
@@ -31,6 +38,11 @@ export interface BatchPublisherOptions {
   maxPayload?: () => number | undefined
   /** The Idempotency-Key records of this publisher's requests; drain() waits for their writes too. */
   idempotency: IdempotencyStore
+  /** The per-tenant rate limits the routes apply before publishing; none: no limit. */
+  limiter?: TenantRateLimiter
+  /** Each tenant's usage the routes count, published into the tenant's own series every usageIntervalMs and at drain(). */
+  usage?: IngestUsage
+  usageIntervalMs?: number
 }
 
 export interface PublishOutcome {
@@ -44,7 +56,10 @@ export interface PublishOutcome {
 
 export interface PublisherStats {
   batches: number
+  /** Clients' samples JetStream acknowledged (usage samples apart: what storage must hold for the tenants). */
   samples: number
+  /** The system tenant's usage samples JetStream acknowledged. */
+  usageSamples: number
   retries: number
   failures: number
   /** Publishes JetStream answered as duplicates: an earlier attempt with the same message id had landed. */
@@ -101,25 +116,58 @@ async function outcomeOf(owners: (Batch | undefined)[], batches: Set<Batch>): Pr
 }
 
 export class BatchPublisher {
-  readonly stats: PublisherStats = { batches: 0, samples: 0, retries: 0, failures: 0, duplicates: 0, pendingSamples: 0 }
-  readonly #o: Required<BatchPublisherOptions>
+  readonly stats: PublisherStats = { batches: 0, samples: 0, usageSamples: 0, retries: 0, failures: 0, duplicates: 0, pendingSamples: 0 }
+  readonly #o: Required<Omit<BatchPublisherOptions, 'limiter' | 'usage'>> & Pick<BatchPublisherOptions, 'limiter' | 'usage'>
+  #usageTimer: NodeJS.Timeout | undefined
   readonly #open: (Batch | undefined)[]
   readonly #inFlight = new Map<Batch, InFlight>()
+  /** Coalesced batches in flight per partition: the open batch of a busy partition waits for them (group commit). */
+  readonly #busy: Uint32Array
   readonly #idPrefix = randomBytes(8).toString('hex')
   #sequence = 0
-  #timer: NodeJS.Timeout | undefined
   #lastSuccessAt = 0
   #lastFailureAt = 0
   #lastError = ''
   #failuresSinceSuccess = 0
 
   constructor(options: BatchPublisherOptions) {
-    this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, maxPayload: () => undefined, ...options }
+    this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, maxPayload: () => undefined, usageIntervalMs: 10_000, ...options }
+    if (this.#o.usage) {
+      this.#usageTimer = setInterval(() => this.#publishUsage(), this.#o.usageIntervalMs)
+      // The interval keeps no process alive: drain() publishes the rest.
+      this.#usageTimer.unref()
+    }
     this.#open = new Array(options.partitions).fill(undefined)
+    this.#busy = new Uint32Array(options.partitions)
   }
 
   get idempotency(): IdempotencyStore {
     return this.#o.idempotency
+  }
+
+  get limiter(): TenantRateLimiter | undefined {
+    return this.#o.limiter
+  }
+
+  get usage(): IngestUsage | undefined {
+    return this.#o.usage
+  }
+
+  /** Publishes the usage counted since the last time; what JetStream does not take is counted again for the next. */
+  #publishUsage(): Promise<void> {
+    const usage = this.#o.usage
+    if (!usage) return Promise.resolve()
+    const { samples, giveBack } = usage.take(Date.now())
+    if (samples.length === 0) return Promise.resolve()
+    return this.publish(samples).then(
+      (outcome) => {
+        // They share batches with clients' samples, which counted them: move them to their own count.
+        this.stats.samples -= outcome.durable
+        this.stats.usageSamples += outcome.durable
+        giveBack(outcome.notDurable)
+      },
+      () => giveBack()
+    )
   }
 
   /**
@@ -207,9 +255,8 @@ export class BatchPublisher {
       batches.add(batch)
       if (batch.samples.length >= this.#o.maxSamples) this.#send(partition)
     }
-    if (this.#timer === undefined && this.#open.some((b) => b !== undefined)) {
-      this.#timer = setTimeout(() => this.flush(), this.#o.lingerMs)
-    }
+    // An idle partition publishes now; a busy one's open batch goes when its publish in flight settles.
+    for (const batch of batches) if (this.#open[batch.partition] === batch && this.#busy[batch.partition] === 0) this.#send(batch.partition)
     return outcomeOf(owners, batches)
   }
 
@@ -267,15 +314,16 @@ export class BatchPublisher {
 
   /** Publishes every open batch now. */
   flush(): void {
-    clearTimeout(this.#timer)
-    this.#timer = undefined
     for (let partition = 0; partition < this.#open.length; partition++) if (this.#open[partition]) this.#send(partition)
   }
 
   /** Publishes what is open and waits for every publish to settle. */
   async drain(): Promise<void> {
+    clearInterval(this.#usageTimer)
+    const usage = this.#publishUsage()
     this.flush()
     while (this.#inFlight.size > 0) await Promise.all(Array.from(this.#inFlight.keys(), (b) => b.settled))
+    await usage
     await this.#o.idempotency.drain()
   }
 
@@ -320,6 +368,13 @@ export class BatchPublisher {
     if (!batch) return
     this.#open[partition] = undefined
     batch.msgID = `${this.#idPrefix}-${++this.#sequence}`
+    const busy = this.#busy
+    busy[partition] = (busy[partition] as number) + 1
+    void batch.settled.then(() => {
+      busy[partition] = (busy[partition] as number) - 1
+      // The next group goes when the partition has nothing coalesced in flight (full batches went on their own).
+      if (busy[partition] === 0) this.#send(partition)
+    })
     this.#dispatch(batch)
   }
 

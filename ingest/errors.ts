@@ -7,6 +7,15 @@ export const IngestErrors = {
   Unavailable: createError('TM_INGEST_UNAVAILABLE', 'JetStream did not acknowledge every batch in time: %s', 503),
   Overloaded: createError('TM_INGEST_OVERLOADED', 'Ingest is at its limit of %s samples awaiting JetStream; nothing was accepted, retry shortly', 503),
   SampleTooLarge: createError('TM_INGEST_SAMPLE_TOO_LARGE', 'A sample needs %s bytes, more than the %s a JetStream message may carry here; nothing was accepted', 413),
+  InvalidNdjson: createError('TM_INGEST_INVALID_NDJSON', 'The body is not valid NDJSON: line %s: %s', 400),
+  InvalidMsgpack: createError('TM_INGEST_INVALID_MSGPACK', 'The body is not valid msgpack: %s', 400),
+  EmptyBatch: createError('TM_INGEST_EMPTY_BATCH', 'The batch holds no beacon: send at least one', 400),
+  TooManyBeacons: createError('TM_INGEST_TOO_MANY_BEACONS', 'The batch holds more than %s beacons; nothing was accepted: split it', 413),
+  RateLimited: createError(
+    'TM_INGEST_RATE_LIMITED',
+    'This tenant is over its quota of %s samples a second (burst %s) on this ingest process; nothing was accepted: retry after Retry-After seconds',
+    429
+  ),
   IdempotencyKeyInvalid: createError('TM_INGEST_IDEMPOTENCY_KEY_INVALID', 'Idempotency-Key must be 1 to 255 printable ASCII characters', 400),
   IdempotencyKeyReused: createError(
     'TM_INGEST_IDEMPOTENCY_KEY_REUSED',

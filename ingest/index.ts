@@ -3,11 +3,15 @@
 import type { FastifyInstance } from 'fastify'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstream } from '@nats-io/jetstream'
-import { createErrorHandler, jsonBodyParser, type Logger, type TenantRegistry } from '../engine/index.ts'
+import { createErrorHandler, defaultQuota, TenantQuotas, type Logger, type TenantRegistry } from '../engine/index.ts'
 import { BatchPublisher } from './batch-publisher.ts'
+import { beaconBodyParsers } from './body-formats.ts'
 import { invalidBeacon } from './errors.ts'
 import { IdempotencyStore } from './idempotency.ts'
+import { registerCacheRoute } from './cache-route.ts'
 import { registerMetricsRoute } from './metrics-route.ts'
+import { TenantRateLimiter } from './rate-limiter.ts'
+import { IngestUsage } from './usage.ts'
 
 export { BatchPublisher, type PublisherStats, type PublishOutcome } from './batch-publisher.ts'
 export { IngestErrors } from './errors.ts'
@@ -20,24 +24,30 @@ export interface IngestPluginOptions {
 
 export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOptions): Promise<void> {
   app.setErrorHandler(createErrorHandler({ validationError: (fields) => invalidBeacon(fields) }))
-  jsonBodyParser(app)
-  registerMetricsRoute(app, { ...options, idempotency: options.publisher.idempotency })
+  beaconBodyParsers(app)
+  const routeOptions = { ...options, idempotency: options.publisher.idempotency }
+  registerMetricsRoute(app, routeOptions)
+  registerCacheRoute(app, routeOptions)
 }
 
 export function createPublisher(
   nc: NatsConnection,
-  config: { partitions: number; publishBatchSamples: number; publishLingerMs: number; publishTimeoutMs: number },
+  config: { partitions: number; publishBatchSamples: number; publishTimeoutMs: number; quotaSamplesPerSec: number; quotaBurst: number },
   log?: Logger
 ): BatchPublisher {
   const js = jetstream(nc)
   const idempotency = new IdempotencyStore(nc, { log })
   // Opened now so the first keyed request does not pay for it; a failure here is retried by that request.
   idempotency.bucket().catch(() => {})
+  // Quotas per tenant from the tenants bucket, watched for changes; the configured default for the rest.
+  const quotas = new TenantQuotas(defaultQuota(config))
+  quotas.watch(nc, log)
   const publisher = new BatchPublisher({
+    limiter: new TenantRateLimiter(quotas),
+    usage: new IngestUsage(),
     js,
     partitions: config.partitions,
     maxSamples: config.publishBatchSamples,
-    lingerMs: config.publishLingerMs,
     retryBudgetMs: config.publishTimeoutMs,
     maxPayload: () => nc.info?.max_payload,
     idempotency,

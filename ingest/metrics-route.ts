@@ -18,6 +18,7 @@ import {
   type TidemarkHttpError,
 } from '../engine/index.ts'
 import type { BatchPublisher, PublishOutcome } from './batch-publisher.ts'
+import type { TenantRateLimiter } from './rate-limiter.ts'
 import { beaconsToSamples, notDurableBeacons } from './beacon-samples.ts'
 import { IngestErrors, invalidBeacon } from './errors.ts'
 import { decodeDurable, encodeDurable, isValidIdempotencyKey, type IdempotencyStore } from './idempotency.ts'
@@ -73,7 +74,20 @@ function nothingDurable(err: TidemarkHttpError, body: BeaconBody | BeaconBody[])
   return withPublicMessage(err, { accepted: 0, beacons: beaconCount(body) })
 }
 
+/** A route that takes some body, turns it into beacons, and publishes them as the metrics route does. */
+export interface BeaconRouteSpec {
+  url: string
+  /** The compiled schema of the body (one source in engine/beacon-schema.ts). */
+  schema: unknown
+  /** The validated body as beacons, one per item (so notDurable's indices are the body's), or the problems of the items. */
+  toBeacons?: (body: unknown) => { beacons: BeaconBody | BeaconBody[] } | { problems: FieldProblem[] }
+}
+
 export function registerMetricsRoute(app: FastifyInstance, options: MetricsRouteOptions): void {
+  registerBeaconRoute(app, options, { url: '/api/v2/analytics/metrics', schema: MetricsBodySchema })
+}
+
+export function registerBeaconRoute(app: FastifyInstance, options: MetricsRouteOptions, spec: BeaconRouteSpec): void {
   const { publisher, idempotency } = options
 
   async function publishKeyed(tenant: string, key: string, body: BeaconBody | BeaconBody[], samples: Sample[], receivedAt: number, reply: FastifyReply) {
@@ -104,6 +118,10 @@ export function registerMetricsRoute(app: FastifyInstance, options: MetricsRoute
       await idempotency.settle(handle, { state: 'partial', durable: handle.record.durable })
       throw nothingDurable(err as TidemarkHttpError, body)
     }
+    // What this attempt made durable (a resumed key's earlier samples were counted by the attempt that stored them).
+    let counted = 0
+    for (let i = 0; i < own.length; i++) if (!already[i] && !outcome.notDurable?.[i]) counted++
+    publisher.usage?.add(tenant, 'samples', counted)
     if (outcome.notDurable === null) {
       await idempotency.settle(handle, { state: 'done', durable: '' })
       return reply.code(200).send({ accepted: own.length, beacons })
@@ -115,24 +133,45 @@ export function registerMetricsRoute(app: FastifyInstance, options: MetricsRoute
   }
 
   app.post(
-    '/api/v2/analytics/metrics',
+    spec.url,
     {
       // The response schema lets fastify serialize the answer with a compiled stringifier.
-      schema: { body: MetricsBodySchema, response: { 200: AcceptedSchema } },
+      schema: { body: spec.schema, response: { 200: AcceptedSchema } },
       bodyLimit: METRICS_BODY_LIMIT,
       // The hot path logs no line per request at info; failures still log at error. Never lower than the app's
       // level: a route level of warn under LOG_LEVEL=silent would log anyway.
       logLevel: atLeastWarn(app),
       onRequest: requireRole(options.tenants, 'ingest'),
+      // Usage of the credential: only an authenticated request has a tenant to count it for.
+      onResponse: async (request, reply) => {
+        const usage = publisher.usage
+        const tenant = request.principal?.tenantId
+        if (!usage || !tenant) return
+        usage.add(tenant, 'requests', 1)
+        const length = Number(request.headers['content-length'])
+        if (length > 0) usage.add(tenant, 'bytes', length)
+        if (reply.statusCode === 429) usage.add(tenant, 'rateLimited', 1)
+        else if (reply.statusCode >= 400) usage.add(tenant, 'refused', 1)
+      },
     },
     async (request, reply) => {
       const receivedAt = Date.now()
-      const body = request.body as BeaconBody | BeaconBody[]
+      let body = request.body as BeaconBody | BeaconBody[]
+      if (spec.toBeacons) {
+        const read = spec.toBeacons(request.body)
+        if ('problems' in read) throw invalidBeacon(read.problems)
+        body = read.beacons
+      }
       const key = request.headers['idempotency-key']
       if (key !== undefined && (typeof key !== 'string' || !isValidIdempotencyKey(key))) throw new IngestErrors.IdempotencyKeyInvalid()
       const tenant = tenantOf(request)
       // Validation comes first: a refused request touches neither JetStream nor the key's record.
       const samples = samplesOrThrow(beaconsToSamples(tenant, body, receivedAt))
+      const wait = publisher.limiter?.admit(tenant, samples.length) ?? 0
+      if (wait > 0) {
+        const quota = (publisher.limiter as TenantRateLimiter).quotaOf(tenant)
+        throw Object.assign(new IngestErrors.RateLimited(String(quota.samplesPerSec), String(quota.burst)), { retryAfterSeconds: wait })
+      }
       if (key !== undefined) return publishKeyed(tenant, key, body, samples, receivedAt, reply)
       let outcome: PublishOutcome
       try {
@@ -140,6 +179,7 @@ export function registerMetricsRoute(app: FastifyInstance, options: MetricsRoute
       } catch (err) {
         throw nothingDurable(err as TidemarkHttpError, body)
       }
+      publisher.usage?.add(tenant, 'samples', outcome.durable)
       if (outcome.notDurable !== null) throw partlyDurable(body, outcome, receivedAt, false)
       return reply.code(200).send({ accepted: samples.length, beacons: beaconCount(body) })
     }

@@ -3,6 +3,7 @@ import createError from '@fastify/error'
 
 export const QueryErrors = {
   InvalidQuery: createError('TM_QUERY_INVALID', 'Invalid query: %s', 400),
+  TenantNotFound: createError('TM_QUERY_TENANT_NOT_FOUND', 'No tenant %s', 404),
   InvalidRange: createError('TM_QUERY_INVALID_RANGE', 'Invalid range: %s', 400),
   TooManyPoints: createError('TM_QUERY_TOO_MANY_POINTS', 'The range holds %s steps; at most %s are served: widen step or narrow the range', 400),
   // No %s: ClickHouse's own text names tables, its version and the query. It stays in the log, as the cause.

@@ -6,6 +6,8 @@ import { registerAggregateRoutes } from './aggregate-route.ts'
 import { registerRetentionRoutes } from './retention-route.ts'
 import { registerSqlRoute } from './sql-route.ts'
 import { registerTenantRoutes } from './tenants-route.ts'
+import { registerQuotaRoutes } from './quota-route.ts'
+import { registerUsageRoutes } from './usage-route.ts'
 import { registerRulesRoutes } from './rules-route.ts'
 import { registerUi } from './ui-static.ts'
 import { registerPerformanceRoute } from './performance-route.ts'
@@ -37,6 +39,8 @@ export async function queryPlugin(app: FastifyInstance, options: QueryPluginOpti
   registerSqlRoute(app, options)
   registerRetentionRoutes(app, options)
   registerTenantRoutes(app, options)
+  registerQuotaRoutes(app, options)
+  registerUsageRoutes(app, options)
   if (options.rules) registerRulesRoutes(app, { tenants: options.tenants, rules: options.rules })
   await registerUi(app, options.uiDir)
 }

@@ -1,11 +1,13 @@
-// The one body parser of a JSON route: application/json only (fastify's
+// The body parsers of Tidemark's routes: application/json by default (fastify's
 // default text/plain parser would turn a text body into a string that then
-// fails validation as a 400, where the contract says 415), and a
-// Content-Encoding of gzip, deflate or br decoded with the decoded size held to
-// the route's body limit, so a zip bomb is a 413 and not a gigabyte in memory.
+// fails validation as a 400, where the contract says 415), plus whatever binary
+// or line formats a tier adds (ingest: NDJSON and msgpack), every one of them
+// behind the same Content-Encoding decoding: gzip, deflate or br, with the
+// decoded size held to the route's body limit, so a zip bomb is a 413 and not
+// a gigabyte in memory.
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { HttpErrors } from './http-errors.ts'
 
 type Decoder = (data: Buffer, options: zlib.ZlibOptions & zlib.BrotliOptions) => Promise<Buffer>
@@ -21,31 +23,75 @@ const DECODERS: Record<string, Decoder> = {
 /** The encodings a client may send, for docs and tests. */
 export const SUPPORTED_ENCODINGS = Object.keys(DECODERS)
 
-/** Replaces the scope's body parsers with one for application/json that decodes Content-Encoding. */
-export function jsonBodyParser(app: FastifyInstance): void {
-  // secure-json-parse as fastify uses it: a __proto__ or constructor.prototype key is an error, not a polluted object.
+/** The body as sent, decoded from its Content-Encoding; rejects with the TM_HTTP_* error a client can act on. */
+export async function decodeContentEncoding(request: FastifyRequest, raw: Buffer): Promise<Buffer> {
+  const encoding = (request.headers['content-encoding'] ?? '').trim().toLowerCase()
+  if (encoding === '' || encoding === 'identity') return raw
+  const decode = DECODERS[encoding]
+  if (!decode) throw new HttpErrors.UnsupportedEncoding(`"${encoding.slice(0, 60)}"`)
+  // The compressed body was held to the limit as it arrived; the decoded one is held to the same limit here.
+  const limit = request.routeOptions.bodyLimit
+  try {
+    return await decode(raw, { maxOutputLength: limit })
+  } catch (err) {
+    const tooLarge = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+    throw tooLarge ? new HttpErrors.BodyTooLarge(String(limit)) : new HttpErrors.InvalidEncoding(encoding, { cause: err })
+  }
+}
+
+/** Reads a decoded body into what the route validates; throws a TM_* error naming what is wrong. */
+export type BodyReader = (request: FastifyRequest, body: Buffer) => unknown
+
+/** A JSON text parser with fastify's protections (secure-json-parse: a __proto__ or constructor.prototype key is an error). */
+export function strictJsonParser(app: FastifyInstance): (request: FastifyRequest, text: string) => unknown {
   const parseJson = app.getDefaultJsonParser('error', 'error')
+  return (request, text) => {
+    // fastify's default JSON parser calls back synchronously.
+    let outcome: { err: Error | null; value: unknown } | undefined
+    parseJson(request, text, (err, value) => (outcome = { err, value }))
+    if (!outcome) throw new Error('the JSON parser did not answer synchronously')
+    if (outcome.err) throw outcome.err
+    return outcome.value
+  }
+}
+
+/**
+ * Replaces the scope's body parsers with application/json and the `extra` content types, each decoding
+ * Content-Encoding first. Any other type is a 415 that names the types the scope takes.
+ */
+export function bodyParsers(app: FastifyInstance, extra: Record<string, BodyReader> = {}): void {
+  const parseJson = strictJsonParser(app)
+  const readers: Record<string, BodyReader> = { 'application/json': (request, body) => parseJson(request, body.toString('utf8')), ...extra }
   app.removeAllContentTypeParsers()
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    const raw = body as Buffer
-    const encoding = (request.headers['content-encoding'] ?? '').trim().toLowerCase()
-    if (encoding === '' || encoding === 'identity') {
-      parseJson(request, raw.toString('utf8'), done)
-      return
-    }
-    const decode = DECODERS[encoding]
-    if (!decode) {
-      done(new HttpErrors.UnsupportedEncoding(`"${encoding.slice(0, 60)}"`), undefined)
-      return
-    }
-    // The compressed body was held to the limit as it arrived; the decoded one is held to the same limit here.
-    const limit = request.routeOptions.bodyLimit
-    decode(raw, { maxOutputLength: limit }).then(
-      (decoded) => parseJson(request, decoded.toString('utf8'), done),
-      (err: NodeJS.ErrnoException) => {
-        const tooLarge = err.code === 'ERR_BUFFER_TOO_LARGE'
-        done(tooLarge ? new HttpErrors.BodyTooLarge(String(limit)) : new HttpErrors.InvalidEncoding(encoding, { cause: err }), undefined)
-      }
-    )
+  for (const [type, read] of Object.entries(readers)) {
+    app.addContentTypeParser(type, { parseAs: 'buffer' }, (request, body, done) => {
+      decodeContentEncoding(request, body as Buffer).then(
+        (decoded) => {
+          let value: unknown
+          try {
+            value = read(request, decoded)
+          } catch (err) {
+            done(err as Error, undefined)
+            return
+          }
+          done(null, value)
+        },
+        (err: Error) => done(err, undefined)
+      )
+    })
+  }
+  if (Object.keys(extra).length === 0) return
+  // fastify's own 415 says "send application/json": this scope takes more than that.
+  const accepted = Object.keys(readers).join(', ')
+  app.addContentTypeParser('*', (request, _payload, done) => {
+    const type = request.headers['content-type']
+    const err = new HttpErrors.UnsupportedMediaType(type ? `"${type.slice(0, 100)}"` : 'none given')
+    err.message = `Unsupported Content-Type: ${type ? `"${type.slice(0, 100)}"` : 'none given'} (send ${accepted})`
+    done(err, undefined)
   })
+}
+
+/** The one body parser of a JSON route: application/json only, Content-Encoding decoded. */
+export function jsonBodyParser(app: FastifyInstance): void {
+  bodyParsers(app)
 }

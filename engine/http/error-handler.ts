@@ -154,10 +154,11 @@ export function translateError(
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new HttpErrors.InvalidJson(error.message) as TidemarkHttpError
   }
+  // Ours first: a TM_ error whose message says JSON (NDJSON's) is not fastify's JSON parser failing.
+  if (typeof error.code === 'string' && error.code.startsWith('TM_') && error.statusCode) return error as TidemarkHttpError
   if (error instanceof SyntaxError || (error.statusCode === 400 && /JSON/.test(error.message))) {
     return new HttpErrors.InvalidJson(error.message) as TidemarkHttpError
   }
-  if (typeof error.code === 'string' && error.code.startsWith('TM_') && error.statusCode) return error as TidemarkHttpError
   const status = error.statusCode ?? 0
   if (status >= 400 && status < 500) {
     // fastify's own 4xx (bad Content-Length, bad URL, …): the client's fault, so its status and words stay.

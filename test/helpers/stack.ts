@@ -80,7 +80,6 @@ export async function startStack(
       adminToken: ADMIN_TOKEN,
       logLevel: 'warn',
       storageLingerMs: 50,
-      publishLingerMs: 1,
       ...overrides,
     }
   )

@@ -12,8 +12,8 @@ let stack: Stack
 let port: number
 
 beforeAll(async () => {
-  // A linger long enough that concurrent requests share batches, as they do under load.
-  stack = await startStack({ publishLingerMs: 200 })
+  // Group commit makes concurrent requests share the batches that fill behind a publish in flight, as they do under load.
+  stack = await startStack()
   port = Number(new URL(stack.url).port)
 })
 afterAll(async () => stack?.stop())
@@ -67,7 +67,7 @@ describe("tagged traffic never overflows NATS' max_payload", () => {
     // Both tenants are active already: their tokens are resolved and cached, as they are under steady traffic.
     expect((await post(big.ingestToken, JSON.stringify({ page_views: 0 }))).status).toBe(200)
     expect((await post(small.ingestToken, JSON.stringify({ page_views: 20 }))).status).toBe(200)
-    // 30 beacons of 8 metrics: 8 series, each ~100 KB a request; a few requests in one linger pass 1 MiB a partition.
+    // 30 beacons of 8 metrics: 8 series, each ~100 KB a request; a few requests behind one publish pass 1 MiB a partition.
     const bodies = Array.from({ length: 20 }, (_, r) => JSON.stringify(taggedBeacons(30, r * 30, 8)))
     expect(bodies[0]?.length).toBeGreaterThan(100_000)
     const answers = await Promise.all([

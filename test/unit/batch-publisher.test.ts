@@ -29,7 +29,7 @@ function fakeJetStream(refuse: (subject: string) => boolean = () => false) {
 const noIdempotency = { drain: async () => {} } as unknown as IdempotencyStore
 
 function publisher(js: JetStreamClient, maxPayload: number, retryBudgetMs = 10_000): BatchPublisher {
-  return new BatchPublisher({ js, partitions: 4, maxSamples: 1000, lingerMs: 1, retryBudgetMs, maxPayload: () => maxPayload, idempotency: noIdempotency })
+  return new BatchPublisher({ js, partitions: 4, maxSamples: 1000, retryBudgetMs, maxPayload: () => maxPayload, idempotency: noIdempotency })
 }
 
 const longTags = Object.fromEntries(Array.from({ length: 16 }, (_, t) => [`tag_${t}`, 'v'.repeat(200)]))
@@ -85,5 +85,67 @@ describe('BatchPublisher', () => {
     const outcome = await publisher(resend.js, 1024 * 1024).publishExact(samples, 'k1', durable)
     expect(outcome).toEqual({ durable: 3000, notDurable: null })
     expect(resend.published.map((m) => m.msgID).sort()).toEqual(first.published.slice(2).map((m) => m.msgID).sort())
+  })
+})
+
+describe('BatchPublisher group commit', () => {
+  /** A JetStream stand-in whose acks wait until released, to hold a publish in flight. */
+  function gatedJetStream() {
+    const published: Published[] = []
+    const waiting: (() => void)[] = []
+    const js = {
+      async publish(subject: string, data: Uint8Array, options: { msgID: string }) {
+        published.push({ subject, bytes: data.length, msgID: options.msgID, samples: decodeBatch(data) })
+        await new Promise<void>((resolve) => waiting.push(resolve))
+        return { duplicate: false, seq: published.length, stream: 'TM_BEACONS' }
+      },
+    } as unknown as JetStreamClient
+    const releaseAll = () => waiting.splice(0).forEach((release) => release())
+    return { js, published, releaseAll }
+  }
+  // One series: every sample lands in the same partition.
+  const one = (i: number): Sample => ['t_a', 'page_views', 1_800_000_000_000 + i, i, null, 1_800_000_000_000]
+
+  it('publishes a lone beacon at once, with no timer', async () => {
+    const { js, published } = fakeJetStream()
+    const p = publisher(js, 1024 * 1024)
+    const outcome = p.publish([one(0)])
+    // Synchronously handed to JetStream: nothing waits for a linger.
+    expect(published.length).toBe(1)
+    expect(await outcome).toEqual({ durable: 1, notDurable: null })
+  })
+
+  it('fills the next batch behind a publish in flight and sends it when that one is acknowledged', async () => {
+    const { js, published, releaseAll } = gatedJetStream()
+    const p = publisher(js, 1024 * 1024)
+    const first = p.publish([one(0)])
+    const behind = Array.from({ length: 50 }, (_, i) => p.publish([one(i + 1)]))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // Only the first went: the other 50 requests wait together behind it.
+    expect(published.map((m) => m.samples.length)).toEqual([1])
+    releaseAll()
+    expect(await first).toEqual({ durable: 1, notDurable: null })
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(published.map((m) => m.samples.length)).toEqual([1, 50])
+    releaseAll()
+    for (const outcome of await Promise.all(behind)) expect(outcome).toEqual({ durable: 1, notDurable: null })
+    expect(p.stats.pendingSamples).toBe(0)
+  })
+
+  it('sends a batch that reaches the limit while another is in flight: a busy partition still sends full batches', async () => {
+    const { js, published, releaseAll } = gatedJetStream()
+    const p = publisher(js, 1024 * 1024)
+    const first = p.publish([one(0)])
+    const full = p.publish(Array.from({ length: 1000 }, (_, i) => one(i + 1)))
+    const rest = p.publish(Array.from({ length: 10 }, (_, i) => one(i + 1001)))
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(published.map((m) => m.samples.length)).toEqual([1, 1000])
+    releaseAll()
+    await Promise.all([first, full])
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    // The ten went once nothing coalesced was in flight on their partition.
+    expect(published.map((m) => m.samples.length)).toEqual([1, 1000, 10])
+    releaseAll()
+    expect(await rest).toEqual({ durable: 10, notDurable: null })
   })
 })

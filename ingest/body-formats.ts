@@ -1,0 +1,71 @@
+// The metrics route's bodies besides JSON, for clients that send in volume:
+// NDJSON (one beacon a line) and msgpack (one beacon or an array of them).
+// Both are read into the very shape a JSON body has, so the same compiled
+// schema validates all three (engine/beacon-schema.ts is the one source) and an
+// Idempotency-Key's digest does not depend on the format. Content-Encoding is
+// decoded before either (engine/http/body-encoding.ts).
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Unpackr } from 'msgpackr'
+import { bodyParsers, MAX_BEACONS_PER_REQUEST, strictJsonParser, type BodyReader } from '../engine/index.ts'
+import { IngestErrors } from './errors.ts'
+
+export const NDJSON_TYPE = 'application/x-ndjson'
+export const MSGPACK_TYPE = 'application/msgpack'
+
+// Records and bundled strings off: a client's body is plain msgpack, read with no shared structures.
+// int64AsType 'number': a uint64 would otherwise be a BigInt, which the schema cannot type.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })
+
+/** At most this many beacons a request, counted while reading: the schema would say so too, after holding them all. */
+function checkCount(count: number): void {
+  if (count === 0) throw new IngestErrors.EmptyBatch()
+  if (count > MAX_BEACONS_PER_REQUEST) throw new IngestErrors.TooManyBeacons(String(MAX_BEACONS_PER_REQUEST))
+}
+
+/** One beacon a line; blank lines (a trailing newline, CRLF) are skipped, and line numbers count from 1 as an editor does. */
+export function ndjsonReader(parseJson: (request: FastifyRequest, text: string) => unknown): BodyReader {
+  return (request, body) => {
+    const text = body.toString('utf8')
+    const beacons: unknown[] = []
+    let start = 0
+    for (let line = 1; start <= text.length; line++) {
+      let end = text.indexOf('\n', start)
+      if (end === -1) end = text.length
+      const content = text.slice(start, end).trim()
+      start = end + 1
+      if (content === '') continue
+      if (beacons.length === MAX_BEACONS_PER_REQUEST) checkCount(beacons.length + 1)
+      let beacon: unknown
+      try {
+        beacon = parseJson(request, content)
+      } catch (err) {
+        throw new IngestErrors.InvalidNdjson(String(line), (err as Error).message, { cause: err })
+      }
+      if (beacon === null || typeof beacon !== 'object' || Array.isArray(beacon)) {
+        throw new IngestErrors.InvalidNdjson(String(line), 'a line must hold one beacon, a JSON object')
+      }
+      beacons.push(beacon)
+    }
+    checkCount(beacons.length)
+    return beacons
+  }
+}
+
+/** One msgpack value: a beacon (a map) or an array of them; a truncated body or bytes after the value are refused. */
+export const msgpackReader: BodyReader = (_request, body) => {
+  if (body.length === 0) throw new IngestErrors.InvalidMsgpack('the body is empty')
+  let value: unknown
+  try {
+    value = unpackr.unpack(body)
+  } catch (err) {
+    const incomplete = (err as { incomplete?: boolean }).incomplete === true
+    throw new IngestErrors.InvalidMsgpack(incomplete ? 'it ends in the middle of a value (truncated?)' : (err as Error).message, { cause: err })
+  }
+  if (Array.isArray(value)) checkCount(value.length)
+  return value
+}
+
+/** The ingest scope's parsers: JSON, NDJSON and msgpack, each after Content-Encoding. */
+export function beaconBodyParsers(app: FastifyInstance): void {
+  bodyParsers(app, { [NDJSON_TYPE]: ndjsonReader(strictJsonParser(app)), [MSGPACK_TYPE]: msgpackReader })
+}

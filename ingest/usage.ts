@@ -1,0 +1,44 @@
+// What each tenant's ingest credential did on this process (requests, samples
+// made durable, body bytes as sent, requests rate-limited, requests otherwise
+// refused), published every interval as samples of the system tenant tagged
+// with the tenant and this process (engine/usage-series.ts says why there).
+// Each point is the count over its interval, so a sum over a range is the total.
+// /metrics carries no tenant at all.
+import { randomBytes } from 'node:crypto'
+import { USAGE_METRICS, USAGE_TENANT, USAGE_TENANT_TAG, type Sample, type UsageCounter } from '../engine/index.ts'
+
+type Counts = Record<UsageCounter, number>
+const zero = (): Counts => ({ requests: 0, samples: 0, bytes: 0, rateLimited: 0, refused: 0 })
+const COUNTERS = Object.keys(USAGE_METRICS) as UsageCounter[]
+const COUNTER_OF = Object.fromEntries(COUNTERS.map((counter) => [USAGE_METRICS[counter], counter])) as Record<string, UsageCounter>
+
+export class IngestUsage {
+  /** Tells this process's points from another's: two processes' points at one ts are two series. */
+  readonly process = randomBytes(4).toString('hex')
+  #counts = new Map<string, Counts>()
+
+  add(tenantId: string, counter: UsageCounter, n: number): void {
+    let counts = this.#counts.get(tenantId)
+    if (!counts) this.#counts.set(tenantId, (counts = zero()))
+    counts[counter] += n
+  }
+
+  /** Takes the counts since the last take as samples stamped `now`; `giveBack` restores those whose publish failed (all, without flags). */
+  take(now: number): { samples: Sample[]; giveBack: (notDurable?: Uint8Array | null) => void } {
+    const taken = this.#counts
+    this.#counts = new Map()
+    const samples: Sample[] = []
+    for (const [tenant, counts] of taken) {
+      const tags = { [USAGE_TENANT_TAG]: tenant, process: this.process }
+      for (const counter of COUNTERS) if (counts[counter] > 0) samples.push([USAGE_TENANT, USAGE_METRICS[counter], now, counts[counter], tags, now])
+    }
+    const giveBack = (notDurable?: Uint8Array | null) => {
+      samples.forEach((s, i) => {
+        if (notDurable === undefined || notDurable === null || notDurable[i]) {
+          this.add((s[4] as Record<string, string>)[USAGE_TENANT_TAG] as string, COUNTER_OF[s[1]] as UsageCounter, s[3])
+        }
+      })
+    }
+    return { samples, giveBack }
+  }
+}

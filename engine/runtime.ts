@@ -9,13 +9,13 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import type { KV } from '@nats-io/kv'
 import type { Config } from './config.ts'
-import { openClickHouse, type ClickHouseStore } from './clickhouse-store.ts'
+import { openClickHouse, type ClickHouseStore } from './clickhouse/clickhouse-store.ts'
 import { applyMigrations } from './clickhouse/migrator.ts'
-import { BUCKETS, connectNats, layoutOf, openBucket, setupJetStream, verifyJetStream } from './jetstream-setup.ts'
-import { natsAuthFromConfig } from './nats-auth.ts'
-import { externalNats, natsStoreDir, natsUrlFile, SupervisedNatsServer, type NatsEndpoint } from './nats-endpoint.ts'
-import { inboxPrefixFor, NATS_ROLES, type NatsRole } from './nats-permissions.ts'
-import { TenantRegistry } from './tenant-registry.ts'
+import { BUCKETS, connectNats, layoutOf, openBucket, setupJetStream, verifyJetStream } from './nats/jetstream-setup.ts'
+import { natsAuthFromConfig } from './nats/nats-auth.ts'
+import { externalNats, natsStoreDir, natsUrlFile, SupervisedNatsServer, type NatsEndpoint } from './nats/nats-endpoint.ts'
+import { inboxPrefixFor, NATS_ROLES, type NatsRole } from './nats/nats-permissions.ts'
+import { TenantRegistry } from './tenancy/tenant-registry.ts'
 
 export interface Logger {
   info(obj: object | string, msg?: string): void
@@ -103,7 +103,7 @@ export async function openEngineRuntime(config: Config, options: RuntimeOptions)
       })
     }
     const tenants = new TenantRegistry(await openBucket(nc, BUCKETS.tenants))
-    // The tiers that resolve tokens follow their withdrawals (engine/tenant-registry.ts).
+    // The tiers that resolve tokens follow their withdrawals (engine/tenancy/tenant-registry.ts).
     if (roles.includes('ingest') || roles.includes('query')) {
       await tenants.followCredentials(nc)
       opened.push(() => tenants.close())

@@ -1,7 +1,7 @@
 // The metrics route's bodies besides JSON, for clients that send in volume:
 // NDJSON (one beacon a line) and msgpack (one beacon or an array of them).
 // Both are read into the very shape a JSON body has, so the same compiled
-// schema validates all three (engine/beacon-schema.ts is the one source) and an
+// schema validates all three (engine/model/beacon-schema.ts is the one source) and an
 // Idempotency-Key's digest does not depend on the format. Content-Encoding is
 // decoded before either (engine/http/body-encoding.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify'

@@ -77,7 +77,7 @@ function nothingDurable(err: TidemarkHttpError, body: BeaconBody | BeaconBody[])
 /** A route that takes some body, turns it into beacons, and publishes them as the metrics route does. */
 export interface BeaconRouteSpec {
   url: string
-  /** The compiled schema of the body (one source in engine/beacon-schema.ts). */
+  /** The compiled schema of the body (one source in engine/model/beacon-schema.ts). */
   schema: unknown
   /** The validated body as beacons, one per item (so notDurable's indices are the body's), or the problems of the items. */
   toBeacons?: (body: unknown) => { beacons: BeaconBody | BeaconBody[] } | { problems: FieldProblem[] }

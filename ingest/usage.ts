@@ -1,7 +1,7 @@
 // What each tenant's ingest credential did on this process (requests, samples
 // made durable, body bytes as sent, requests rate-limited, requests otherwise
 // refused), published every interval as samples of the system tenant tagged
-// with the tenant and this process (engine/usage-series.ts says why there).
+// with the tenant and this process (engine/tenancy/usage-series.ts says why there).
 // Each point is the count over its interval, so a sum over a range is the total.
 // /metrics carries no tenant at all.
 import { randomBytes } from 'node:crypto'

@@ -1,5 +1,5 @@
 // GET/PUT/DELETE /api/v2/tenants/<id>/quota (admin token): a tenant's ingest
-// quota, stored in the tenants bucket (engine/tenant-quotas.ts) where every
+// quota, stored in the tenants bucket (engine/tenancy/tenant-quotas.ts) where every
 // ingest process watches it. PUT replaces it; DELETE goes back to the
 // configured default (TIDEMARK_QUOTA_SAMPLES_PER_SEC, TIDEMARK_QUOTA_BURST).
 import type { FastifyInstance } from 'fastify'

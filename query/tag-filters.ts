@@ -8,7 +8,7 @@
 // ClickHouse as bound parameters, never as SQL text.
 import { QueryErrors } from './errors.ts'
 
-/** The beacon schema's tag name rule (engine/beacon-schema.ts TagsSchema), so any stored tag can be named. */
+/** The beacon schema's tag name rule (engine/model/beacon-schema.ts TagsSchema), so any stored tag can be named. */
 export const TAG_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_.-]{0,63}$'
 const TAG_NAME = new RegExp(TAG_NAME_PATTERN)
 /** A beacon holds at most 16 tags, each value at most 256 characters: more filters than that can only be a mistake. */

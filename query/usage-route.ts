@@ -2,7 +2,7 @@
 // in the range, summed over every ingest process: requests, samples made
 // durable, body bytes, requests rate-limited and otherwise refused. Read from
 // the system tenant's usage samples tagged with the credential's tenant
-// (engine/usage-series.ts), so a tenant reads its own usage and no one else's.
+// (engine/tenancy/usage-series.ts), so a tenant reads its own usage and no one else's.
 import type { FastifyInstance } from 'fastify'
 import { Type } from '@sinclair/typebox'
 import { requireRole, tenantOf, USAGE_METRICS, USAGE_TENANT, USAGE_TENANT_TAG, type ClickHouseStore, type TenantRegistry, type UsageCounter } from '../engine/index.ts'

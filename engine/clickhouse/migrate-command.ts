@@ -3,7 +3,7 @@
 // current by default). On chDB the data directory belongs to one process:
 // stop Tidemark first. Against a ClickHouse server it runs any time.
 import path from 'node:path'
-import { openClickHouse } from '../clickhouse-store.ts'
+import { openClickHouse } from './clickhouse-store.ts'
 import type { Config } from '../config.ts'
 import { migrateDown, migrateUp, migrationStatus } from './migrator.ts'
 

@@ -7,8 +7,8 @@
 // applyMigrations runs at every start in place of the old applySchema: on a
 // data directory made by release 0.1.0, migration 1 finds every object there
 // (IF NOT EXISTS) and is recorded, and the later ones apply.
-import type { ClickHouseStore } from '../clickhouse-store.ts'
-import { sha256Hex } from '../digest.ts'
+import type { ClickHouseStore } from './clickhouse-store.ts'
+import { sha256Hex } from '../tenancy/digest.ts'
 import { EngineErrors } from '../errors.ts'
 import { MIGRATIONS, type Migration } from './migrations.ts'
 import { retention } from './migrations/004-retention.ts'

@@ -4,7 +4,7 @@
 // next merge of their part (merge_with_ttl_timeout, 4 hours by default). A
 // partition drop would not do: partitions are months shared by every tenant.
 // Policies live in <db>.retention_policies (migrations/004-retention.ts).
-import type { ClickHouseStore } from '../clickhouse-store.ts'
+import type { ClickHouseStore } from './clickhouse-store.ts'
 
 export interface RetentionPolicy {
   /** Days raw samples are kept; null keeps them. */

@@ -2,9 +2,9 @@
 // The hook resolves the bearer token to a principal and checks its role.
 import { timingSafeEqual } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
-import { sha256 } from '../digest.ts'
+import { sha256 } from '../tenancy/digest.ts'
 import { EngineErrors } from '../errors.ts'
-import type { Principal, Role, TenantRegistry } from '../tenant-registry.ts'
+import type { Principal, Role, TenantRegistry } from '../tenancy/tenant-registry.ts'
 import { HttpErrors } from './http-errors.ts'
 
 declare module 'fastify' {

@@ -21,7 +21,7 @@
 // series' evaluations run only when it has samples in its window or an active
 // alert; an idle one costs nothing. Parity with promtool is tested in
 // test/integration/promtool-parity.test.ts.
-import { seriesKey as canonicalSeriesKey } from '../sample.ts'
+import { seriesKey as canonicalSeriesKey } from '../model/sample.ts'
 import type { CompareOp } from './promql-subset.ts'
 import type { AlertRule, RuleGroup } from './rule-file.ts'
 import type { TemplateData } from './template.ts'

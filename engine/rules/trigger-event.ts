@@ -10,8 +10,8 @@
 // JetStream's duplicate window (msgID = id) and ClickHouse's
 // ReplacingMergeTree each keep it once.
 import { Type, type Static } from '@sinclair/typebox'
-import { sha256Hex } from '../digest.ts'
-import { TRIGGERS_SUBJECT_PREFIX } from '../subjects.ts'
+import { sha256Hex } from '../tenancy/digest.ts'
+import { TRIGGERS_SUBJECT_PREFIX } from '../nats/subjects.ts'
 import type { LadderEvent } from './action-ladder.ts'
 import { LADDER_ACTIONS } from './ladder-settings.ts'
 

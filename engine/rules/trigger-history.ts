@@ -7,9 +7,9 @@
 //     replay that batches the events differently collapses when parts merge;
 //     readers that must not see the window before that merge read with FINAL
 //     (triggerHistory does).
-import type { ClickHouseStore } from '../clickhouse-store.ts'
-import { DEDUPLICATION_WINDOW } from '../clickhouse-schema.ts'
-import { sha256Hex } from '../digest.ts'
+import type { ClickHouseStore } from '../clickhouse/clickhouse-store.ts'
+import { DEDUPLICATION_WINDOW } from '../clickhouse/clickhouse-schema.ts'
+import { sha256Hex } from '../tenancy/digest.ts'
 import { decodeValue, type TriggerEvent } from './trigger-event.ts'
 
 export const TRIGGER_EVENTS_TABLE = 'trigger_events'

@@ -1,10 +1,10 @@
-// What rules and triggers need on NATS, per user, for engine/nats-permissions.ts
+// What rules and triggers need on NATS, per user, for engine/nats/nats-permissions.ts
 // (the owner of the role lists) and for a deployment's autoscaler users. Each
 // list is the least that worked against nats-server 2.9.10 with NATS.js v3:
 // test/integration/trigger-permissions.test.ts runs the rule store, the
 // publisher and examples/autoscaler as users holding only these and fails on
 // any violation in the server's log.
-import type { NatsPermissions } from '../nats-permissions.ts'
+import type { NatsPermissions } from '../nats/nats-permissions.ts'
 import { RULES_BUCKET } from './rule-store.ts'
 import { tenantTriggerSubjects } from './trigger-event.ts'
 import { TRIGGERS_STREAM } from './trigger-stream.ts'

@@ -17,7 +17,7 @@
 import { nanos } from '@nats-io/transport-node'
 import { RetentionPolicy, StorageType, type JetStreamClient, type PubAck, type StreamConfig } from '@nats-io/jetstream'
 import { retryWithBackoff } from '../retry.ts'
-import { TRIGGERS_SUBJECTS } from '../subjects.ts'
+import { TRIGGERS_SUBJECTS } from '../nats/subjects.ts'
 import { triggerSubject, type TriggerEvent } from './trigger-event.ts'
 
 export const TRIGGERS_STREAM = 'TM_TRIGGERS'

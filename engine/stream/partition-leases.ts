@@ -24,7 +24,7 @@
 import os from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { KV } from '@nats-io/kv'
-import { fnv1a } from '../sample.ts'
+import { fnv1a } from '../model/sample.ts'
 import type { Logger } from '../runtime.ts'
 
 const PARTITION_KEY_PREFIX = 'partitions.'

@@ -25,7 +25,7 @@ export interface StreamOutput {
 export interface SeriesIdentity {
   partition: number
   tenant: string
-  /** Canonical series key (engine/sample.ts seriesKey). */
+  /** Canonical series key (engine/model/sample.ts seriesKey). */
   series: string
   metric: string
   tags: Record<string, string> | null

@@ -1,6 +1,6 @@
 // The NATS names the stream engine adds, and the idempotent setup of its
-// buckets and output stream. Kept here rather than in engine/subjects.ts and
-// engine/jetstream-setup.ts until the engine role is wired (docs/stream.md).
+// buckets and output stream. Kept here rather than in engine/nats/subjects.ts and
+// engine/nats/jetstream-setup.ts until the engine role is wired (docs/stream.md).
 import { nanos, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'

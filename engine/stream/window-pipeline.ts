@@ -12,7 +12,7 @@
 // other. A sample older than the watermark at its arrival is late: counted,
 // never added to a window (storage keeps it anyway; storage reads the log too).
 import { Observable, Subject, filter, groupBy, mergeMap, type GroupedObservable } from 'rxjs'
-import { SampleField, seriesKey, type Sample } from '../sample.ts'
+import { SampleField, seriesKey, type Sample } from '../model/sample.ts'
 import type { PipelineSettings } from './stream-config.ts'
 import type { MessageContext, SeriesEvaluator, SeriesEvaluatorFactory, SeriesIdentity, StreamOutput } from './series-evaluator.ts'
 import { SeriesWindows, WindowGrid } from './windows.ts'

@@ -5,8 +5,8 @@
 // in the main thread do not reach worker threads on Node 20).
 import { threadId } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
-import { decodeBatch } from '../beacon-batch.ts'
-import type { Sample } from '../sample.ts'
+import { decodeBatch } from '../model/beacon-batch.ts'
+import type { Sample } from '../model/sample.ts'
 import type { SeriesEvaluatorFactory, StreamOutput } from './series-evaluator.ts'
 import { PartitionPipeline } from './window-pipeline.ts'
 import type { OpenTask, WorkerReply, WorkerTask } from './worker-protocol.ts'

@@ -3,7 +3,7 @@
 // ({tenant, revision, alerts}). NATS_URL and NATS_NKEY say where and as whom.
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node'
 import fs from 'node:fs'
-import { openBucket } from '../../engine/jetstream-setup.ts'
+import { openBucket } from '../../engine/nats/jetstream-setup.ts'
 import { RULES_BUCKET, RuleStore } from '../../engine/rules/rule-store.ts'
 
 const seed = new TextEncoder().encode(fs.readFileSync(process.env.NATS_NKEY as string, 'utf8').trim())

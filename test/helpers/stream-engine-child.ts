@@ -4,9 +4,9 @@
 // "ready <engineId>" on stdout, and runs until killed (SIGTERM: graceful stop).
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { connectNats } from '../../engine/jetstream-setup.ts'
-import { inboxPrefixFor } from '../../engine/nats-permissions.ts'
-import type { SupervisedNatsServer } from '../../engine/nats-endpoint.ts'
+import { connectNats } from '../../engine/nats/jetstream-setup.ts'
+import { inboxPrefixFor } from '../../engine/nats/nats-permissions.ts'
+import type { SupervisedNatsServer } from '../../engine/nats/nats-endpoint.ts'
 import { natsEnv } from './stack.ts'
 import { validateStreamSettings, type StreamSettings } from '../../engine/stream/stream-config.ts'
 import { StreamRuntime } from '../../engine/stream/stream-runtime.ts'

@@ -1,6 +1,6 @@
 // Deterministic input for the stream engine's tests and measurements: the same
 // seed gives the same samples, in the same batches, every run.
-import type { Sample } from '../../engine/sample.ts'
+import type { Sample } from '../../engine/model/sample.ts'
 
 /** mulberry32: a small seeded PRNG, good enough to shuffle test data. */
 export function seededRandom(seed: number): () => number {

@@ -3,7 +3,7 @@
 // next one, whatever its format, gets exactly its own rows.
 import fs from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse-store.ts'
+import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse/clickhouse-store.ts'
 import { tempDir } from '../helpers/stack.ts'
 
 let dir: string

@@ -3,8 +3,8 @@
 // client code; with no ClickHouse server here, its test is the refusal a user
 // meets when the URL is wrong.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse-store.ts'
-import { freePort } from '../../engine/nats-endpoint.ts'
+import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse/clickhouse-store.ts'
+import { freePort } from '../../engine/nats/nats-endpoint.ts'
 import { processChdbPath } from '../helpers/stack.ts'
 
 describe('chDB store', () => {

@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, expect, it } from 'vitest'
-import { isAlive } from '../../engine/nats-endpoint.ts'
+import { isAlive } from '../../engine/nats/nats-endpoint.ts'
 import { tempDir } from '../helpers/stack.ts'
 import { killWithChildren, startTidemarkProcess, TIDEMARK_BIN, type TidemarkProcess } from '../helpers/tidemark-process.ts'
 

@@ -9,7 +9,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { connect } from '@nats-io/transport-node'
-import { isAlive } from '../../engine/nats-endpoint.ts'
+import { isAlive } from '../../engine/nats/nats-endpoint.ts'
 import { tempDir } from '../helpers/stack.ts'
 import { killWithChildren, startTidemarkProcess, TIDEMARK_BIN as bin } from '../helpers/tidemark-process.ts'
 

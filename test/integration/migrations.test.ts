@@ -5,7 +5,7 @@
 import fs from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../engine/index.ts'
-import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse-store.ts'
+import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse/clickhouse-store.ts'
 import { migrateCommand } from '../../engine/clickhouse/migrate-command.ts'
 import { MIGRATIONS, type Migration } from '../../engine/clickhouse/migrations.ts'
 import { applyMigrations, migrateDown, migrateUp, migrationStatus, MIGRATIONS_TABLE } from '../../engine/clickhouse/migrator.ts'

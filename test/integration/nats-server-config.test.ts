@@ -6,7 +6,7 @@ import fs from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream } from '@nats-io/jetstream'
-import { findExecutable, freePort } from '../../engine/nats-endpoint.ts'
+import { findExecutable, freePort } from '../../engine/nats/nats-endpoint.ts'
 import { natsConfigText } from '../../cli/nats-commands.ts'
 import { tempDir } from '../helpers/stack.ts'
 

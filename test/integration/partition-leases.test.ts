@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { connectAs, startNats } from '../helpers/stack.ts'
-import type { SupervisedNatsServer } from '../../engine/nats-endpoint.ts'
+import type { SupervisedNatsServer } from '../../engine/nats/nats-endpoint.ts'
 import { PartitionLeases } from '../../engine/stream/partition-leases.ts'
 import { ensureStreamLayout, type StreamLayout } from '../../engine/stream/stream-layout.ts'
 

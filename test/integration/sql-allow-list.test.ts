@@ -4,7 +4,7 @@
 // case slips in through the case-insensitive match.
 import fs from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse-store.ts'
+import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse/clickhouse-store.ts'
 import { AGGREGATE_FUNCTIONS, isAllowedFunction, SCALAR_FUNCTIONS, WINDOW_FUNCTIONS } from '../../query/sql/function-allow-list.ts'
 import { tempDir } from '../helpers/stack.ts'
 

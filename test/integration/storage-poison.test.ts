@@ -7,11 +7,11 @@
 import { randomBytes } from 'node:crypto'
 import Fastify from 'fastify'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { encodeBatch } from '../../engine/beacon-batch.ts'
-import { DeadLetterHeader, STORAGE_DEAD_LETTER_SUBJECT } from '../../engine/dead-letters.ts'
+import { encodeBatch } from '../../engine/model/beacon-batch.ts'
+import { DeadLetterHeader, STORAGE_DEAD_LETTER_SUBJECT } from '../../engine/storage/dead-letters.ts'
 import { registerHealthRoute } from '../../engine/http/health-route.ts'
-import type { Sample } from '../../engine/sample.ts'
-import { beaconSubject, BEACONS_STREAM, DEAD_LETTERS_STREAM } from '../../engine/subjects.ts'
+import type { Sample } from '../../engine/model/sample.ts'
+import { beaconSubject, BEACONS_STREAM, DEAD_LETTERS_STREAM } from '../../engine/nats/subjects.ts'
 import { openStorageRig, samplesOf, type StorageRig } from './storage-rig.ts'
 
 let rig: StorageRig

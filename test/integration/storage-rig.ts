@@ -7,15 +7,15 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { jetstream, jetstreamManager, type ConsumerInfo, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { encodeBatch } from '../../engine/beacon-batch.ts'
-import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse-store.ts'
-import { BUCKETS, openBucket, setupJetStream } from '../../engine/jetstream-setup.ts'
+import { encodeBatch } from '../../engine/model/beacon-batch.ts'
+import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse/clickhouse-store.ts'
+import { BUCKETS, openBucket, setupJetStream } from '../../engine/nats/jetstream-setup.ts'
 import { applySchema } from '../../engine/runtime.ts'
-import type { Sample } from '../../engine/sample.ts'
-import { StorageConsumer, type StorageConsumerOptions } from '../../engine/storage-consumer.ts'
-import { beaconSubject, BEACONS_STREAM, STORAGE_CONSUMER } from '../../engine/subjects.ts'
+import type { Sample } from '../../engine/model/sample.ts'
+import { StorageConsumer, type StorageConsumerOptions } from '../../engine/storage/storage-consumer.ts'
+import { beaconSubject, BEACONS_STREAM, STORAGE_CONSUMER } from '../../engine/nats/subjects.ts'
 import { connectAs, processChdbPath, startNats } from '../helpers/stack.ts'
-import type { SupervisedNatsServer } from '../../engine/nats-endpoint.ts'
+import type { SupervisedNatsServer } from '../../engine/nats/nats-endpoint.ts'
 
 export interface StorageRig {
   nats: SupervisedNatsServer

@@ -2,8 +2,8 @@
 // them; storage shares those subjects and must ack a tick without writing it or
 // taking it for a poison batch.
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { encodeBatch } from '../../engine/beacon-batch.ts'
-import { beaconSubject, DEAD_LETTERS_STREAM } from '../../engine/subjects.ts'
+import { encodeBatch } from '../../engine/model/beacon-batch.ts'
+import { beaconSubject, DEAD_LETTERS_STREAM } from '../../engine/nats/subjects.ts'
 import { tickMessage } from '../../engine/stream/watermark-ticks.ts'
 import { openStorageRig, samplesOf, type StorageRig } from './storage-rig.ts'
 

@@ -5,7 +5,7 @@
 // and a thread that dies reports the partitions it took with it.
 import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { encodeBatch } from '../../engine/beacon-batch.ts'
+import { encodeBatch } from '../../engine/model/beacon-batch.ts'
 import type { StreamOutput } from '../../engine/stream/series-evaluator.ts'
 import { DEFAULT_WINDOWS, type PipelineSettings } from '../../engine/stream/stream-config.ts'
 import { PartitionPipeline } from '../../engine/stream/window-pipeline.ts'

@@ -2,7 +2,7 @@
 // differently collapses to one row per id (FINAL now, merges later), tenants stay apart.
 import fs from 'node:fs'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse-store.ts'
+import { openClickHouse, type ClickHouseStore } from '../../engine/clickhouse/clickhouse-store.ts'
 import { ActionLadder } from '../../engine/rules/action-ladder.ts'
 import { effectiveRuleGroups } from '../../engine/rules/default-rules.ts'
 import type { AlertTransition } from '../../engine/rules/evaluator.ts'

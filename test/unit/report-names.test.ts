@@ -1,7 +1,7 @@
 // The reporting routes name what other tiers define (engine/ internals they may not import): the cache and
 // performance metrics the tenant views pivot, the trigger history table, the tag name rule. Each must agree.
 import { describe, expect, it } from 'vitest'
-import { TagsSchema } from '../../engine/beacon-schema.ts'
+import { TagsSchema } from '../../engine/model/beacon-schema.ts'
 import { CACHE_METRICS as VIEW_CACHE_METRICS, PERFORMANCE_METRICS as VIEW_PERFORMANCE_METRICS } from '../../engine/clickhouse/migrations/002-tenant-views.ts'
 import { TRIGGER_EVENTS_TABLE as ENGINE_TRIGGER_EVENTS_TABLE } from '../../engine/rules/trigger-history.ts'
 import { CACHE_METRICS } from '../../query/cache-route.ts'

@@ -1,6 +1,6 @@
 // When storage health says not ok, and what it says.
 import { expect, it } from 'vitest'
-import { assessStorageHealth, DEFAULT_STORAGE_HEALTH, type StorageHealthFacts } from '../../engine/storage-health.ts'
+import { assessStorageHealth, DEFAULT_STORAGE_HEALTH, type StorageHealthFacts } from '../../engine/storage/storage-health.ts'
 
 const now = 1_000_000
 const calm: StorageHealthFacts = { now, heldMessages: 0, undelivered: 0, progressAt: now - 3_600_000, retrying: null, recentDeadLetters: 0, lastError: null }

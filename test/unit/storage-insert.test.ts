@@ -1,10 +1,10 @@
 // The pure parts of storage: rows from samples, the bisection that isolates the
 // messages ClickHouse refuses, and which ClickHouse errors count as a refusal.
 import { expect, it } from 'vitest'
-import { encodeBatch } from '../../engine/beacon-batch.ts'
-import { clickHouseErrorName, isContentRefusal } from '../../engine/clickhouse-errors.ts'
-import type { Sample } from '../../engine/sample.ts'
-import { decodeItem, insertIsolating, rowsOf, type BatchItem, type Refusal } from '../../engine/storage-insert.ts'
+import { encodeBatch } from '../../engine/model/beacon-batch.ts'
+import { clickHouseErrorName, isContentRefusal } from '../../engine/clickhouse/clickhouse-errors.ts'
+import type { Sample } from '../../engine/model/sample.ts'
+import { decodeItem, insertIsolating, rowsOf, type BatchItem, type Refusal } from '../../engine/storage/storage-insert.ts'
 
 const item = (seq: number, samples: unknown[]): BatchItem => decodeItem(seq, 'tm.beacons.0', encodeBatch(samples as Sample[]))
 const good = (seq: number): BatchItem => item(seq, [['t', 'm', 1000 * seq, seq, null, 0]])

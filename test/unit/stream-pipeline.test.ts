@@ -4,7 +4,7 @@
 // applied in one piece and the same log interrupted and rebuilt by replay from a
 // checkpoint give the same outputs, none lost, none different.
 import { describe, expect, it } from 'vitest'
-import type { Sample } from '../../engine/sample.ts'
+import type { Sample } from '../../engine/model/sample.ts'
 import { inEventTimeOrder, type StreamOutput } from '../../engine/stream/series-evaluator.ts'
 import { DEFAULT_WINDOWS, type PipelineSettings } from '../../engine/stream/stream-config.ts'
 import { PartitionPipeline, type LogEntry, type PartitionCheckpoint } from '../../engine/stream/window-pipeline.ts'

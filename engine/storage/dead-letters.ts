@@ -6,7 +6,7 @@
 // each dead letter once, within the stream's duplicate window.
 import { headers } from '@nats-io/transport-node'
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream'
-import { BEACONS_STREAM, DEAD_LETTERS_SUBJECT_PREFIX } from './subjects.ts'
+import { BEACONS_STREAM, DEAD_LETTERS_SUBJECT_PREFIX } from '../nats/subjects.ts'
 
 export const STORAGE_DEAD_LETTER_SUBJECT = `${DEAD_LETTERS_SUBJECT_PREFIX}storage`
 

@@ -1,7 +1,7 @@
 // The wire format of tm.beacons.<partition>: a msgpack-encoded batch of samples.
 // A version field lets later formats coexist with stored ones.
 import { Packr } from 'msgpackr'
-import { EngineErrors } from './errors.ts'
+import { EngineErrors } from '../errors.ts'
 import type { Sample } from './sample.ts'
 
 export const BATCH_FORMAT_VERSION = 1

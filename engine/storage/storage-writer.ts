@@ -4,14 +4,14 @@
 // isolates what ClickHouse refuses for its content (storage-insert.ts), and
 // dead-letters that and what does not decode before anything is acknowledged.
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
-import type { ClickHouseStore } from './clickhouse-store.ts'
-import { isContentRefusal } from './clickhouse-errors.ts'
+import type { ClickHouseStore } from '../clickhouse/clickhouse-store.ts'
+import { isContentRefusal } from '../clickhouse/clickhouse-errors.ts'
 import { publishDeadLetter } from './dead-letters.ts'
-import { EngineErrors } from './errors.ts'
-import { retryWithBackoff } from './retry.ts'
+import { EngineErrors } from '../errors.ts'
+import { retryWithBackoff } from '../retry.ts'
 import { decodeItem, insertIsolating, insertStatement, type BatchItem, type Refusal } from './storage-insert.ts'
 import type { StorageLog, StorageStats } from './storage-stats.ts'
-import { BEACONS_STREAM } from './subjects.ts'
+import { BEACONS_STREAM } from '../nats/subjects.ts'
 
 export interface StorageWriterContext {
   js: JetStreamClient

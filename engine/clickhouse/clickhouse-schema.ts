@@ -3,7 +3,7 @@
 // by engine/clickhouse/migrator.ts); this file keeps what the rest of the
 // engine needs to know about them. Tenant leads every sort key, so a
 // tenant's reads touch only its own granules.
-import { SERIES_ROLLUPS } from './clickhouse/migrations/003-series-rollups.ts'
+import { SERIES_ROLLUPS } from './migrations/003-series-rollups.ts'
 
 /** Blocks remembered for insert deduplication: a redelivered batch within this many inserts is stored once. */
 export const DEDUPLICATION_WINDOW = 10_000
@@ -18,4 +18,4 @@ export const SAMPLE_COLUMNS = ['tenant', 'metric', 'ts', 'value', 'tags', 'recei
  */
 export const ROLLUPS: ReadonlyArray<{ table: string; seconds: number; sketches: boolean }> = SERIES_ROLLUPS
 
-export { QUANTILES_FN, SKETCH_ACCURACY, SKETCH_LEVELS, VISITOR_TAG, VISITORS_FN } from './clickhouse/migrations/003-series-rollups.ts'
+export { QUANTILES_FN, SKETCH_ACCURACY, SKETCH_LEVELS, VISITOR_TAG, VISITORS_FN } from './migrations/003-series-rollups.ts'

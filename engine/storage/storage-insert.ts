@@ -5,11 +5,11 @@
 // same way and ClickHouse drops the halves that already landed. A refused
 // insert stores none of its rows (clickhouse-errors.ts), so a parent's token is
 // never half used.
-import { decodeBatch } from './beacon-batch.ts'
-import { SAMPLE_COLUMNS } from './clickhouse-schema.ts'
-import { isContentRefusal } from './clickhouse-errors.ts'
-import { EngineErrors } from './errors.ts'
-import { SampleField, type Sample } from './sample.ts'
+import { decodeBatch } from '../model/beacon-batch.ts'
+import { SAMPLE_COLUMNS } from '../clickhouse/clickhouse-schema.ts'
+import { isContentRefusal } from '../clickhouse/clickhouse-errors.ts'
+import { EngineErrors } from '../errors.ts'
+import { SampleField, type Sample } from '../model/sample.ts'
 
 /** One stream message of a batch, decoded once. */
 export interface BatchItem {

@@ -4,8 +4,8 @@
 // generated under the data directory.
 import fs from 'node:fs'
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions } from '@nats-io/transport-node'
-import type { Config } from './config.ts'
-import { EngineErrors } from './errors.ts'
+import type { Config } from '../config.ts'
+import { EngineErrors } from '../errors.ts'
 
 export type NatsAuth =
   | { kind: 'creds'; file: string }

@@ -9,8 +9,8 @@ import fs from 'node:fs'
 import tty from 'node:tty'
 import path from 'node:path'
 import { createClient, type ClickHouseClient } from '@clickhouse/client'
-import { guardChdbConnection } from './clickhouse/chdb-output-guard.ts'
-import { EngineErrors } from './errors.ts'
+import { guardChdbConnection } from './chdb-output-guard.ts'
+import { EngineErrors } from '../errors.ts'
 
 export type ClickHouseMode = 'chdb' | 'http'
 

@@ -1,7 +1,7 @@
 // The one schema source for what a metrics beacon may hold. Ingest compiles it
 // once into fastify's validator; the docs and the tests read it from here.
 import { Type, type TSchema } from '@sinclair/typebox'
-import { CACHE_METRICS } from './clickhouse/migrations/002-tenant-views.ts'
+import { CACHE_METRICS } from '../clickhouse/migrations/002-tenant-views.ts'
 import { KNOWN_METRICS, METRIC_KIND_SCHEMAS, METRIC_NAME_PATTERN, SUFFIX_KINDS } from './metric-catalogue.ts'
 
 /** Keys in a beacon that are not metrics. */

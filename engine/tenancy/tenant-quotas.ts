@@ -2,14 +2,14 @@
 // tenants bucket under `quota.<tenantId>` so every ingest process sees a change
 // within a moment: each one watches those keys (the ingest NATS user may
 // create a consumer on them and nothing else of the bucket: nats-permissions.ts).
-// The admin route writes them (query/quota-route.ts); engine/tenant-registry.ts
+// The admin route writes them (query/quota-route.ts); engine/tenancy/tenant-registry.ts
 // keeps the tenants themselves.
 import type { KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { Type, type Static } from '@sinclair/typebox'
-import { openBucket } from './jetstream-setup.ts'
-import type { Logger } from './runtime.ts'
-import { TENANTS_BUCKET } from './subjects.ts'
+import { openBucket } from '../nats/jetstream-setup.ts'
+import type { Logger } from '../runtime.ts'
+import { TENANTS_BUCKET } from '../nats/subjects.ts'
 
 export const QUOTA_KEY_PREFIX = 'quota.'
 

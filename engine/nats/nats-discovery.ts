@@ -6,8 +6,8 @@
 // never starts a second server on the store of a running one: two servers on
 // one store corrupt it.
 import fs from 'node:fs'
-import type { Config } from './config.ts'
-import { EngineErrors } from './errors.ts'
+import type { Config } from '../config.ts'
+import { EngineErrors } from '../errors.ts'
 import { describeNatsAuth, natsAuthFromConfig } from './nats-auth.ts'
 import { externalNats, natsStoreDir, natsUrlFile, runningNatsServerPid, SupervisedNatsServer, type NatsEndpoint } from './nats-endpoint.ts'
 import { localUserAuth } from './nats-local-users.ts'

@@ -20,12 +20,12 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
-import type { Config } from './config.ts'
-import { EngineErrors } from './errors.ts'
+import type { Config } from '../config.ts'
+import { EngineErrors } from '../errors.ts'
 import { describeNatsAuth, natsAuthOptions, type NatsAuth } from './nats-auth.ts'
-import { backoffDelayMs } from './retry.ts'
-import { ensureRulesBucket } from './rules/rule-store.ts'
-import { triggersStreamConfig } from './rules/trigger-stream.ts'
+import { backoffDelayMs } from '../retry.ts'
+import { ensureRulesBucket } from '../rules/rule-store.ts'
+import { triggersStreamConfig } from '../rules/trigger-stream.ts'
 import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, IDEMPOTENCY_TTL_MS, STORAGE_CONSUMER, STORAGE_STATE_BUCKET, TENANTS_BUCKET } from './subjects.ts'
 
 export interface JetStreamLayout {

@@ -10,9 +10,9 @@ import { randomBytes } from 'node:crypto'
 import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv'
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node'
 import { sha256Hex } from './digest.ts'
-import { EngineErrors } from './errors.ts'
-import { isPermissionViolation } from './jetstream-setup.ts'
-import { retryWithBackoff } from './retry.ts'
+import { EngineErrors } from '../errors.ts'
+import { isPermissionViolation } from '../nats/jetstream-setup.ts'
+import { retryWithBackoff } from '../retry.ts'
 
 /** An ingestToken may only write its tenant's data; an apiKey may only read it. */
 export type Role = 'ingest' | 'read'

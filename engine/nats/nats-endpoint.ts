@@ -9,11 +9,11 @@ import { once } from 'node:events'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { EngineErrors } from './errors.ts'
+import { EngineErrors } from '../errors.ts'
 import type { NatsAuth } from './nats-auth.ts'
 import { localUserAuth, writeLocalServerConfig } from './nats-local-users.ts'
 import type { NatsUserName } from './nats-permissions.ts'
-import { backoffDelayMs } from './retry.ts'
+import { backoffDelayMs } from '../retry.ts'
 
 export interface NatsEndpoint {
   /** Client URL, e.g. nats://127.0.0.1:4222. */

@@ -4,9 +4,9 @@
 // the one docker-compose.yml mounts). Each set is the least that works with
 // nats-server 2.9 and NATS.js v3, found by running the roles against a real
 // server (test/integration/nats-permissions.test.ts fails on any violation).
-import { ROLE_RULES_PUBLISH } from './rules/trigger-permissions.ts'
-import { QUOTA_KEY_PREFIX } from './tenant-quotas.ts'
-import { PARTITION_LEASES_BUCKET, STREAM_CHECKPOINTS_BUCKET, WINDOWS_SUBJECTS } from './stream/stream-layout.ts'
+import { ROLE_RULES_PUBLISH } from '../rules/trigger-permissions.ts'
+import { QUOTA_KEY_PREFIX } from '../tenancy/tenant-quotas.ts'
+import { PARTITION_LEASES_BUCKET, STREAM_CHECKPOINTS_BUCKET, WINDOWS_SUBJECTS } from '../stream/stream-layout.ts'
 import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, STORAGE_STATE_BUCKET, TENANTS_BUCKET, TRIGGERS_SUBJECTS } from './subjects.ts'
 
 export type NatsRole = 'ingest' | 'engine' | 'query'
@@ -44,14 +44,14 @@ const readTenants = [`${API}.STREAM.INFO.${TENANTS_STREAM}`, `${API}.DIRECT.GET.
 const listTenants = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.>`, `${API}.CONSUMER.INFO.${TENANTS_STREAM}.>`, `$JS.FC.${TENANTS_STREAM}.>`]
 
 /**
- * Following credential withdrawals (engine/tenant-registry.ts): an ordered push consumer filtered on the
+ * Following credential withdrawals (engine/tenancy/tenant-registry.ts): an ordered push consumer filtered on the
  * token keys, created by name with the filter in the subject (nats-server checks it against the config, so
  * this user cannot create one over tenant records or names), and flow control answered. Nothing else: the
  * client reads the consumer's info from the create reply, and the server drops the consumer when idle.
  */
 const followTokens = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.*.$KV.${TENANTS_BUCKET}.token.>`, `$JS.FC.${TENANTS_STREAM}.>`]
 /**
- * Watching quotas (engine/tenant-quotas.ts): an ordered consumer created with its filter in the subject (the 2.9
+ * Watching quotas (engine/tenancy/tenant-quotas.ts): an ordered consumer created with its filter in the subject (the 2.9
  * API), so the permission holds it to `quota.>`: the watch cannot list tokens or tenants. Flow control is
  * answered under followTokens' permission.
  */

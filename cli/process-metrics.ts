@@ -2,9 +2,11 @@
 // objects (read at scrape time, so the hot paths pay nothing) and the process's
 // event-loop delay, heap and GC from prom-client's defaults.
 import { TidemarkMetrics, type StorageConsumer } from '../engine/index.ts'
+import type { TriggerOutputSink } from '../engine/rules/index.ts'
+import type { StreamRuntime } from '../engine/stream/index.ts'
 import type { BatchPublisher } from '../ingest/index.ts'
 
-export function createProcessMetrics(parts: { storage?: StorageConsumer; publisher?: BatchPublisher }): TidemarkMetrics {
+export function createProcessMetrics(parts: { storage?: StorageConsumer; publisher?: BatchPublisher; stream?: StreamRuntime; triggers?: TriggerOutputSink }): TidemarkMetrics {
   const metrics = new TidemarkMetrics()
   const { storage, publisher } = parts
   if (storage) {

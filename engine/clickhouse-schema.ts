@@ -1,6 +1,7 @@
 // The ClickHouse tables Tidemark writes and reads. Every statement is
 // idempotent and runs at each start. Tenant leads every sort key, so a tenant's
 // reads touch only its own granules.
+import { triggerEventsTableStatement } from './rules/trigger-history.ts'
 
 /** Blocks remembered for insert deduplication: a redelivered batch within this many inserts is stored once. */
 export const DEDUPLICATION_WINDOW = 10_000
@@ -41,6 +42,8 @@ export function schemaStatements(db: string): string[] {
     // avg/min/max over many series is where rollups pay (DESIGN.md: p95 132 ms -> 14 ms).
     ...rollup('samples_1m', 'toStartOfMinute'),
     ...rollup('samples_1h', 'toStartOfHour'),
+    // Trigger events (alert transitions and ladder steps) for history; one row per stable event id.
+    triggerEventsTableStatement(db),
   ]
 }
 

@@ -53,7 +53,16 @@ export interface PartitionReaderOptions {
   isOwner(): boolean
   log?: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>
   evaluatorModule?: string
+  /** Read at each generation's start: what the evaluator module is configured with (the rules in effect) and the evaluation grid. */
+  evaluatorConfig?: () => EvaluatorConfig
+  /** The evaluator module's cumulative counters of one thread, after every task (metrics). */
+  onCounters?: (threadId: number, counters: Record<string, number>) => void
   stream?: string
+}
+
+export interface EvaluatorConfig {
+  config: unknown
+  evaluationIntervalMs?: number
 }
 
 export interface PartitionStats {
@@ -241,6 +250,10 @@ export class PartitionReader {
       resume: { seq: checkpoint.resume.seq ?? 1, watermark: checkpoint.resume.watermark, late: checkpoint.resume.late },
       suppressThroughSeq: checkpoint.seq,
       evaluatorModule: o.evaluatorModule,
+      ...(() => {
+        const e = o.evaluatorConfig?.()
+        return e === undefined ? {} : { evaluatorConfig: e.config, evaluationIntervalMs: e.evaluationIntervalMs }
+      })(),
     })
     this.#absorb(opened)
 
@@ -367,6 +380,7 @@ export class PartitionReader {
     this.stats.watermark = reply.watermark
     this.stats.late = reply.late
     this.#nextDue = reply.nextDue
+    if (reply.evaluatorCounters) this.#o.onCounters?.(reply.threadId, reply.evaluatorCounters)
   }
 
   async #save(checkpoint: PartitionCheckpoint): Promise<void> {

@@ -3,7 +3,7 @@
 // event-loop delay, heap and GC from prom-client's defaults.
 import { TidemarkMetrics, type StorageConsumer } from '../engine/index.ts'
 import type { TriggerOutputSink } from '../engine/rules/index.ts'
-import type { StreamRuntime } from '../engine/stream/index.ts'
+import { registerStreamMetrics, type StreamRuntime } from '../engine/stream/index.ts'
 import type { BatchPublisher } from '../ingest/index.ts'
 
 export function createProcessMetrics(parts: { storage?: StorageConsumer; publisher?: BatchPublisher; stream?: StreamRuntime; triggers?: TriggerOutputSink }): TidemarkMetrics {
@@ -49,6 +49,23 @@ export function createProcessMetrics(parts: { storage?: StorageConsumer; publish
         failures: 'Batches that could not be made durable within the publish timeout (their requests got 503)',
       },
       gauges: { pendingSamples: 'Samples accepted by ingest and waiting for JetStream acks' },
+    })
+  }
+  const { stream, triggers } = parts
+  if (stream) {
+    // Per partition: backlog (consumer lag), late samples, watermark, rebuilds, outputs; the pool's threads and
+    // their utilisation; rule evaluations and transitions from the worker threads.
+    registerStreamMetrics(metrics.registry, () => stream.stats(), { workers: () => stream.pool.workerThreads() })
+  }
+  if (triggers) {
+    metrics.exportStats({
+      prefix: 'tidemark_triggers_',
+      read: () => triggers.stats,
+      counters: {
+        published: 'Trigger events JetStream took as new on tm.triggers.<tenant>.<rule>',
+        duplicates: 'Trigger events JetStream already held (decided again after a replay; dropped by id)',
+        stored: 'Trigger events written to ClickHouse trigger_events (re-inserts after a replay included)',
+      },
     })
   }
   return metrics

@@ -96,4 +96,28 @@ describe('HighCpuUsage through the running engine', () => {
     const stats = stack.tidemark.stream!.stats()
     expect(stats.owned.length).toBe(stack.config.partitions)
   })
+
+  it('shows the stream engine on GET /metrics: lag and late samples per partition, worker utilisation, rule evaluations, transitions', async () => {
+    const scrape = async (): Promise<string> => (await fetch(`${stack.url}/metrics`)).text()
+    const sum = (text: string, name: string): number =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+        .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+    const before = await scrape()
+    // Minutes older than the partition's watermark: late, counted, kept out of windows and rules.
+    const late = await stack.request('POST', '/api/v2/analytics/metrics', hot.ingestToken, { cpu_usage: 99, ts: start, tags: { host: 'web-1' } })
+    expect(late.status).toBe(200)
+    await expect.poll(async () => sum(await scrape(), 'tidemark_stream_late_samples'), { timeout: 10_000 }).toBe(sum(before, 'tidemark_stream_late_samples') + 1)
+    const text = await scrape()
+    for (let p = 0; p < stack.config.partitions; p++) expect(text).toMatch(new RegExp(`^tidemark_stream_backlog_messages\\{partition="${p}"\\} \\d+$`, 'm'))
+    expect(text).toMatch(/^tidemark_stream_worker_utilization\{thread="\d+"\} (0|1|0\.\d+(e-\d+)?)$/m)
+    expect(sum(text, 'tidemark_rules_evaluations_total')).toBeGreaterThan(20)
+    expect(sum(text, 'tidemark_rules_transitions_total')).toBeGreaterThanOrEqual(2)
+    expect(sum(text, 'tidemark_rules_ladder_steps_total')).toBeGreaterThanOrEqual(1)
+    expect(sum(text, 'tidemark_triggers_published_total')).toBeGreaterThanOrEqual(3)
+    expect(sum(text, 'tidemark_triggers_stored_total')).toBeGreaterThanOrEqual(3)
+    // No tenant is ever named.
+    expect(text).not.toContain(hot.id)
+  })
 })

@@ -39,6 +39,7 @@ function integer(flag: string, value: string, min: number, max: number): number 
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'nab') return nabScenario(argv.slice(1)) // its own flags and folder: bench/nab/nab-scenario.ts
   if (argv[0] === 'engine') return engineScenario(argv.slice(1)) // its own flags: bench/engine.ts
+  if (argv[0] === 'triggers') return (await import('./triggers.ts')).triggersScenario(argv.slice(1)) // its own flags: bench/triggers.ts
   let options: IngestOptions
   let scenario: string | undefined
   try {

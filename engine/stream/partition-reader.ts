@@ -98,6 +98,9 @@ export interface PartitionStats {
  */
 class LeaseLapsed extends Error {}
 
+/** A restart asked for (the evaluator's config changed): logged at info, retried at once. */
+class PlannedRestart extends Error {}
+
 /**
  * Generations are numbered across every reader of the process: a partition lost
  * and acquired again gets a new reader, whose generations must still be newer
@@ -177,7 +180,12 @@ export class PartitionReader {
   }
 
   /** The thread holding the state died: start a new generation, which replays from the checkpoint in a live thread. */
-  rebuild(reason: string): void {
+  rebuild(reason: string, planned = false): void {
+    if (planned) {
+      this.#o.log?.info({ partition: this.#o.partition, reason }, 'stream: restarting partition from its checkpoint')
+      this.#fail(new PlannedRestart(reason))
+      return
+    }
     this.#o.log?.warn({ partition: this.#o.partition, reason }, 'stream: rebuilding partition by replay')
     this.#fail(new Error(reason))
   }
@@ -205,8 +213,8 @@ export class PartitionReader {
       } catch (err) {
         if (this.#stopping) break
         this.stats.lastError = (err as Error).message
-        if (!(err instanceof LeaseLapsed)) this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
-        await sleep(backoffDelayMs(failures++, { baseMs: 100, maxMs: 5000 }))
+        if (!(err instanceof LeaseLapsed) && !(err instanceof PlannedRestart)) this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
+        if (!(err instanceof PlannedRestart)) await sleep(backoffDelayMs(failures++, { baseMs: 100, maxMs: 5000 }))
       }
       if (this.#stopping) break
       const target = this.#moveTo

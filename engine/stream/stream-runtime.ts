@@ -137,7 +137,7 @@ export class StreamRuntime {
    * the replay decides under the new config, deterministically (docs/triggers.md, Rules in the engine).
    */
   rebuildAll(reason: string): void {
-    for (const reader of this.#readers.values()) reader.rebuild(reason)
+    for (const reader of this.#readers.values()) reader.rebuild(reason, true)
   }
 
   /** Hands every partition over (readers finish and checkpoint, leases are deleted), then ends the threads. */

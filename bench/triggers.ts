@@ -16,7 +16,7 @@
 // Run: npm run bench -- triggers [--rounds 300] [--rate 100000]   (</dev/null: chDB reads stdin)
 // Writes bench/results/triggers.json: {p50Ms, p99Ms, backgroundSamplesPerSec, …}.
 import { fork } from 'node:child_process'
-import { performance } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { partitionOf, seriesKey } from '../engine/index.ts'
@@ -143,6 +143,9 @@ export async function triggersScenario(argv: string[]): Promise<number> {
     let base = Math.floor((Date.now() - (rounds + 10) * ROUND_MS) / 1000) * 1000
     const samplesBefore = app.publisher?.stats.samples ?? 0
     const cpuStart = cpuSnapshot()
+    // The Tidemark process is this one: how long its event loop (ingest, storage, readers, leases) was held up.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+    loopDelay.enable()
     const measureStart = performance.now()
     for (let k = 0; k < rounds; k++) {
       base += ROUND_MS
@@ -170,6 +173,7 @@ export async function triggersScenario(argv: string[]): Promise<number> {
     const measuredSec = (performance.now() - measureStart) / 1000
     const backgroundSamplesPerSec = ((app.publisher?.stats.samples ?? 0) - samplesBefore) / measuredSec
     const cpu = cpuSince(cpuStart)
+    loopDelay.disable()
     background.send('stop')
     const load = await backgroundDone
     sub.unsubscribe()
@@ -189,6 +193,8 @@ export async function triggersScenario(argv: string[]): Promise<number> {
       measuredSec: round2(measuredSec),
       backgroundRequests: load,
       serverCpu: cpu,
+      eventLoopDelayMs: { p50: round2(loopDelay.percentile(50) / 1e6), p99: round2(loopDelay.percentile(99) / 1e6), max: round2(loopDelay.max / 1e6) },
+      partitionRebuilds: streamStats?.partitions.reduce((n, p) => n + p.rebuilds, 0),
       workerThreads: streamStats?.pool.threads,
       ruleCounters: streamStats?.evaluatorCounters,
       lateSamples: streamStats?.partitions.reduce((n, p) => n + p.late, 0),
@@ -202,6 +208,7 @@ export async function triggersScenario(argv: string[]): Promise<number> {
       `\ntriggers: condition-completing beacon sent -> event on NATS, ${latencies.length} rounds\n` +
         `  p50 ${results.p50Ms} ms   p90 ${results.p90Ms} ms   p99 ${results.p99Ms} ms   max ${results.maxMs} ms   (target p99 <= 50 ms)\n` +
         `  background ${results.backgroundSamplesPerSec.toLocaleString('en-US')} samples/s (target ${rate.toLocaleString('en-US')})\n` +
+        `  event loop delay p99 ${results.eventLoopDelayMs.p99} ms, max ${results.eventLoopDelayMs.max} ms; server CPU ${JSON.stringify(cpu)}\n` +
         `  written to ${file}\n` +
         (problems.length > 0 ? `  PROBLEMS: ${problems.join('; ')}\n` : '')
     )

@@ -24,7 +24,7 @@ import {
   type HealthCheck,
   type NatsRole,
 } from '../engine/index.ts'
-import { STREAM_RULES_MODULE, streamRulesSnapshot, TriggerOutputSink } from '../engine/rules/index.ts'
+import { STREAM_RULES_MODULE, streamRulesSnapshot, TriggerHistoryWriter, TriggerOutputSink } from '../engine/rules/index.ts'
 import { StreamRuntime } from '../engine/stream/index.ts'
 import { createPublisher, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
 import { queryPlugin } from '../query/index.ts'
@@ -53,6 +53,8 @@ export interface TidemarkApp {
   /** The stream engine (windows, rules, triggers) of an engine process, unless TIDEMARK_STREAM_ENGINE=off. */
   stream: StreamRuntime | undefined
   triggers: TriggerOutputSink | undefined
+  /** Writes TM_TRIGGERS into ClickHouse trigger_events (engine role with the stream engine). */
+  triggerHistory: TriggerHistoryWriter | undefined
   /** Drains: stops taking requests, publishes what was accepted, stores what JetStream holds, then closes. */
   close(): Promise<void>
 }
@@ -70,6 +72,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
   let rules: RuleStore | undefined
   let stream: StreamRuntime | undefined
   let triggers: TriggerOutputSink | undefined
+  let triggerHistory: TriggerHistoryWriter | undefined
   let stopWatchingRules: (() => void) | undefined
   let publisher: BatchPublisher | undefined
   let app: FastifyInstance | undefined
@@ -94,7 +97,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     if (roles.includes('engine') && config.streamEngine && rules) {
       const ruleStore = rules
       let snapshot = streamRulesSnapshot(ruleStore)
-      triggers = new TriggerOutputSink(runtime.js, store)
+      triggers = new TriggerOutputSink(runtime.js)
+      if (store) triggerHistory = await TriggerHistoryWriter.start({ nc: runtime.nc, js: runtime.js, store, log })
       stream = await StreamRuntime.start({
         nc: runtime.nc,
         partitions: config.partitions,
@@ -158,11 +162,11 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
       const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules }
       await server.register(async (scope) => queryPlugin(scope, queryOptions))
     }
-    registerMetricsRoute(server, createProcessMetrics({ storage, publisher, stream, triggers }))
+    registerMetricsRoute(server, createProcessMetrics({ storage, publisher, stream, triggers, triggerHistory }))
     await server.listen({ port: config.port, host: config.host })
     const { port } = server.server.address() as { port: number }
     const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`
-    const started = { app: server, publisher, storage, stream }
+    const started = { app: server, publisher, storage, stream, triggerHistory }
     let closing: Promise<void> | undefined
     return {
       url,
@@ -174,6 +178,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
       storage,
       stream,
       triggers,
+      triggerHistory,
       close() {
         closing ??= (async () => {
           // Order matters: requests in flight finish (they wait for JetStream), then the
@@ -184,6 +189,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
           // The stream engine hands its partitions over: readers finish what they read, publish it, checkpoint.
           stopWatchingRules?.()
           await started.stream?.stop()
+          await started.triggerHistory?.stop()
           await rules?.close()
           await runtime.close()
         })()
@@ -195,6 +201,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     await storage?.stop().catch(() => {})
     stopWatchingRules?.()
     await stream?.stop().catch(() => {})
+    await triggerHistory?.stop()
     await rules?.close().catch(() => {})
     await runtime.close()
     throw err

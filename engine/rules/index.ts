@@ -56,3 +56,4 @@ export { ROLE_RULES_PUBLISH, RULES_READ_PUBLISH, RULES_WRITE_PUBLISH, autoscaler
 export { STREAM_RULES_MODULE, TRIGGER_OUTPUT_KIND, isTriggerOutput, withConfig as streamRulesFactory, type StreamRulesConfig, type TriggerOutput } from './stream-rules.ts'
 export { streamRulesSnapshot, type StreamRulesSnapshot } from './stream-rules-config.ts'
 export { TriggerOutputSink, type TriggerSinkStats } from './trigger-sink.ts'
+export { TriggerHistoryWriter, TRIGGER_HISTORY_CONSUMER, type TriggerHistoryStats } from './trigger-history-writer.ts'

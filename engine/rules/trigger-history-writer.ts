@@ -79,8 +79,13 @@ export class TriggerHistoryWriter {
         for (const m of messages) m.ack()
         failures = 0
       } catch (err) {
-        this.stats.insertFailures++
-        this.#log?.warn({ err, events: messages.length }, 'triggers: writing trigger_events failed; JetStream redelivers them')
+        if (messages.length > 0) {
+          this.stats.insertFailures++
+          this.#log?.warn({ err, events: messages.length }, 'triggers: writing trigger_events failed; JetStream redelivers them')
+        } else {
+          // A pull that failed (a missed heartbeat while the event loop was held up): nothing was taken.
+          this.#log?.debug({ err }, 'triggers: pulling from TM_TRIGGERS failed; retrying')
+        }
         for (const m of messages) m.nak(1000)
         await sleep(backoffDelayMs(failures++, { baseMs: 200, maxMs: 5000 }))
       }

@@ -120,4 +120,28 @@ describe('HighCpuUsage through the running engine', () => {
     // No tenant is ever named.
     expect(text).not.toContain(hot.id)
   })
+
+  it('a tenant’s rule change reaches the worker threads: the new rule decides on the next data', async () => {
+    const put = await stack.request('PUT', '/api/v2/rules', calm.apiKey, {
+      groups: [{ name: 'calm-own', interval: '15s', rules: [{ alert: 'CalmCpu', expr: 'cpu_usage > 60', labels: { team: 'calm' } }] }],
+    })
+    expect(put.status).toBe(200)
+    // Stamped ahead of the partition's watermark (idle ticks keep it at now - 5 s), on the grid.
+    const at = Math.ceil((Date.now() + 60_000) / STEP_MS) * STEP_MS
+    const events = await (async () => {
+      // The change restarts the partitions (100 ms debounce, then a replay from each checkpoint): retry until it is in effect.
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+        for (const ts of [at, at + 5001]) {
+          const posted = await stack.request('POST', '/api/v2/analytics/metrics', calm.ingestToken, { cpu_usage: 70, ts, tags: { host: 'web-2' } })
+          expect(posted.status).toBe(200)
+        }
+        const seen = await triggersOf(calm.id, (e) => e.some((x) => x.rule === 'CalmCpu'), 2_000)
+        if (seen.some((x) => x.rule === 'CalmCpu')) return seen
+      }
+      return []
+    })()
+    expect(events.find((e) => e.rule === 'CalmCpu')).toMatchObject({ tenant: calm.id, state: 'firing', at, labels: { team: 'calm', host: 'web-2' } })
+    // Still nothing from the defaults for cpu at 70, and nothing of the other tenant.
+    expect(events.every((e) => e.rule === 'CalmCpu' && e.tenant === calm.id)).toBe(true)
+  })
 })

@@ -17,6 +17,10 @@ scenarios:
            the same batches alone, then through the pool and from JetStream;
            writes bench/results/engine.json (own flags: --samples --series --threads)
   nab      the anomaly scorer on the Numenta Anomaly Benchmark (own flags: --help)
+  ingest-batch  msgpack bodies of 1,000 beacons against raw JetStream publishing of the
+           same batches; writes bench/results/ingest-batch.json (own flags: --help)
+  triggers from the HTTP arrival of the beacon that completes a condition to its
+           event on NATS, under background load; writes bench/results/triggers.json
 
 options:
   --duration N      seconds measured per load                   (default 10)
@@ -40,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'nab') return nabScenario(argv.slice(1)) // its own flags and folder: bench/nab/nab-scenario.ts
   if (argv[0] === 'engine') return engineScenario(argv.slice(1)) // its own flags: bench/engine.ts
   if (argv[0] === 'ingest-batch') return (await import('./ingest-batch.ts')).ingestBatchScenario(argv.slice(1)) // its own flags: bench/ingest-batch.ts
+  if (argv[0] === 'triggers') return (await import('./triggers.ts')).triggersScenario(argv.slice(1)) // its own flags: bench/triggers.ts
   let options: IngestOptions
   let scenario: string | undefined
   try {

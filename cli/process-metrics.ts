@@ -2,9 +2,11 @@
 // objects (read at scrape time, so the hot paths pay nothing) and the process's
 // event-loop delay, heap and GC from prom-client's defaults.
 import { TidemarkMetrics, type StorageConsumer } from '../engine/index.ts'
+import type { TriggerHistoryWriter, TriggerOutputSink } from '../engine/rules/index.ts'
+import { registerStreamMetrics, type StreamRuntime } from '../engine/stream/index.ts'
 import type { BatchPublisher } from '../ingest/index.ts'
 
-export function createProcessMetrics(parts: { storage?: StorageConsumer; publisher?: BatchPublisher }): TidemarkMetrics {
+export function createProcessMetrics(parts: { storage?: StorageConsumer; publisher?: BatchPublisher; stream?: StreamRuntime; triggers?: TriggerOutputSink; triggerHistory?: TriggerHistoryWriter }): TidemarkMetrics {
   const metrics = new TidemarkMetrics()
   const { storage, publisher } = parts
   if (storage) {
@@ -47,6 +49,32 @@ export function createProcessMetrics(parts: { storage?: StorageConsumer; publish
         failures: 'Batches that could not be made durable within the publish timeout (their requests got 503)',
       },
       gauges: { pendingSamples: 'Samples accepted by ingest and waiting for JetStream acks' },
+    })
+  }
+  const { stream, triggers, triggerHistory } = parts
+  if (stream) {
+    // Per partition: backlog (consumer lag), late samples, watermark, rebuilds, outputs; the pool's threads and
+    // their utilisation; rule evaluations and transitions from the worker threads.
+    registerStreamMetrics(metrics.registry, () => stream.stats(), { workers: () => stream.pool.workerThreads() })
+  }
+  if (triggers) {
+    metrics.exportStats({
+      prefix: 'tidemark_triggers_',
+      read: () => triggers.stats,
+      counters: {
+        published: 'Trigger events JetStream took as new on tm.triggers.<tenant>.<rule>',
+        duplicates: 'Trigger events JetStream already held (decided again after a replay; dropped by id)',
+      },
+    })
+  }
+  if (triggerHistory) {
+    metrics.exportStats({
+      prefix: 'tidemark_triggers_',
+      read: () => triggerHistory.stats,
+      counters: {
+        stored: 'Trigger events written from TM_TRIGGERS to ClickHouse trigger_events (redeliveries included; the table keeps each id once)',
+        insertFailures: 'Inserts into trigger_events that failed (the events were handed back to JetStream)',
+      },
     })
   }
   return metrics

@@ -24,6 +24,8 @@ import {
   type HealthCheck,
   type NatsRole,
 } from '../engine/index.ts'
+import { STREAM_RULES_MODULE, streamRulesSnapshot, TriggerHistoryWriter, TriggerOutputSink } from '../engine/rules/index.ts'
+import { StreamRuntime } from '../engine/stream/index.ts'
 import { createPublisher, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
 import { queryPlugin } from '../query/index.ts'
 import { createProcessMetrics } from './process-metrics.ts'
@@ -48,6 +50,11 @@ export interface TidemarkApp {
   adminToken: AdminToken | undefined
   publisher: BatchPublisher | undefined
   storage: StorageConsumer | undefined
+  /** The stream engine (windows, rules, triggers) of an engine process, unless TIDEMARK_STREAM_ENGINE=off. */
+  stream: StreamRuntime | undefined
+  triggers: TriggerOutputSink | undefined
+  /** Writes TM_TRIGGERS into ClickHouse trigger_events (engine role with the stream engine). */
+  triggerHistory: TriggerHistoryWriter | undefined
   /** Drains: stops taking requests, publishes what was accepted, stores what JetStream holds, then closes. */
   close(): Promise<void>
 }
@@ -63,6 +70,10 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
   })
   let storage: StorageConsumer | undefined
   let rules: RuleStore | undefined
+  let stream: StreamRuntime | undefined
+  let triggers: TriggerOutputSink | undefined
+  let triggerHistory: TriggerHistoryWriter | undefined
+  let stopWatchingRules: (() => void) | undefined
   let publisher: BatchPublisher | undefined
   let app: FastifyInstance | undefined
   try {
@@ -78,6 +89,39 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
         afterInsert: options.afterInsert,
       })
       await storage.start()
+    }
+    if (roles.includes('engine') || roles.includes('query')) {
+      // One store per process: the engine evaluates the rules the query tier serves, from the same watch.
+      rules = await RuleStore.open({ kv: await openBucket(runtime.nc, RULES_BUCKET), file: config.rulesFile, log })
+    }
+    if (roles.includes('engine') && config.streamEngine && rules) {
+      const ruleStore = rules
+      let snapshot = streamRulesSnapshot(ruleStore)
+      triggers = new TriggerOutputSink(runtime.js)
+      if (store) triggerHistory = await TriggerHistoryWriter.start({ nc: runtime.nc, js: runtime.js, store, log })
+      stream = await StreamRuntime.start({
+        nc: runtime.nc,
+        partitions: config.partitions,
+        settings: config.stream,
+        replicas: config.streamReplicas,
+        sink: triggers,
+        evaluatorModule: STREAM_RULES_MODULE,
+        evaluatorConfig: () => ({ config: snapshot.config, evaluationIntervalMs: snapshot.evaluationIntervalMs }),
+        log,
+      })
+      const streamRef = stream
+      // A rule change restarts every partition from its checkpoint under the new rules (docs/triggers.md):
+      // changes landing together (a burst of PUTs) share one restart.
+      let pending: NodeJS.Timeout | undefined
+      stopWatchingRules = ruleStore.onChange((tenant) => {
+        clearTimeout(pending)
+        pending = setTimeout(() => {
+          const next = streamRulesSnapshot(ruleStore)
+          if (next.config.version === snapshot.config.version) return
+          snapshot = next
+          streamRef.rebuildAll(`the rules of tenant ${tenant} changed`)
+        }, 100)
+      })
     }
     const errorHandler = createErrorHandler()
     const server: FastifyInstance = Fastify({
@@ -115,15 +159,14 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     let adminToken: AdminToken | undefined
     if (roles.includes('query') && store) {
       adminToken = loadAdminToken(config.dataDir, config.adminToken)
-      rules = await RuleStore.open({ kv: await openBucket(runtime.nc, RULES_BUCKET), file: config.rulesFile, log })
       const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules, nc: runtime.nc }
       await server.register(async (scope) => queryPlugin(scope, queryOptions))
     }
-    registerMetricsRoute(server, createProcessMetrics({ storage, publisher }))
+    registerMetricsRoute(server, createProcessMetrics({ storage, publisher, stream, triggers, triggerHistory }))
     await server.listen({ port: config.port, host: config.host })
     const { port } = server.server.address() as { port: number }
     const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`
-    const started = { app: server, publisher, storage }
+    const started = { app: server, publisher, storage, stream, triggerHistory }
     let closing: Promise<void> | undefined
     return {
       url,
@@ -133,6 +176,9 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
       adminToken,
       publisher,
       storage,
+      stream,
+      triggers,
+      triggerHistory,
       close() {
         closing ??= (async () => {
           // Order matters: requests in flight finish (they wait for JetStream), then the
@@ -140,6 +186,10 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
           await started.app.close()
           await started.publisher?.drain()
           await started.storage?.drain()
+          // The stream engine hands its partitions over: readers finish what they read, publish it, checkpoint.
+          stopWatchingRules?.()
+          await started.stream?.stop()
+          await started.triggerHistory?.stop()
           await rules?.close()
           await runtime.close()
         })()
@@ -149,6 +199,9 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
   } catch (err) {
     await app?.close().catch(() => {})
     await storage?.stop().catch(() => {})
+    stopWatchingRules?.()
+    await stream?.stop().catch(() => {})
+    await triggerHistory?.stop()
     await rules?.close().catch(() => {})
     await runtime.close()
     throw err

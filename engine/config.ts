@@ -4,6 +4,7 @@ import path from 'node:path'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { EngineErrors } from './errors.ts'
+import { loadStreamSettings, StreamSettingsSchema } from './stream/stream-config.ts'
 
 export const ConfigSchema = Type.Object({
   port: Type.Integer({ minimum: 0, maximum: 65535 }),
@@ -45,6 +46,10 @@ export const ConfigSchema = Type.Object({
   storageLingerMs: Type.Integer({ minimum: 1, maximum: 60_000 }),
   /** How long JetStream waits for the storage consumer's ack before redelivering. */
   storageAckWaitMs: Type.Integer({ minimum: 500, maximum: 3_600_000 }),
+  /** Whether the engine role runs the stream engine (windows, rules, triggers) beside storage; TIDEMARK_STREAM_ENGINE=off turns it off. */
+  streamEngine: Type.Boolean(),
+  /** The stream engine's TIDEMARK_STREAM_* settings (engine/stream/stream-config.ts, docs/stream.md). */
+  stream: StreamSettingsSchema,
 })
 export type Config = Static<typeof ConfigSchema>
 
@@ -54,6 +59,15 @@ function int(value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback
   // Number('') and Number('12abc') are caught by the schema check below as NaN.
   return Number(value)
+}
+
+/** on/off, true/false, 1/0; anything else is left for the schema to refuse by name. */
+function flag(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback
+  const v = value.toLowerCase()
+  if (['on', 'true', '1', 'yes'].includes(v)) return true
+  if (['off', 'false', '0', 'no'].includes(v)) return false
+  return value as unknown as boolean
 }
 
 /** One way of authenticating to NATS at a time, and user and password together. */
@@ -101,6 +115,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     storageBatchRows: int(env.TIDEMARK_STORAGE_BATCH_ROWS, 100_000),
     storageLingerMs: int(env.TIDEMARK_STORAGE_LINGER_MS, 500),
     storageAckWaitMs: int(env.TIDEMARK_STORAGE_ACK_WAIT_MS, 60_000),
+    streamEngine: flag(env.TIDEMARK_STREAM_ENGINE, true),
+    stream: loadStreamSettings(env),
     ...overrides,
   }
   for (const key of Object.keys(config) as (keyof Config)[]) {

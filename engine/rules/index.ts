@@ -53,3 +53,7 @@ export { TRIGGER_EVENTS_TABLE, triggerEventsTableStatement, insertTriggerEvents,
 export { layerRules, type RuleSource, type RuleLayer, type LayeredRules, type LayeredGroup, type Override } from './rule-layers.ts'
 export { RuleStore, ensureRulesBucket, RULES_BUCKET, MAX_RULES_PER_TENANT, MAX_RULE_FILE_BYTES, type TenantRules, type RuleStoreOptions, type RulesListener } from './rule-store.ts'
 export { ROLE_RULES_PUBLISH, RULES_READ_PUBLISH, RULES_WRITE_PUBLISH, autoscalerPermissions, autoscalerNames } from './trigger-permissions.ts'
+export { STREAM_RULES_MODULE, TRIGGER_OUTPUT_KIND, isTriggerOutput, withConfig as streamRulesFactory, type StreamRulesConfig, type TriggerOutput } from './stream-rules.ts'
+export { streamRulesSnapshot, type StreamRulesSnapshot } from './stream-rules-config.ts'
+export { TriggerOutputSink, type TriggerSinkStats } from './trigger-sink.ts'
+export { TriggerHistoryWriter, TRIGGER_HISTORY_CONSUMER, type TriggerHistoryStats } from './trigger-history-writer.ts'

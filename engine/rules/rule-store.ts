@@ -142,6 +142,16 @@ export class RuleStore {
     return rules
   }
 
+  /** Every tenant with rules of its own, by id: what the stream engine's worker threads are sent. */
+  tenantsWithRules(): string[] {
+    return [...this.#cache].filter(([, c]) => c.stored !== null).map(([tenant]) => tenant).sort()
+  }
+
+  /** The rules of a tenant with no file of its own (defaults < TIDEMARK_RULES_FILE), compiled once. */
+  baseRules(): { layered: LayeredRules; groups: RuleGroup[] } {
+    return this.#base
+  }
+
   /** Replaces the tenant's rule file; throws TM_ENGINE_RULE_INVALID naming every problem, changing nothing. */
   async put(tenant: string, body: unknown): Promise<TenantRules> {
     const key = keyOf(tenant)

@@ -53,7 +53,16 @@ export interface PartitionReaderOptions {
   isOwner(): boolean
   log?: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>
   evaluatorModule?: string
+  /** Read at each generation's start: what the evaluator module is configured with (the rules in effect) and the evaluation grid. */
+  evaluatorConfig?: () => EvaluatorConfig
+  /** The evaluator module's cumulative counters of one thread, after every task (metrics). */
+  onCounters?: (threadId: number, counters: Record<string, number>) => void
   stream?: string
+}
+
+export interface EvaluatorConfig {
+  config: unknown
+  evaluationIntervalMs?: number
 }
 
 export interface PartitionStats {
@@ -88,6 +97,9 @@ export interface PartitionStats {
  * the retry carries on from the checkpoint.
  */
 class LeaseLapsed extends Error {}
+
+/** A restart asked for (the evaluator's config changed): logged at info, retried at once. */
+class PlannedRestart extends Error {}
 
 /**
  * Generations are numbered across every reader of the process: a partition lost
@@ -168,7 +180,12 @@ export class PartitionReader {
   }
 
   /** The thread holding the state died: start a new generation, which replays from the checkpoint in a live thread. */
-  rebuild(reason: string): void {
+  rebuild(reason: string, planned = false): void {
+    if (planned) {
+      this.#o.log?.info({ partition: this.#o.partition, reason }, 'stream: restarting partition from its checkpoint')
+      this.#fail(new PlannedRestart(reason))
+      return
+    }
     this.#o.log?.warn({ partition: this.#o.partition, reason }, 'stream: rebuilding partition by replay')
     this.#fail(new Error(reason))
   }
@@ -196,8 +213,8 @@ export class PartitionReader {
       } catch (err) {
         if (this.#stopping) break
         this.stats.lastError = (err as Error).message
-        if (!(err instanceof LeaseLapsed)) this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
-        await sleep(backoffDelayMs(failures++, { baseMs: 100, maxMs: 5000 }))
+        if (!(err instanceof LeaseLapsed) && !(err instanceof PlannedRestart)) this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
+        if (!(err instanceof PlannedRestart)) await sleep(backoffDelayMs(failures++, { baseMs: 100, maxMs: 5000 }))
       }
       if (this.#stopping) break
       const target = this.#moveTo
@@ -241,6 +258,10 @@ export class PartitionReader {
       resume: { seq: checkpoint.resume.seq ?? 1, watermark: checkpoint.resume.watermark, late: checkpoint.resume.late },
       suppressThroughSeq: checkpoint.seq,
       evaluatorModule: o.evaluatorModule,
+      ...(() => {
+        const e = o.evaluatorConfig?.()
+        return e === undefined ? {} : { evaluatorConfig: e.config, evaluationIntervalMs: e.evaluationIntervalMs }
+      })(),
     })
     this.#absorb(opened)
 
@@ -367,6 +388,7 @@ export class PartitionReader {
     this.stats.watermark = reply.watermark
     this.stats.late = reply.late
     this.#nextDue = reply.nextDue
+    if (reply.evaluatorCounters) this.#o.onCounters?.(reply.threadId, reply.evaluatorCounters)
   }
 
   async #save(checkpoint: PartitionCheckpoint): Promise<void> {

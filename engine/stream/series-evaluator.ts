@@ -75,31 +75,48 @@ interface Held {
  * it carries, not samples), or say so through an oldestContext of its own.
  */
 export function inEventTimeOrder(inner: OrderedSampleEvaluator & { oldestContext?(): MessageContext | undefined }): SeriesEvaluator {
+  // Held in log order, so held[0] carries the oldest message; minTs says whether a watermark releases anything.
+  // Measured (bench/triggers.ts profile, 1,000 series at 100k samples/s): two filters per broadcast and a scan
+  // of every held sample per checkpoint were a fifth of the worker thread's time.
   let held: Held[] = []
+  let minTs = Infinity
   let order = 0
   return {
     onSample(ts, value, ctx) {
       held.push({ ts, value, ctx, order: order++ })
+      if (ts < minTs) minTs = ts
     },
     onWatermark(watermark, emit, out) {
-      const ready = held.filter((h) => h.ts < watermark)
-      if (ready.length > 0) {
-        held = held.filter((h) => h.ts >= watermark)
-        ready.sort((a, b) => a.ts - b.ts || a.order - b.order)
+      if (minTs < watermark) {
+        const ready: Held[] = []
+        const keep: Held[] = []
+        let sorted = true
+        let nextMin = Infinity
+        for (const h of held) {
+          if (h.ts < watermark) {
+            if (ready.length > 0 && h.ts < (ready[ready.length - 1] as Held).ts) sorted = false
+            ready.push(h)
+          } else {
+            keep.push(h)
+            if (h.ts < nextMin) nextMin = h.ts
+          }
+        }
+        held = keep
+        minTs = nextMin
+        // Ties stay in log order: the sort breaks them by arrival, and an already sorted run is in arrival order.
+        if (!sorted) ready.sort((a, b) => a.ts - b.ts || a.order - b.order)
         for (const h of ready) inner.onSample(h.ts, h.value, h.ctx)
       }
       inner.onWatermark(watermark, emit, out)
     },
     oldestContext() {
-      let oldest = inner.oldestContext?.()
-      for (const h of held) if (oldest === undefined || h.ctx.seq < oldest.seq) oldest = h.ctx
-      return oldest
+      const oldest = inner.oldestContext?.()
+      const first = held[0]
+      return first !== undefined && (oldest === undefined || first.ctx.seq < oldest.seq) ? first.ctx : oldest
     },
     nextDue() {
-      let due = inner.nextDue()
       // A held sample is released once the watermark is past it.
-      for (const h of held) if (h.ts + 1 < due) due = h.ts + 1
-      return due
+      return Math.min(inner.nextDue(), minTs + 1)
     },
     isIdle() {
       return held.length === 0 && inner.isIdle()

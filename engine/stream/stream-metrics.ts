@@ -3,10 +3,26 @@
 // are reported by the partition's current owner only, and are functions of the
 // partition's log (late samples, watermark), so summing over engines is right:
 // a partition that moved is reported by its new owner with the same count.
-import { Gauge, type Registry } from 'prom-client'
+import { performance } from 'node:perf_hooks'
+import type { Worker } from 'node:worker_threads'
+import { Counter, Gauge, type Registry } from 'prom-client'
 import type { StreamRuntimeStats } from './stream-runtime.ts'
 
-export function registerStreamMetrics(registry: Registry, stats: () => StreamRuntimeStats): void {
+type EventLoopUtilization = ReturnType<typeof performance.eventLoopUtilization>
+
+/** The evaluator module's counters (engine/rules/stream-rules.ts), summed over the threads. */
+const EVALUATOR_COUNTERS: Record<string, [name: string, help: string]> = {
+  ruleEvaluations: ['tidemark_rules_evaluations_total', 'Rule evaluations run in the worker threads (one rule, one series, one grid time).'],
+  transitions: ['tidemark_rules_transitions_total', 'Alert transitions decided (pending, firing, resolved, inactive), replays included.'],
+  ladderSteps: ['tidemark_rules_ladder_steps_total', 'Action ladder steps decided (escalate, step down), replays included.'],
+}
+
+export interface StreamMetricsOptions {
+  /** The pool's threads, for their utilisation between scrapes. */
+  workers?: () => readonly Worker[]
+}
+
+export function registerStreamMetrics(registry: Registry, stats: () => StreamRuntimeStats, options: StreamMetricsOptions = {}): void {
   const perPartition = (name: string, help: string, value: (p: StreamRuntimeStats['partitions'][number]) => number): void => {
     new Gauge({
       name,
@@ -37,4 +53,39 @@ export function registerStreamMetrics(registry: Registry, stats: () => StreamRun
   perEngine('tidemark_stream_owned_partitions', 'Partitions this engine holds a lease on.', (s) => s.owned.length)
   perEngine('tidemark_stream_live_engines', 'Engine processes alive, as this one sees them.', (s) => s.liveEngines)
   perEngine('tidemark_stream_worker_threads', 'Window worker threads in this engine’s pool.', (s) => s.pool.threads)
+  for (const [field, [name, help]] of Object.entries(EVALUATOR_COUNTERS)) {
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset()
+        this.inc(stats().evaluatorCounters?.[field] ?? 0)
+      },
+    })
+  }
+  const workers = options.workers
+  if (workers) {
+    // Event-loop utilisation of each worker thread since the previous scrape (the first scrape: since it started).
+    const previous = new Map<number, EventLoopUtilization>()
+    new Gauge({
+      name: 'tidemark_stream_worker_utilization',
+      help: 'Share of time each worker thread was busy since the previous scrape (0..1).',
+      labelNames: ['thread'],
+      registers: [registry],
+      collect() {
+        this.reset()
+        const seen = new Set<number>()
+        for (const w of workers()) {
+          if (w.threadId < 0) continue
+          seen.add(w.threadId)
+          const now = w.performance.eventLoopUtilization()
+          const before = previous.get(w.threadId)
+          this.set({ thread: String(w.threadId) }, (before ? w.performance.eventLoopUtilization(now, before) : now).utilization)
+          previous.set(w.threadId, now)
+        }
+        for (const id of previous.keys()) if (!seen.has(id)) previous.delete(id)
+      },
+    })
+  }
 }

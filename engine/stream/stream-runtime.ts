@@ -8,7 +8,7 @@ import type { Logger } from '../runtime.ts'
 import { CheckpointStore } from './checkpoint-store.ts'
 import { JetStreamOutputSink, type OutputSink } from './output-sink.ts'
 import { newEngineId, PartitionLeases } from './partition-leases.ts'
-import { PartitionReader, type PartitionStats } from './partition-reader.ts'
+import { PartitionReader, type EvaluatorConfig, type PartitionStats } from './partition-reader.ts'
 import type { StreamSettings } from './stream-config.ts'
 import { ensureStreamLayout } from './stream-layout.ts'
 import { WindowWorkerPool, type PoolStats } from './worker-pool.ts'
@@ -26,6 +26,8 @@ export interface StreamRuntimeOptions {
   checkpointsBucket?: string
   /** A module whose default export adds evaluators per series (the rule evaluator), loaded in each worker thread. */
   evaluatorModule?: string
+  /** Read at each partition generation's start (see rebuildAll): the evaluator module's config, e.g. the rules in effect. */
+  evaluatorConfig?: () => EvaluatorConfig
   log?: Logger
 }
 
@@ -35,6 +37,8 @@ export interface StreamRuntimeStats {
   owned: number[]
   partitions: PartitionStats[]
   pool: PoolStats
+  /** The evaluator module's counters summed over the threads (rule evaluations, transitions). */
+  evaluatorCounters?: Record<string, number>
 }
 
 export class StreamRuntime {
@@ -42,11 +46,13 @@ export class StreamRuntime {
   readonly pool: WindowWorkerPool
   readonly #leases: PartitionLeases
   readonly #readers = new Map<number, PartitionReader>()
+  readonly #counters: Map<number, Record<string, number>>
 
-  private constructor(leases: PartitionLeases, pool: WindowWorkerPool, readers: Map<number, PartitionReader>) {
+  private constructor(leases: PartitionLeases, pool: WindowWorkerPool, readers: Map<number, PartitionReader>, counters: Map<number, Record<string, number>>) {
     this.#leases = leases
     this.pool = pool
     this.#readers = readers
+    this.#counters = counters
     this.engineId = leases.engineId
   }
 
@@ -59,6 +65,8 @@ export class StreamRuntime {
     const pool = new WindowWorkerPool({ minThreads: s.minThreads, maxThreads: s.maxThreads, lagMessages: s.lagMessages })
     const readers = new Map<number, PartitionReader>()
     const engineId = o.engineId ?? newEngineId()
+    // Per worker thread, the latest cumulative counters it reported.
+    const counters = new Map<number, Record<string, number>>()
     const stopReader = async (partition: number, how: 'stop' | 'abort'): Promise<void> => {
       const reader = readers.get(partition)
       if (!reader) return
@@ -86,6 +94,8 @@ export class StreamRuntime {
           isOwner: () => leases.isOwner(partition),
           log: o.log,
           evaluatorModule: o.evaluatorModule,
+          evaluatorConfig: o.evaluatorConfig,
+          onCounters: (threadId, c) => counters.set(threadId, c),
         })
         readers.set(partition, reader)
         reader.start()
@@ -95,7 +105,7 @@ export class StreamRuntime {
     })
     pool.on('partition-lost', (partition) => readers.get(partition)?.rebuild(`worker thread of partition ${partition} died`))
     pool.on('move', (partition, threadId) => readers.get(partition)?.moveTo(threadId))
-    const runtime = new StreamRuntime(leases, pool, readers)
+    const runtime = new StreamRuntime(leases, pool, readers, counters)
     await leases.start()
     return runtime
   }
@@ -111,7 +121,23 @@ export class StreamRuntime {
       owned: this.owned(),
       partitions: [...this.#readers.values()].map((r) => ({ ...r.stats })).sort((a, b) => a.partition - b.partition),
       pool: this.pool.stats(),
+      evaluatorCounters: this.#summedCounters(),
     }
+  }
+
+  #summedCounters(): Record<string, number> {
+    const sum: Record<string, number> = {}
+    for (const c of this.#counters.values()) for (const [k, v] of Object.entries(c)) sum[k] = (sum[k] ?? 0) + v
+    return sum
+  }
+
+  /**
+   * Restarts every owned partition as a new generation: each replays from its checkpoint with the evaluator
+   * config read anew (a tenant's rules changed). Outputs up to the checkpoint are not emitted again; after it,
+   * the replay decides under the new config, deterministically (docs/triggers.md, Rules in the engine).
+   */
+  rebuildAll(reason: string): void {
+    for (const reader of this.#readers.values()) reader.rebuild(reason, true)
   }
 
   /** Hands every partition over (readers finish and checkpoint, leases are deleted), then ends the threads. */

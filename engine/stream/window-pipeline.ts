@@ -193,9 +193,15 @@ export class PartitionPipeline {
     }
     if (candidate > this.#watermark) {
       const pane = this.#grid.paneMs
-      const before = this.#watermark === -Infinity ? -Infinity : Math.floor(this.#watermark / pane)
+      const previous = this.#watermark
+      const before = previous === -Infinity ? -Infinity : Math.floor(previous / pane)
       this.#watermark = candidate
-      if (Math.floor(candidate / pane) > before) this.#broadcast(entry.seq > this.#suppressThrough)
+      // A window [s, e) is final once the watermark reaches e; a rule evaluation at grid time t reads samples
+      // stamped <= t, final only once the watermark passes t (reaches t + 1). With rules beside the windows,
+      // broadcast at both, or an evaluation whose watermark lands exactly on its grid time would wait a pane.
+      const crossed =
+        Math.floor(candidate / pane) > before || (this.#extra !== undefined && (previous === -Infinity || Math.floor((candidate - 1) / pane) > Math.floor((previous - 1) / pane)))
+      if (crossed) this.#broadcast(entry.seq > this.#suppressThrough)
     }
     this.#lastSeq = entry.seq
   }

@@ -29,7 +29,18 @@ interface Slot {
 }
 
 const slots = new Map<number, Slot>()
-const evaluatorModules = new Map<string, Promise<SeriesEvaluatorFactory>>()
+/**
+ * An evaluator module: a default SeriesEvaluatorFactory, or `withConfig(config)` making one from what the open
+ * task carries (the rules in effect), and optionally `counters()` (cumulative, per thread) for the metrics.
+ */
+interface EvaluatorModule {
+  default?: SeriesEvaluatorFactory
+  withConfig?: (config: unknown) => SeriesEvaluatorFactory
+  counters?: () => Record<string, number>
+}
+
+const evaluatorModules = new Map<string, Promise<EvaluatorModule>>()
+let countersOf: (() => Record<string, number>) | undefined
 
 function partitionsHere(): number[] {
   return [...slots].filter(([, s]) => s.pipeline !== undefined).map(([p]) => p)
@@ -48,6 +59,7 @@ function reply(pipeline: PartitionPipeline | undefined, fields: Partial<WorkerRe
     nextDue: pipeline?.nextDue() ?? Infinity,
     series: pipeline?.seriesCount ?? 0,
     partitions: partitionsHere(),
+    evaluatorCounters: countersOf?.(),
     ...fields,
   }
 }
@@ -56,19 +68,28 @@ function staleReply(): WorkerReply {
   return reply(undefined, { stale: true })
 }
 
-function loadEvaluators(module: string): Promise<SeriesEvaluatorFactory> {
+function loadModule(module: string): Promise<EvaluatorModule> {
   let loading = evaluatorModules.get(module)
   if (!loading) {
     const url = module.startsWith('file:') ? module : pathToFileURL(module).href
-    loading = import(url).then((m: { default: SeriesEvaluatorFactory }) => m.default)
+    loading = import(url) as Promise<EvaluatorModule>
     evaluatorModules.set(module, loading)
   }
   return loading
 }
 
+async function loadEvaluators(task: OpenTask): Promise<SeriesEvaluatorFactory | undefined> {
+  if (!task.evaluatorModule) return undefined
+  const m = await loadModule(task.evaluatorModule)
+  countersOf ??= m.counters
+  if (m.withConfig && task.evaluatorConfig !== undefined) return m.withConfig(task.evaluatorConfig)
+  if (!m.default) throw new Error(`evaluator module ${task.evaluatorModule} has no default export and no config was given`)
+  return m.default
+}
+
 async function open(slot: Slot, task: OpenTask): Promise<WorkerReply> {
   slot.pipeline?.dispose()
-  const evaluators = task.evaluatorModule ? await loadEvaluators(task.evaluatorModule) : undefined
+  const evaluators = await loadEvaluators(task)
   slot.pipeline = new PartitionPipeline(task.partition, task.settings, {
     resume: task.resume,
     suppressThroughSeq: task.suppressThroughSeq,

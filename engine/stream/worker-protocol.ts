@@ -24,6 +24,11 @@ export interface OpenTask extends PartitionTask {
   suppressThroughSeq?: number
   /** Module whose default export is a SeriesEvaluatorFactory (rules beside the windows); loaded once per worker. */
   evaluatorModule?: string
+  /**
+   * Handed to the module's `withConfig` export (the rules in effect for this generation), structured-cloned.
+   * Fixed for the whole generation, so a replay under the same config gives the same outputs.
+   */
+  evaluatorConfig?: unknown
   evaluationIntervalMs?: number
 }
 
@@ -66,4 +71,6 @@ export interface WorkerReply {
   checkpoint?: PartitionCheckpoint
   /** Partitions this thread holds. */
   partitions: number[]
+  /** Counters the evaluator module reports (its `counters` export), read after the task: rule evaluations, transitions. */
+  evaluatorCounters?: Record<string, number>
 }

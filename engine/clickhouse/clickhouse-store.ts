@@ -7,6 +7,7 @@
 // so per-query settings are always written in the SQL text, never passed there.
 import fs from 'node:fs'
 import tty from 'node:tty'
+import os from 'node:os'
 import path from 'node:path'
 import { createClient, type ClickHouseClient } from '@clickhouse/client'
 import { guardChdbConnection } from './chdb-output-guard.ts'
@@ -27,6 +28,12 @@ export interface ClickHouseStore {
   readonly mode: ClickHouseMode
   readonly database: string
   readonly client: ClickHouseClient
+  /**
+   * A directory of this machine whose files the store can read with file(…):
+   * chDB's only (a server's file() reads the server's disk). Storage writes its
+   * RowBinary inserts there (storage-writer.ts).
+   */
+  readonly localFilesDir: string | null
   /** Runs a statement that returns nothing (DDL, INSERT with inline data). */
   command(sql: string): Promise<void>
   /** Runs a SELECT and returns its rows as objects; params bind {name:Type} placeholders. */
@@ -54,6 +61,7 @@ export function detachStdinForChdb(): void {
 export async function openClickHouse(options: ClickHouseStoreOptions): Promise<ClickHouseStore> {
   let client: ClickHouseClient
   let mode: ClickHouseMode
+  let localFilesDir: string | null = null
   if (options.url) {
     mode = 'http'
     client = createClient({
@@ -66,6 +74,8 @@ export async function openClickHouse(options: ClickHouseStoreOptions): Promise<C
     mode = 'chdb'
     const chdbPath = options.chdbPath ?? ':memory:'
     if (chdbPath !== ':memory:') fs.mkdirSync(path.dirname(chdbPath), { recursive: true })
+    // Beside chDB's directory (under the data directory), not in it: chDB owns what is inside.
+    localFilesDir = chdbPath === ':memory:' ? path.join(os.tmpdir(), `tidemark-chdb-files-${process.pid}`) : path.join(path.dirname(chdbPath), 'chdb-files')
     detachStdinForChdb()
     // Imported only when used: the HTTP mode must not load the 500 MB engine.
     const { createChdbConnection } = await import('chdb/connection')
@@ -78,6 +88,7 @@ export async function openClickHouse(options: ClickHouseStoreOptions): Promise<C
     mode,
     database: options.database,
     client,
+    localFilesDir,
     async command(sql) {
       await client.command({ query: sql })
     },

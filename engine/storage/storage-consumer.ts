@@ -48,6 +48,8 @@ export interface StorageConsumerOptions {
   /** When health() says not ok (storage-health.ts). */
   health?: Partial<StorageHealthThresholds>
   log?: StorageLog
+  /** RowBinary inserts encoded off the main thread (default where the store reads local files: chDB); false for JSON text. */
+  binaryInserts?: boolean
   /** Runs after a write's inserts succeeded and before its acks: tests use it to die at the worst moment. */
   afterInsert?: (token: string, messages: readonly JsMsg[]) => Promise<void> | void
 }
@@ -141,7 +143,7 @@ export class StorageConsumer {
     const jsm = await this.#o.js.jetstreamManager()
     this.#jsm = jsm
     const { js, store, log } = this.#o
-    this.#writer = new StorageWriter({ js, jsm, store, consumerName: this.#name, stats: this.stats, signal: this.#abort.signal, log })
+    this.#writer = new StorageWriter({ js, jsm, store, consumerName: this.#name, stats: this.stats, signal: this.#abort.signal, log, binary: this.#o.binaryInserts })
     const info = await this.#requestInfo()
     this.#ackWaitMs = (info.config.ack_wait ?? 30e9) / 1e6
     this.#intents.graceMs = this.#ackWaitMs

@@ -9,7 +9,9 @@ import { isContentRefusal } from '../clickhouse/clickhouse-errors.ts'
 import { publishDeadLetter } from './dead-letters.ts'
 import { EngineErrors } from '../errors.ts'
 import { retryWithBackoff } from '../retry.ts'
-import { decodeItem, insertIsolating, insertStatement, type BatchItem, type Refusal } from './storage-insert.ts'
+import fs from 'node:fs'
+import { decodeItem, fileInsertStatement, insertIsolating, insertStatement, isolateRefusals, type BatchItem, type Refusal } from './storage-insert.ts'
+import { encodeToFile, scratchFile } from './row-binary-encoder.ts'
 import type { StorageLog, StorageStats } from './storage-stats.ts'
 import { BEACONS_STREAM } from '../nats/subjects.ts'
 
@@ -22,6 +24,12 @@ export interface StorageWriterContext {
   /** Aborted on stop: retries end at once. */
   signal: AbortSignal
   log: StorageLog | undefined
+  /**
+   * RowBinary through a file, encoded in a worker thread (row-binary.ts): the
+   * default where the store can read this machine's files (chDB). false, or an
+   * HTTP server, inserts JSONCompactEachRow text from the main thread.
+   */
+  binary?: boolean
 }
 
 const INSERT_BACKOFF = { baseMs: 200, maxMs: 10_000 }
@@ -63,13 +71,36 @@ export class StorageWriter {
     const refused: Refusal[] = []
     for (const item of items) if (!item.samples) refused.push({ item, error: new EngineErrors.BatchDecodeFailed(item.problem ?? 'unknown') })
     const decoded = items.filter((item) => item.samples)
-    await insertIsolating(decoded, token, (lines, t) => this.#insert(lines, t), refused, () => this.#c.stats.refusedInserts++)
+    const onSplit = (): void => void this.#c.stats.refusedInserts++
+    const dir = this.#c.binary === false ? null : this.#c.store.localFilesDir
+    if (dir) await isolateRefusals(decoded, token, (part, t) => this.#insertBinary(dir, part, t, refused), refused, onSplit)
+    else await insertIsolating(decoded, token, (lines, t) => this.#insert(insertStatement(this.#c.store.database, t, lines), lines.length), refused, onSplit)
     for (const refusal of refused) await this.#deadLetter(refusal)
   }
 
-  async #insert(lines: string[], token: string): Promise<void> {
+  /**
+   * Encodes `items` to a file in the worker and inserts it. Messages the encoder
+   * finds are not rows are set aside as ClickHouse's refusals would be; the same
+   * ones every time, so a redo inserts the same rows under the same token.
+   */
+  async #insertBinary(dir: string, items: readonly BatchItem[], token: string, refused: Refusal[]): Promise<void> {
+    const file = scratchFile(dir)
+    fs.mkdirSync(dir, { recursive: true })
+    try {
+      const encoded = await encodeToFile({ datas: items.map((i) => i.data), seqs: items.map((i) => i.seq), file })
+      for (const { index, reason } of encoded.bad) {
+        const item = items[index] as BatchItem
+        // A half of a refused insert meets its bad messages again: set aside once.
+        if (!refused.some((r) => r.item.seq === item.seq)) refused.push({ item, error: new EngineErrors.StorageBatchRefused(`not rows, found encoding RowBinary: ${reason}`) })
+      }
+      if (encoded.rows > 0) await this.#insert(fileInsertStatement(this.#c.store.database, token, file), encoded.rows)
+    } finally {
+      fs.rmSync(file, { force: true })
+    }
+  }
+
+  async #insert(sql: string, rows: number): Promise<void> {
     const { store, stats, signal, log } = this.#c
-    const sql = insertStatement(store.database, token, lines)
     try {
       await retryWithBackoff(
         async () => {
@@ -87,7 +118,7 @@ export class StorageWriter {
             this.retrying.attempts = attempt + 1
             const error = new EngineErrors.StorageInsertFailed((err as Error).message, { cause: err })
             stats.lastError = error.message
-            log?.warn({ err: error, attempt, rows: lines.length }, 'storage: insert failed, retrying with the same token')
+            log?.warn({ err: error, attempt, rows }, 'storage: insert failed, retrying with the same token')
           },
         }
       )
@@ -95,7 +126,7 @@ export class StorageWriter {
       this.retrying = null
     }
     stats.inserts++
-    stats.rows += lines.length
+    stats.rows += rows
     stats.lastInsertAt = this.progressAt = Date.now()
   }
 

@@ -38,9 +38,16 @@ async function deadLetters(): Promise<Array<{ data: Uint8Array; header: (name: s
   return letters
 }
 
-it('dead-letters a refused and an undecodable batch, stores their neighbours once, and goes on', async () => {
+// Twice: RowBinary (chDB's default), where the encoder finds the wrong-typed value before any insert, and
+// JSON text (the HTTP path), where ClickHouse refuses it and halving isolates it.
+it.each([
+  { path: 'RowBinary', binaryInserts: true, tenant: 'poison' },
+  { path: 'text', binaryInserts: false, tenant: 'poison-text' },
+])('dead-letters a refused and an undecodable batch, stores their neighbours once, and goes on ($path)', async ({ binaryInserts, tenant }) => {
+  const lettersBefore = (await rig.jsm.streams.info(DEAD_LETTERS_STREAM)).state.messages
   let crashed = false
   const { storage } = await rig.consumer({
+    binaryInserts,
     // One insert holds everything published below.
     lingerMs: 500,
     health: { deadLetterAlarm: 3 },
@@ -54,12 +61,12 @@ it('dead-letters a refused and an undecodable batch, stores their neighbours onc
   let good = 0
   const publishGood = async (messages: number): Promise<void> => {
     for (let i = 0; i < messages; i++) {
-      await rig.publish(samplesOf('poison', 10), i % 4)
+      await rig.publish(samplesOf(tenant, 10), i % 4)
       good += 10
     }
   }
   await publishGood(6)
-  const poison = wrongTyped('poison')
+  const poison = wrongTyped(tenant)
   const refusedSeq = await rig.publishRaw(poison, 1)
   await publishGood(5)
   const garbage = randomBytes(64)
@@ -68,16 +75,17 @@ it('dead-letters a refused and an undecodable batch, stores their neighbours onc
 
   await rig.settled()
   expect(crashed).toBe(true)
-  expect(await rig.counts('poison')).toEqual({ samples: good, rollup1m: good, rollup1h: good })
+  expect(await rig.counts(tenant)).toEqual({ samples: good, rollup1m: good, rollup1h: good })
   expect(storage.stats).toMatchObject({ deadLetters: 2, writeFailures: 1, replayedIntents: 1 })
-  // 13 messages, one refused: halving finds it in 4 refused inserts (13 -> 7 -> 4 -> 2 -> 1).
-  expect(storage.stats.refusedInserts).toBeGreaterThanOrEqual(4)
+  // 13 messages, one refused: halving finds it in 4 refused inserts (13 -> 7 -> 4 -> 2 -> 1); the encoder finds it with none.
+  if (binaryInserts) expect(storage.stats.refusedInserts).toBe(0)
+  else expect(storage.stats.refusedInserts).toBeGreaterThanOrEqual(4)
 
-  const letters = await deadLetters()
+  const letters = (await deadLetters()).filter((l) => [String(refusedSeq), String(garbageSeq)].includes(l.header(DeadLetterHeader.Sequence)))
   expect(letters.map((l) => l.header(DeadLetterHeader.Sequence)).sort()).toEqual([String(refusedSeq), String(garbageSeq)].sort())
   const refused = letters.find((l) => l.header(DeadLetterHeader.Sequence) === String(refusedSeq))!
   expect(refused.header(DeadLetterHeader.Code)).toBe('TM_ENGINE_STORAGE_BATCH_REFUSED')
-  expect(refused.header(DeadLetterHeader.Reason)).toMatch(/CANNOT_PARSE|Cannot read floating point/)
+  expect(refused.header(DeadLetterHeader.Reason)).toMatch(binaryInserts ? /sample 2: value is "abc", not a number/ : /CANNOT_PARSE|Cannot read floating point/)
   expect(refused.header(DeadLetterHeader.Subject)).toBe(beaconSubject(1))
   expect(refused.header(DeadLetterHeader.Stream)).toBe(BEACONS_STREAM)
   expect(Buffer.from(refused.data)).toEqual(Buffer.from(poison))
@@ -88,13 +96,13 @@ it('dead-letters a refused and an undecodable batch, stores their neighbours onc
   // Two dead letters are reported, not alarmed on; storage goes on.
   const health = await storage.health()
   expect(health).toMatchObject({ ok: true, deadLetters: 2, recentDeadLetters: 2 })
-  await rig.publish(samplesOf('poison', 10))
+  await rig.publish(samplesOf(tenant, 10))
   good += 10
   await rig.settled()
-  expect(await rig.counts('poison')).toEqual({ samples: good, rollup1m: good, rollup1h: good })
+  expect(await rig.counts(tenant)).toEqual({ samples: good, rollup1m: good, rollup1h: good })
 
   // A third within the window: dead letters are piling up, and /api/v2/health says so with a 503.
-  await rig.publishRaw(wrongTyped('poison'), 0)
+  await rig.publishRaw(wrongTyped(tenant), 0)
   await rig.settled()
   const app = Fastify()
   registerHealthRoute(app, { storage: () => storage.health() }, ['engine'])
@@ -103,6 +111,8 @@ it('dead-letters a refused and an undecodable batch, stores their neighbours onc
   expect(answer.json().storage).toMatchObject({ ok: false, code: 'TM_ENGINE_STORAGE_UNHEALTHY', deadLetters: 3 })
   expect(answer.json().storage.reason).toMatch(/3 batches dead-lettered/)
   await app.close()
-  expect((await rig.jsm.streams.info(DEAD_LETTERS_STREAM)).state.messages).toBe(3)
+  expect((await rig.jsm.streams.info(DEAD_LETTERS_STREAM)).state.messages).toBe(lettersBefore + 3)
+  // The next case's consumer is the only one pulling.
+  await storage.stop()
   expect(STORAGE_DEAD_LETTER_SUBJECT).toBe('tm.deadletter.storage')
 })

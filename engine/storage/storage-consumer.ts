@@ -87,7 +87,7 @@ const HEALTH_INFO_WAIT_MS = 500
 /** stop() waits this long for the insert under way: one chDB is running cannot be taken back. */
 const STOP_GRACE_MS = 5000
 
-const rowsOf = (d: Delivery): number => d.item.samples?.length ?? 0
+const rowsOf = (d: Delivery): number => d.item.rows
 
 /** Resolves with work's result, or undefined once ms passed (work goes on). */
 function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
@@ -193,7 +193,7 @@ export class StorageConsumer {
       m.ack()
       return
     }
-    const d: Delivery = { m, item: decodeItem(m.seq, m.subject, m.data), aliveAt: Date.now() }
+    const d: Delivery = { m, item: decodeItem(m.seq, m.subject, m.data, { decode: !this.#writer!.binary }), aliveAt: Date.now() }
     this.stats.messages++
     this.#rowsPerMessage += (rowsOf(d) - this.#rowsPerMessage) / 16
     if (m.redelivered) {

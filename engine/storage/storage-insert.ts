@@ -5,20 +5,22 @@
 // same way and ClickHouse drops the halves that already landed. A refused
 // insert stores none of its rows (clickhouse-errors.ts), so a parent's token is
 // never half used.
-import { decodeBatch } from '../model/beacon-batch.ts'
+import { BATCH_FORMAT_VERSION, decodeBatch } from '../model/beacon-batch.ts'
 import { SAMPLE_COLUMNS } from '../clickhouse/clickhouse-schema.ts'
 import { ROW_BINARY_STRUCTURE } from './row-binary.ts'
 import { isContentRefusal } from '../clickhouse/clickhouse-errors.ts'
 import { EngineErrors } from '../errors.ts'
 import { SampleField, type Sample } from '../model/sample.ts'
 
-/** One stream message of a batch, decoded once. */
+/** One stream message of a batch, decoded once (or, for RowBinary inserts, only counted: the encode worker decodes it). */
 export interface BatchItem {
   seq: number
   subject: string
   data: Uint8Array
-  /** null when the message is not a batch Tidemark wrote; `problem` says why. */
+  /** Its samples; null when not decoded here (RowBinary inserts) or when it is not a batch Tidemark wrote (`problem` says why). */
   samples: Sample[] | null
+  /** How many samples it holds; 0 when it is not a batch. */
+  rows: number
   problem: string | null
 }
 
@@ -30,15 +32,42 @@ export interface Refusal {
 
 export type InsertRows = (lines: string[], token: string) => Promise<void>
 
-export function decodeItem(seq: number, subject: string, data: Uint8Array): BatchItem {
+/**
+ * The sample count of a batch in the layout encodeBatch writes ({v: 1, s: [...]},
+ * msgpack map then array headers), read from its first bytes; null for any other
+ * layout (decode it to know). Lets the main thread size writes without decoding
+ * the samples, the garbage RowBinary inserts keep off it.
+ */
+export function batchLength(data: Uint8Array): number | null {
+  let i: number
+  if (data[0] === 0x82) i = 1
+  else if (data[0] === 0xde && data[1] === 0 && data[2] === 2) i = 3
+  else return null
+  // 'v', 1, 's': fixstr keys and a positive fixint version.
+  if (data[i] !== 0xa1 || data[i + 1] !== 0x76 || data[i + 2] !== BATCH_FORMAT_VERSION || data[i + 3] !== 0xa1 || data[i + 4] !== 0x73) return null
+  i += 5
+  const head = data[i]
+  if (head === undefined) return null
+  if (head >= 0x90 && head <= 0x9f) return head - 0x90
+  if (head === 0xdc && data.length >= i + 3) return (data[i + 1]! << 8) | data[i + 2]!
+  if (head === 0xdd && data.length >= i + 5) return ((data[i + 1]! << 24) | (data[i + 2]! << 16) | (data[i + 3]! << 8) | data[i + 4]!) >>> 0
+  return null
+}
+
+/** The item of a stream message; `decode: false` only counts its samples where its layout allows (the encode worker decodes it). */
+export function decodeItem(seq: number, subject: string, data: Uint8Array, options: { decode?: boolean } = {}): BatchItem {
+  if (options.decode === false) {
+    const rows = batchLength(data)
+    if (rows !== null) return { seq, subject, data, samples: null, rows, problem: null }
+  }
   try {
     const samples = decodeBatch(data)
     // A sample that is not a tuple cannot be turned into a row at all (ingest never writes one).
     const bad = samples.findIndex((s) => !Array.isArray(s))
-    if (bad >= 0) return { seq, subject, data, samples: null, problem: `sample ${bad} is not a sample tuple` }
-    return { seq, subject, data, samples, problem: null }
+    if (bad >= 0) return { seq, subject, data, samples: null, rows: 0, problem: `sample ${bad} is not a sample tuple` }
+    return { seq, subject, data, samples, rows: samples.length, problem: null }
   } catch (err) {
-    return { seq, subject, data, samples: null, problem: (err as Error).message }
+    return { seq, subject, data, samples: null, rows: 0, problem: (err as Error).message }
   }
 }
 
@@ -54,8 +83,10 @@ function numeric(v: unknown): string | number {
 /** The JSONCompactEachRow rows of a batch, in SAMPLE_COLUMNS order. */
 export function rowsOf(items: readonly BatchItem[]): string[] {
   const lines: string[] = []
-  for (const { seq, samples } of items) {
-    if (!samples) continue
+  for (const item of items) {
+    if (item.problem !== null) continue
+    const { seq } = item
+    const samples = item.samples ?? decodeBatch(item.data)
     // Built by hand: stringifying a fresh array per sample was the top cost of storage (bench/README.md).
     for (const s of samples) {
       const tags = s[SampleField.Tags]

@@ -44,8 +44,16 @@ export class StorageWriter {
   readonly deadLetterTimes: number[] = []
   readonly #c: StorageWriterContext
 
+  readonly #localFilesDir: string | null
+
   constructor(context: StorageWriterContext) {
     this.#c = context
+    this.#localFilesDir = context.binary === false ? null : context.store.localFilesDir
+  }
+
+  /** Whether this writer inserts RowBinary: then messages are only counted on the main thread, never decoded (decodeItem). */
+  get binary(): boolean {
+    return this.#localFilesDir !== null
   }
 
   /**
@@ -59,7 +67,7 @@ export class StorageWriter {
     const read = await Promise.all(missing.map((seq) => this.#c.jsm.streams.getMessage(BEACONS_STREAM, { seq })))
     this.#c.stats.readFromStream += missing.length
     const fromStream = new Map<number, BatchItem>()
-    read.forEach((stored) => stored && fromStream.set(stored.seq, decodeItem(stored.seq, stored.subject, stored.data)))
+    read.forEach((stored) => stored && fromStream.set(stored.seq, decodeItem(stored.seq, stored.subject, stored.data, { decode: !this.binary })))
     return seqs.flatMap((seq) => {
       const item = delivered.get(seq) ?? fromStream.get(seq)
       return item ? [item] : []
@@ -69,10 +77,10 @@ export class StorageWriter {
   /** Inserts what decodes under `token`, isolating what ClickHouse refuses; dead-letters the rest. Throws only what a redo may fix. */
   async store(items: readonly BatchItem[], token: string): Promise<void> {
     const refused: Refusal[] = []
-    for (const item of items) if (!item.samples) refused.push({ item, error: new EngineErrors.BatchDecodeFailed(item.problem ?? 'unknown') })
-    const decoded = items.filter((item) => item.samples)
+    for (const item of items) if (item.problem !== null) refused.push({ item, error: new EngineErrors.BatchDecodeFailed(item.problem) })
+    const decoded = items.filter((item) => item.problem === null)
     const onSplit = (): void => void this.#c.stats.refusedInserts++
-    const dir = this.#c.binary === false ? null : this.#c.store.localFilesDir
+    const dir = this.#localFilesDir
     if (dir) await isolateRefusals(decoded, token, (part, t) => this.#insertBinary(dir, part, t, refused), refused, onSplit)
     else await insertIsolating(decoded, token, (lines, t) => this.#insert(insertStatement(this.#c.store.database, t, lines), lines.length), refused, onSplit)
     for (const refusal of refused) await this.#deadLetter(refusal)

@@ -4,7 +4,8 @@ import { expect, it } from 'vitest'
 import { encodeBatch } from '../../engine/model/beacon-batch.ts'
 import { clickHouseErrorName, isContentRefusal } from '../../engine/clickhouse/clickhouse-errors.ts'
 import type { Sample } from '../../engine/model/sample.ts'
-import { decodeItem, insertIsolating, rowsOf, type BatchItem, type Refusal } from '../../engine/storage/storage-insert.ts'
+import { pack } from 'msgpackr'
+import { batchLength, decodeItem, insertIsolating, rowsOf, type BatchItem, type Refusal } from '../../engine/storage/storage-insert.ts'
 
 const item = (seq: number, samples: unknown[]): BatchItem => decodeItem(seq, 'tm.beacons.0', encodeBatch(samples as Sample[]))
 const good = (seq: number): BatchItem => item(seq, [['t', 'm', 1000 * seq, seq, null, 0]])
@@ -75,4 +76,17 @@ it('tells content refusals from outages by the ClickHouse error name', () => {
   ]) {
     expect(isContentRefusal(outage), JSON.stringify(outage)).toBe(false)
   }
+})
+
+it('counts the samples of a batch from its first bytes, as decoding would, and decodes what it cannot read', () => {
+  for (const n of [0, 1, 15, 16, 1000, 70_000]) {
+    const data = encodeBatch(Array.from({ length: n }, (_, i) => ['t', 'm', i, i, null, 0] as Sample))
+    expect(batchLength(data)).toBe(n)
+    expect(decodeItem(1, 's', data, { decode: false })).toMatchObject({ samples: null, rows: n, problem: null })
+  }
+  // Another layout (the keys the other way round) is decoded, not guessed at.
+  const swapped = pack({ s: [['t', 'm', 1, 2, null, 0]], v: 1 })
+  expect(batchLength(swapped)).toBeNull()
+  expect(decodeItem(1, 's', swapped, { decode: false })).toMatchObject({ rows: 1, problem: null })
+  expect(decodeItem(1, 's', Uint8Array.from([0xde, 0, 2, 1, 2]), { decode: false }).problem).not.toBeNull()
 })

@@ -107,8 +107,10 @@ export function insertStatement(database: string, token: string, lines: readonly
 
 /**
  * The insert of a RowBinary file (row-binary.ts) on chDB: 1.1M rows/s against
- * 0.4M for text (DESIGN.md). insert_deduplicate = 1 because an INSERT SELECT is
- * not deduplicated by default (storage-binary.test.ts shows the token holds).
+ * 0.4M for text (DESIGN.md). The token holds for INSERT … SELECT FROM file on
+ * chDB, rollups included (storage-binary.test.ts); insert_deduplicate = 1 is this
+ * chDB's default (the test passed without it) and is written out so a changed
+ * default cannot silently turn deduplication off.
  */
 export function fileInsertStatement(database: string, token: string, file: string): string {
   const quoted = (text: string): string => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`

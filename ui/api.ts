@@ -1,9 +1,24 @@
 // The dashboard's only way to the server: the read API over HTTP, with the
 // tenant apiKey as a bearer token.
 
-import type { AggregateResponse, MetricInfo } from '../query/read-contract.ts'
+import type { AggregateResponse, CacheResponse, MetricInfo, PerformanceResponse, SitesSummaryResponse, TriggersResponse } from '../query/read-contract.ts'
 
-export type { AggregateResponse, AggregateSeries, AggregateTotals, MetricInfo } from '../query/read-contract.ts'
+export type {
+  AggregateResponse,
+  AggregateSeries,
+  AggregateTotals,
+  CacheResponse,
+  MetricInfo,
+  PerformanceResponse,
+  SitesSummaryResponse,
+  TriggerHistoryItem,
+  TriggersResponse,
+} from '../query/read-contract.ts'
+
+export interface TimeRange {
+  fromMs: number
+  toMs: number
+}
 
 /** A non-2xx answer; `message` is the server's own sentence, fit to show as is. */
 export class ApiError extends Error {
@@ -19,6 +34,11 @@ export class ApiError extends Error {
   /** The key itself is wrong (unknown, or an ingestToken): retrying cannot help. */
   get rejectsKey(): boolean {
     return this.status === 401 || this.status === 403
+  }
+
+  /** The reporting routes answer 404 when the tenant has sent none of the metrics they read: an empty view, not a fault. */
+  get meansNoData(): boolean {
+    return this.status === 404
   }
 }
 
@@ -49,4 +69,26 @@ export function fetchAggregate(apiKey: string, query: { metric: string; fromMs: 
   // No step: the server picks one that gives about 300 buckets for the range.
   const params = new URLSearchParams({ metric: query.metric, from: String(query.fromMs), to: String(query.toMs) })
   return getJson<AggregateResponse>(`/api/v2/analytics/aggregate?${params}`, apiKey, signal)
+}
+
+function rangeParams(range: TimeRange): URLSearchParams {
+  return new URLSearchParams({ from: String(range.fromMs), to: String(range.toMs) })
+}
+
+export function fetchPerformance(apiKey: string, range: TimeRange, signal: AbortSignal): Promise<PerformanceResponse> {
+  return getJson<PerformanceResponse>(`/api/v2/analytics/performance?${rangeParams(range)}`, apiKey, signal)
+}
+
+export function fetchCache(apiKey: string, range: TimeRange, signal: AbortSignal): Promise<CacheResponse> {
+  return getJson<CacheResponse>(`/api/v2/analytics/cache?${rangeParams(range)}`, apiKey, signal)
+}
+
+export function fetchSitesSummary(apiKey: string, range: TimeRange, signal: AbortSignal): Promise<SitesSummaryResponse> {
+  return getJson<SitesSummaryResponse>(`/api/v2/analytics/sites-summary?${rangeParams(range)}`, apiKey, signal)
+}
+
+export function fetchTriggers(apiKey: string, range: TimeRange, signal: AbortSignal): Promise<TriggersResponse> {
+  const params = rangeParams(range)
+  params.set('limit', '1000')
+  return getJson<TriggersResponse>(`/api/v2/triggers?${params}`, apiKey, signal)
 }

@@ -1,15 +1,36 @@
-// The dashboard: an apiKey, a metric and a range in; a chart, totals and a
-// status line out, refreshed every few seconds because storage lags ingest.
+// The dashboard: an apiKey, a metric and a range in; a chart, totals, the
+// performance, cache and sites views and a status line out, refreshed every
+// few seconds because storage lags ingest. The view (metric, range) lives in
+// the URL; the key only in this tab and, once accepted, localStorage.
 import type uPlot from 'uplot'
 import { AnalyticsChart } from './analytics-chart.ts'
-import { ApiError, fetchAggregate, fetchMetricNames, type AggregateResponse, type MetricInfo } from './api.ts'
+import {
+  ApiError,
+  fetchAggregate,
+  fetchCache,
+  fetchMetricNames,
+  fetchPerformance,
+  fetchSitesSummary,
+  fetchTriggers,
+  type AggregateResponse,
+  type MetricInfo,
+  type TimeRange,
+  type TriggerHistoryItem,
+} from './api.ts'
+import { CachePanel } from './cache-panel.ts'
+import type { ChartContext } from './chart-kit.ts'
+import type { Panel } from './panel.ts'
+import { PerformanceDashboard } from './performance-dashboard.ts'
 import { recall, remember } from './saved-settings.ts'
+import { SitesPanel } from './sites-panel.ts'
+import { setupTheme } from './theme.ts'
 import { TotalsPanel } from './totals-panel.ts'
+import { DEFAULT_PRESET, fromLocalInput, PRESETS, readUrl, toLocalInput, writeUrl } from './view-state.ts'
 
 declare global {
   interface Window {
-    /** For tests and the console: the live chart and the answer it draws. */
-    __tidemark: { chart: uPlot; lastResponse: AggregateResponse | undefined }
+    /** For tests and the console: the charts, the answer the main one draws, and the range queried. */
+    __tidemark: { chart: uPlot; lastResponse: AggregateResponse | undefined; plots: Record<string, uPlot>; range: TimeRange; triggers: TriggerHistoryItem[] }
   }
 }
 
@@ -30,12 +51,61 @@ const metricSelect = byId<HTMLSelectElement>('metric-select')
 const metricInput = byId<HTMLInputElement>('metric-name')
 const otherName = byId('other-name')
 const rangeSelect = byId<HTMLSelectElement>('range')
+const customRange = byId('custom-range')
+const rangeFrom = byId<HTMLInputElement>('range-from')
+const rangeTo = byId<HTMLInputElement>('range-to')
 const autoRefresh = byId<HTMLInputElement>('auto-refresh')
 const statusLine = byId('status')
 
-const chart = new AnalyticsChart(byId('chart'))
+/** The range the charts show: set when a refresh starts, so every chart of one refresh spans the same time. */
+let viewRange: TimeRange = { fromMs: Date.now() - PRESETS[DEFAULT_PRESET]!, toMs: Date.now() }
+/** The custom range, exact to the millisecond (the inputs show it to the second). */
+let custom: TimeRange | undefined
+let triggers: TriggerHistoryItem[] = []
+
+const context: ChartContext = {
+  range: () => viewRange,
+  zoom: (fromMs, toMs) => {
+    setCustomRange({ fromMs, toMs })
+    void refresh()
+  },
+  annotations: () => triggers,
+}
+
+const chart = new AnalyticsChart(byId('chart'), context)
 const totals = new TotalsPanel(byId('totals'))
-window.__tidemark = { chart: chart.plot, lastResponse: undefined }
+const panelsRoot = byId('panels')
+const performance = new PerformanceDashboard(panelsRoot, context)
+const cache = new CachePanel(panelsRoot, context)
+const sites = new SitesPanel(panelsRoot, context)
+const plots: Record<string, uPlot> = { main: chart.plot, ...performance.plots(), cache: cache.plot, sites: sites.plot }
+window.__tidemark = { chart: chart.plot, lastResponse: undefined, plots, range: viewRange, triggers }
+
+setupTheme(byId<HTMLButtonElement>('theme-toggle'), () => {
+  for (const plot of Object.values(plots)) plot.redraw(false)
+})
+
+function setCustomRange(range: TimeRange): void {
+  custom = range
+  rangeSelect.value = 'custom'
+  customRange.hidden = false
+  rangeFrom.value = toLocalInput(range.fromMs)
+  rangeTo.value = toLocalInput(range.toMs)
+  saveView()
+}
+
+/** The range to query now: a preset ends now, a custom range is fixed. */
+function currentRange(): TimeRange {
+  if (rangeSelect.value === 'custom' && custom) return custom
+  const toMs = Date.now()
+  return { fromMs: toMs - (PRESETS[rangeSelect.value] ?? PRESETS[DEFAULT_PRESET]!), toMs }
+}
+
+function saveView(): void {
+  const range = rangeSelect.value
+  writeUrl({ metric: selectedMetric() || undefined, range, fromMs: custom?.fromMs, toMs: custom?.toMs })
+  if (range !== 'custom') remember('range', range)
+}
 
 /** The key requests use: unset until one is entered, and again once the server rejects it, which stops polling. */
 let apiKey: string | undefined
@@ -72,7 +142,12 @@ function clearChart(): void {
   window.__tidemark.lastResponse = undefined
 }
 
+const PANEL_HINT = 'Connect with an API key to load this view.'
+
 function clearView(): void {
+  for (const panel of [performance.panel, cache.panel, sites.panel]) panel.set('empty', PANEL_HINT)
+  triggers = []
+  window.__tidemark.triggers = triggers
   metrics = undefined
   metricSelect.replaceChildren(new Option('Connect to list metrics', '', true, true))
   metricSelect.options[0]!.disabled = true
@@ -98,6 +173,10 @@ async function refresh(options: { names?: boolean; quiet?: boolean } = {}): Prom
   inflight?.abort()
   const request = new AbortController()
   inflight = request
+  viewRange = currentRange()
+  window.__tidemark.range = viewRange
+  // The other views load beside the metric chart; each says for itself what it lacks.
+  const panels = loadPanels(key, viewRange, request.signal, options.quiet ?? false)
   try {
     if (options.names || !metrics) {
       if (!options.quiet) setStatus('Loading metric names…', 'loading')
@@ -105,7 +184,8 @@ async function refresh(options: { names?: boolean; quiet?: boolean } = {}): Prom
       metrics = list
       // Kept only once the server accepts it: a mistyped key is not worth remembering.
       remember('apiKey', key)
-      fillMetricPicker(list, selectedMetric() || recall('metric'))
+      fillMetricPicker(list, selectedMetric() || fromUrl.metric || recall('metric'))
+      saveView()
     }
     const metric = selectedMetric()
     if (!metric) {
@@ -113,8 +193,8 @@ async function refresh(options: { names?: boolean; quiet?: boolean } = {}): Prom
       return
     }
     if (!options.quiet) setStatus(`Loading ${metric}…`, 'loading')
-    const toMs = Date.now()
-    const response = await fetchAggregate(key, { metric, fromMs: toMs - Number(rangeSelect.value), toMs }, request.signal)
+    const range = viewRange
+    const response = await fetchAggregate(key, { metric, ...range }, request.signal)
     window.__tidemark.lastResponse = response
     chart.show(response.series)
     totals.show(response.total, metrics.find((m) => m.name === metric)?.kind)
@@ -130,8 +210,62 @@ async function refresh(options: { names?: boolean; quiet?: boolean } = {}): Prom
     }
     setStatus(err instanceof ApiError ? err.message : `Cannot reach the server: ${(err as Error).message}`, 'error')
   } finally {
+    await panels
     if (inflight === request) inflight = undefined
   }
+}
+
+/** One view's load: its own loading, empty and error lines, so one failing route never blanks the others. */
+async function loadPanel<T>(panel: Panel, quiet: boolean, empty: string, load: () => Promise<T>, show: (answer: T) => void, signal: AbortSignal): Promise<void> {
+  if (!quiet) panel.set('loading', `Loading ${panel.name}…`)
+  try {
+    show(await load())
+  } catch (err) {
+    if (signal.aborted) return
+    if (err instanceof ApiError && err.meansNoData) panel.set('empty', empty)
+    else if (err instanceof ApiError && err.rejectsKey) panel.set('error', `${err.message} Enter a read apiKey above.`)
+    else panel.set('error', `${err instanceof ApiError ? err.message : `Cannot reach the server: ${(err as Error).message}`} It will retry on the next refresh.`)
+  }
+}
+
+async function loadPanels(key: string, range: TimeRange, signal: AbortSignal, quiet: boolean): Promise<void> {
+  await Promise.all([
+    loadPanel(
+      performance.panel,
+      quiet,
+      'No response_time, db_query_time or memory_usage samples yet: send them to POST /api/v2/analytics/metrics.',
+      () => fetchPerformance(key, range, signal),
+      (answer) => performance.show(answer),
+      signal
+    ),
+    loadPanel(
+      cache.panel,
+      quiet,
+      'No cache stats yet: report hits, misses and size_kb to POST /api/v2/analytics/cache.',
+      () => fetchCache(key, range, signal),
+      (answer) => cache.show(answer),
+      signal
+    ),
+    loadPanel(
+      sites.panel,
+      quiet,
+      'No site traffic yet: send page_views and visits with a site tag.',
+      () => fetchSitesSummary(key, range, signal),
+      (answer) => sites.show(answer),
+      signal
+    ),
+    fetchTriggers(key, range, signal).then(
+      (answer) => {
+        triggers = answer.events
+        window.__tidemark.triggers = triggers
+        performance.redraw()
+        chart.plot.redraw(false)
+      },
+      () => {
+        // Markers are an extra: without the history the charts still stand, and the next refresh tries again.
+      }
+    ),
+  ])
 }
 
 keyForm.addEventListener('submit', (event) => {
@@ -158,18 +292,41 @@ metricSelect.addEventListener('change', () => {
     if (!metricInput.value.trim()) return
   }
   remember('metric', selectedMetric())
+  saveView()
   void refresh()
 })
 
 metricInput.addEventListener('change', () => {
   remember('metric', selectedMetric())
+  saveView()
   void refresh()
 })
 
 rangeSelect.addEventListener('change', () => {
-  remember('range', rangeSelect.value)
+  if (rangeSelect.value === 'custom') {
+    // Starts from the range on screen, to be narrowed or widened from there.
+    setCustomRange(custom ?? viewRange)
+    rangeFrom.focus()
+    return
+  }
+  customRange.hidden = true
+  custom = undefined
+  saveView()
   void refresh()
 })
+
+for (const input of [rangeFrom, rangeTo]) {
+  input.addEventListener('change', () => {
+    const fromMs = fromLocalInput(rangeFrom.value)
+    const toMs = fromLocalInput(rangeTo.value)
+    if (!(fromMs < toMs)) {
+      setStatus('The custom range needs a start before its end.', 'error')
+      return
+    }
+    setCustomRange({ fromMs, toMs })
+    void refresh()
+  })
+}
 
 // Enter in the name field or the Refresh button; names too, since new metrics appear as data arrives.
 viewForm.addEventListener('submit', (event) => {
@@ -191,8 +348,12 @@ setInterval(() => {
   if (autoRefresh.checked && !document.hidden && !inflight) void refresh({ quiet: true })
 }, REFRESH_MS)
 
+// The URL first (a shared link), then this browser's last choice.
+const fromUrl = readUrl()
 const savedRange = recall('range')
-if (savedRange && [...rangeSelect.options].some((o) => o.value === savedRange)) rangeSelect.value = savedRange
+if (fromUrl.range === 'custom' && fromUrl.fromMs !== undefined && fromUrl.toMs !== undefined) setCustomRange({ fromMs: fromUrl.fromMs, toMs: fromUrl.toMs })
+else if (fromUrl.range) rangeSelect.value = fromUrl.range
+else if (savedRange && PRESETS[savedRange] !== undefined) rangeSelect.value = savedRange
 const savedKey = recall('apiKey')
 if (savedKey) {
   keyInput.value = savedKey

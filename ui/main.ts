@@ -79,6 +79,7 @@ const performance = new PerformanceDashboard(panelsRoot, context)
 const cache = new CachePanel(panelsRoot, context)
 const sites = new SitesPanel(panelsRoot, context)
 const plots: Record<string, uPlot> = { main: chart.plot, ...performance.plots(), cache: cache.plot, sites: sites.plot }
+for (const panel of [performance.panel, cache.panel, sites.panel]) panel.root.hidden = true
 window.__tidemark = { chart: chart.plot, lastResponse: undefined, plots, range: viewRange, triggers }
 
 setupTheme(byId<HTMLButtonElement>('theme-toggle'), () => {
@@ -142,10 +143,9 @@ function clearChart(): void {
   window.__tidemark.lastResponse = undefined
 }
 
-const PANEL_HINT = 'Connect with an API key to load this view.'
-
 function clearView(): void {
-  for (const panel of [performance.panel, cache.panel, sites.panel]) panel.set('empty', PANEL_HINT)
+  // Hidden until the next key's metric names say which views have data.
+  for (const panel of [performance.panel, cache.panel, sites.panel]) panel.root.hidden = true
   triggers = []
   window.__tidemark.triggers = triggers
   metrics = undefined
@@ -175,18 +175,20 @@ async function refresh(options: { names?: boolean; quiet?: boolean } = {}): Prom
   inflight = request
   viewRange = currentRange()
   window.__tidemark.range = viewRange
-  // The other views load beside the metric chart; each says for itself what it lacks.
-  const panels = loadPanels(key, viewRange, request.signal, options.quiet ?? false)
+  let panels: Promise<void> | undefined
   try {
+    if (!metrics && !options.quiet) setStatus('Loading metric names…', 'loading')
+    // Every time: the views below appear as the metrics they read arrive.
+    const list = await fetchMetricNames(key, request.signal)
+    // Kept only once the server accepts it: a mistyped key is not worth remembering.
+    remember('apiKey', key)
     if (options.names || !metrics) {
-      if (!options.quiet) setStatus('Loading metric names…', 'loading')
-      const list = await fetchMetricNames(key, request.signal)
-      metrics = list
-      // Kept only once the server accepts it: a mistyped key is not worth remembering.
-      remember('apiKey', key)
       fillMetricPicker(list, selectedMetric() || fromUrl.metric || recall('metric'))
       saveView()
     }
+    metrics = list
+    // The other views load beside the metric chart; each says for itself what it lacks.
+    panels = loadPanels(key, viewRange, request.signal, options.quiet ?? false, new Set(list.map((m) => m.name)))
     const metric = selectedMetric()
     if (!metric) {
       setStatus('Pick a metric, or choose Other… and type its name.')
@@ -228,32 +230,24 @@ async function loadPanel<T>(panel: Panel, quiet: boolean, empty: string, load: (
   }
 }
 
-async function loadPanels(key: string, range: TimeRange, signal: AbortSignal, quiet: boolean): Promise<void> {
+/**
+ * Asks only for the views whose metrics the tenant has sent: the reporting routes answer 404 otherwise,
+ * which the browser logs as a console error on every refresh.
+ */
+async function loadPanels(key: string, range: TimeRange, signal: AbortSignal, quiet: boolean, names: Set<string>): Promise<void> {
+  const has = (...wanted: string[]): boolean => wanted.some((name) => names.has(name))
+  performance.panel.root.hidden = !has('response_time', 'db_query_time', 'memory_usage')
+  cache.panel.root.hidden = !has('cache_hits', 'cache_misses', 'cache_size_kb', 'cache_size_bytes')
+  sites.panel.root.hidden = !has('page_views', 'visits')
+  const empty = {
+    performance: 'No response_time, db_query_time or memory_usage samples in this range: send them to POST /api/v2/analytics/metrics, or widen the range.',
+    cache: 'No cache stats in this range: report hits, misses and size_kb to POST /api/v2/analytics/cache, or widen the range.',
+    sites: 'No site traffic in this range: send page_views and visits with a site tag, or widen the range.',
+  }
   await Promise.all([
-    loadPanel(
-      performance.panel,
-      quiet,
-      'No response_time, db_query_time or memory_usage samples yet: send them to POST /api/v2/analytics/metrics.',
-      () => fetchPerformance(key, range, signal),
-      (answer) => performance.show(answer),
-      signal
-    ),
-    loadPanel(
-      cache.panel,
-      quiet,
-      'No cache stats yet: report hits, misses and size_kb to POST /api/v2/analytics/cache.',
-      () => fetchCache(key, range, signal),
-      (answer) => cache.show(answer),
-      signal
-    ),
-    loadPanel(
-      sites.panel,
-      quiet,
-      'No site traffic yet: send page_views and visits with a site tag.',
-      () => fetchSitesSummary(key, range, signal),
-      (answer) => sites.show(answer),
-      signal
-    ),
+    performance.panel.root.hidden || loadPanel(performance.panel, quiet, empty.performance, () => fetchPerformance(key, range, signal), (a) => performance.show(a), signal),
+    cache.panel.root.hidden || loadPanel(cache.panel, quiet, empty.cache, () => fetchCache(key, range, signal), (a) => cache.show(a), signal),
+    sites.panel.root.hidden || loadPanel(sites.panel, quiet, empty.sites, () => fetchSitesSummary(key, range, signal), (a) => sites.show(a), signal),
     fetchTriggers(key, range, signal).then(
       (answer) => {
         triggers = answer.events

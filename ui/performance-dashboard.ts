@@ -57,9 +57,10 @@ export class PerformanceDashboard {
       const plot = new uPlot(
         {
           ...base,
+          // spanGaps: a metric sampled less often than the step would otherwise read as dashes.
           series: [
             {},
-            ...QUANTILES.map((q) => ({ label: q.key, stroke: () => cssVar(q.colour), width: 1.5, spanGaps: false, value: (_u: uPlot, v: number | null) => formatValue(v, metric.unit) })),
+            ...QUANTILES.map((q) => ({ label: q.key, stroke: () => cssVar(q.colour), width: 1.5, spanGaps: true, value: (_u: uPlot, v: number | null) => formatValue(v, metric.unit) })),
           ],
           axes: [...(base.axes ?? []), valueAxis({ values: (_u, splits) => splits.map((v) => formatValue(v, metric.unit)), size: 70 })],
         },

@@ -62,7 +62,8 @@ export class SitesPanel {
     table.dataset.testid = 'sites-table'
     const head = element('thead')
     const headRow = element('tr')
-    for (const title of ['site', 'visits', 'unique visitors', 'page views', 'visits over the range']) headRow.append(element('th', undefined, title))
+    for (const title of ['site', 'visits', 'unique visitors', 'page views']) headRow.append(element('th', title === 'site' ? undefined : 'num', title))
+    headRow.append(element('th', undefined, 'visits over the range'))
     head.append(headRow)
     this.rows = element('tbody')
     table.append(head, this.rows)

@@ -20,6 +20,7 @@ import {
 import { CachePanel } from './cache-panel.ts'
 import type { ChartContext } from './chart-kit.ts'
 import type { Panel } from './panel.ts'
+import { followLive } from './live-stream.ts'
 import { PerformanceDashboard } from './performance-dashboard.ts'
 import { recall, remember } from './saved-settings.ts'
 import { SitesPanel } from './sites-panel.ts'
@@ -30,7 +31,15 @@ import { DEFAULT_PRESET, fromLocalInput, PRESETS, readUrl, toLocalInput, writeUr
 declare global {
   interface Window {
     /** For tests and the console: the charts, the answer the main one draws, and the range queried. */
-    __tidemark: { chart: uPlot; lastResponse: AggregateResponse | undefined; plots: Record<string, uPlot>; range: TimeRange; triggers: TriggerHistoryItem[] }
+    __tidemark: {
+      chart: uPlot
+      lastResponse: AggregateResponse | undefined
+      plots: Record<string, uPlot>
+      range: TimeRange
+      triggers: TriggerHistoryItem[]
+      /** Events received from /api/v2/live, by kind. */
+      liveEvents: { aggregate: number; trigger: number }
+    }
   }
 }
 
@@ -80,7 +89,48 @@ const cache = new CachePanel(panelsRoot, context)
 const sites = new SitesPanel(panelsRoot, context)
 const plots: Record<string, uPlot> = { main: chart.plot, ...performance.plots(), cache: cache.plot, sites: sites.plot }
 for (const panel of [performance.panel, cache.panel, sites.panel]) panel.root.hidden = true
-window.__tidemark = { chart: chart.plot, lastResponse: undefined, plots, range: viewRange, triggers }
+window.__tidemark = { chart: chart.plot, lastResponse: undefined, plots, range: viewRange, triggers, liveEvents: { aggregate: 0, trigger: 0 } }
+
+const liveLine = byId('live')
+let live: { stop(): void; what: string } | undefined
+
+function setLive(state: 'on' | 'off' | 'error', text: string): void {
+  liveLine.dataset.state = state
+  liveLine.textContent = text
+}
+
+/**
+ * Keeps one live stream for what is on screen: the chart's metric at its step. A closed step
+ * re-queries (one query refreshes every view consistently); a trigger transition is drawn at once.
+ */
+function followWhatIsShown(key: string | undefined, metric: string | undefined, stepS: number | undefined): void {
+  const what = key && autoRefresh.checked && metric && stepS ? `${key}\n${metric}\n${stepS}` : ''
+  if (live?.what === what) return
+  live?.stop()
+  live = undefined
+  if (!what) {
+    setLive('off', 'Live: off')
+    return
+  }
+  const stream = followLive(key!, { metrics: [metric!], stepS: stepS! }, {
+    aggregate: () => {
+      window.__tidemark.liveEvents.aggregate++
+      if (!inflight) void refresh({ quiet: true })
+    },
+    trigger: (event) => {
+      window.__tidemark.liveEvents.trigger++
+      if (!triggers.some((t) => t.id === event.id)) {
+        triggers = [event, ...triggers]
+        window.__tidemark.triggers = triggers
+        performance.redraw()
+        chart.plot.redraw(false)
+      }
+      setLive('on', `Live: ${event.rule} ${event.state} at ${new Date(event.at).toLocaleTimeString()}`)
+    },
+    state: (connected, detail) => setLive(connected ? 'on' : 'error', connected ? 'Live' : detail),
+  })
+  live = { stop: () => stream.stop(), what }
+}
 
 setupTheme(byId<HTMLButtonElement>('theme-toggle'), () => {
   for (const plot of Object.values(plots)) plot.redraw(false)
@@ -144,6 +194,7 @@ function clearChart(): void {
 }
 
 function clearView(): void {
+  followWhatIsShown(undefined, undefined, undefined)
   // Hidden until the next key's metric names say which views have data.
   for (const panel of [performance.panel, cache.panel, sites.panel]) panel.root.hidden = true
   triggers = []
@@ -200,6 +251,8 @@ async function refresh(options: { names?: boolean; quiet?: boolean } = {}): Prom
     window.__tidemark.lastResponse = response
     chart.show(response.series)
     totals.show(response.total, metrics.find((m) => m.name === metric)?.kind)
+    // Only a metric the tenant has: the live route refuses unknown names.
+    if (metrics.some((m) => m.name === metric)) followWhatIsShown(key, metric, response.step)
     setStatus(`Updated ${new Date().toLocaleTimeString()}: ${metric}, ${response.series.t.length} buckets of ${formatStep(response.step)}`)
   } catch (err) {
     if (request.signal.aborted) return
@@ -329,6 +382,7 @@ viewForm.addEventListener('submit', (event) => {
 })
 
 autoRefresh.addEventListener('change', () => {
+  if (!autoRefresh.checked) followWhatIsShown(undefined, undefined, undefined)
   if (autoRefresh.checked) void refresh({ quiet: true })
 })
 

@@ -232,4 +232,30 @@ describe('dashboard views', () => {
     expect(dashboard.consoleErrors).toEqual([])
     expect(shared.consoleErrors).toEqual([])
   })
+
+  it('follows /api/v2/live with the key in a header, and draws a new trigger transition as it arrives', async () => {
+    const dashboard = await openDashboard('?metric=response_time')
+    const liveRequest = dashboard.page.waitForRequest((r) => r.url().includes('/api/v2/live?'))
+    await dashboard.connect(tenant.apiKey)
+    const request = await liveRequest
+    expect(request.url()).not.toContain(tenant.apiKey)
+    expect(request.headers().authorization).toBe(`Bearer ${tenant.apiKey}`)
+    expect(new URL(request.url()).searchParams.getAll('metric')).toEqual(['response_time'])
+    await dashboard.waitForText('live', 'Live')
+
+    // Stored now: the stream reads history once it has settled (3 s) at its next tick (5 s at most).
+    await insertTriggerEvents(stack.tidemark.runtime.store!, [{ ...triggerEvent('firing', Date.now(), 4), rule: 'LiveLatency' }])
+    // The 5 s poll of /api/v2/triggers may draw it first; the stream's own event is what is waited for.
+    await dashboard.page.waitForFunction(() => /^Live: LiveLatency firing at /.test(document.querySelector('[data-testid="live"]')?.textContent ?? ''), undefined, { timeout: 15_000 })
+    expect(await dashboard.page.evaluate(() => window.__tidemark.liveEvents.trigger)).toBe(1)
+    expect(await dashboard.page.evaluate(() => window.__tidemark.triggers.filter((t) => t.rule === 'LiveLatency').length)).toBe(1)
+    // The last closed step came too, and re-queried the views.
+    expect(await dashboard.page.evaluate(() => window.__tidemark.liveEvents.aggregate)).toBeGreaterThan(0)
+
+    // Auto-refresh off stops the stream.
+    await dashboard.page.getByTestId('auto-refresh').uncheck()
+    await dashboard.waitForText('live', 'Live: off')
+    expect(dashboard.errors).toEqual([])
+    expect(dashboard.consoleErrors).toEqual([])
+  })
 })

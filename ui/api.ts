@@ -1,7 +1,8 @@
 // The dashboard's only way to the server: the read API over HTTP, with the
 // tenant apiKey as a bearer token.
 
-import type { AggregateResponse, CacheResponse, MetricInfo, PerformanceResponse, SitesSummaryResponse, TriggersResponse } from '../query/read-contract.ts'
+import type { AggregateResponse, CacheResponse, MetricInfo, PerformanceResponse, SitesSummaryResponse, SqlColumnarAnswer, TriggersResponse } from '../query/read-contract.ts'
+import type { UsageAnswer } from './usage-panel.ts'
 
 export type {
   AggregateResponse,
@@ -11,9 +12,17 @@ export type {
   MetricInfo,
   PerformanceResponse,
   SitesSummaryResponse,
+  SqlColumnarAnswer,
   TriggerHistoryItem,
   TriggersResponse,
 } from '../query/read-contract.ts'
+
+/** GET/PUT /api/v2/retention: days each kind of row is kept, null for ever. */
+export interface RetentionPolicy {
+  rawDays: number | null
+  rollup1mDays: number | null
+  rollup1hDays: number | null
+}
 
 export interface TimeRange {
   fromMs: number
@@ -42,22 +51,34 @@ export class ApiError extends Error {
   }
 }
 
-async function getJson<T>(route: string, apiKey: string, signal: AbortSignal): Promise<T> {
-  const response = await fetch(route, { headers: { authorization: `Bearer ${apiKey}` }, signal })
-  const text = await response.text()
-  let body: unknown
+async function throwApiError(response: Response, text?: string): Promise<never> {
+  let body: { message?: unknown; code?: unknown } | undefined
   try {
-    body = JSON.parse(text)
+    body = JSON.parse(text ?? (await response.text())) as typeof body
   } catch {
     // A proxy's HTML error page: report the status rather than a parse error.
   }
-  if (!response.ok) {
-    const error = body as { message?: unknown; code?: unknown } | undefined
-    const message = typeof error?.message === 'string' ? error.message : `HTTP ${response.status} ${response.statusText}`
-    throw new ApiError(message, response.status, typeof error?.code === 'string' ? error.code : undefined)
+  const message = typeof body?.message === 'string' ? body.message : `HTTP ${response.status} ${response.statusText}`
+  throw new ApiError(message, response.status, typeof body?.code === 'string' ? body.code : undefined)
+}
+
+async function readJson<T>(route: string, response: Response): Promise<T> {
+  const text = await response.text()
+  if (!response.ok) return throwApiError(response, text)
+  try {
+    return JSON.parse(text) as T
+  } catch {
+    throw new ApiError(`The server answered ${route} with something other than JSON`, response.status, undefined)
   }
-  if (body === undefined) throw new ApiError(`The server answered ${route} with something other than JSON`, response.status, undefined)
-  return body as T
+}
+
+async function getJson<T>(route: string, apiKey: string, signal: AbortSignal): Promise<T> {
+  return readJson<T>(route, await fetch(route, { headers: { authorization: `Bearer ${apiKey}` }, signal }))
+}
+
+async function sendJson<T>(route: string, apiKey: string, body: unknown, signal: AbortSignal, method = 'POST'): Promise<T> {
+  const response = await fetch(route, { method, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body), signal })
+  return readJson<T>(route, response)
 }
 
 export async function fetchMetricNames(apiKey: string, signal: AbortSignal): Promise<MetricInfo[]> {
@@ -91,4 +112,28 @@ export function fetchTriggers(apiKey: string, range: TimeRange, signal: AbortSig
   const params = rangeParams(range)
   params.set('limit', '1000')
   return getJson<TriggersResponse>(`/api/v2/triggers?${params}`, apiKey, signal)
+}
+
+export function fetchUsage(apiKey: string, range: TimeRange, signal: AbortSignal): Promise<UsageAnswer> {
+  return getJson<UsageAnswer>(`/api/v2/usage?${rangeParams(range)}`, apiKey, signal)
+}
+
+/** POST /api/v2/query, columnar: one array per column, time columns as epoch ms. */
+export async function runSql(apiKey: string, sql: string, signal: AbortSignal): Promise<SqlColumnarAnswer> {
+  return sendJson<SqlColumnarAnswer>('/api/v2/query?format=columnar', apiKey, { sql }, signal)
+}
+
+/** The same statement as CSV, for a download. */
+export async function runSqlCsv(apiKey: string, sql: string, signal: AbortSignal): Promise<Blob> {
+  const response = await fetch('/api/v2/query?format=csv', { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ sql }), signal })
+  if (!response.ok) await throwApiError(response)
+  return response.blob()
+}
+
+export function fetchRetention(apiKey: string, signal: AbortSignal): Promise<RetentionPolicy> {
+  return getJson<RetentionPolicy>('/api/v2/retention', apiKey, signal)
+}
+
+export function saveRetention(apiKey: string, policy: RetentionPolicy, signal: AbortSignal): Promise<RetentionPolicy> {
+  return sendJson<RetentionPolicy>('/api/v2/retention', apiKey, policy, signal, 'PUT')
 }

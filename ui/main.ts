@@ -12,6 +12,7 @@ import {
   fetchPerformance,
   fetchSitesSummary,
   fetchTriggers,
+  fetchUsage,
   type AggregateResponse,
   type MetricInfo,
   type TimeRange,
@@ -22,6 +23,10 @@ import type { ChartContext } from './chart-kit.ts'
 import type { Panel } from './panel.ts'
 import { followLive } from './live-stream.ts'
 import { PerformanceDashboard } from './performance-dashboard.ts'
+import { QueryConsole } from './query-console.ts'
+import { RetentionPanel } from './retention-panel.ts'
+import { TriggersTimeline } from './triggers-timeline.ts'
+import { UsagePanel } from './usage-panel.ts'
 import { recall, remember } from './saved-settings.ts'
 import { SitesPanel } from './sites-panel.ts'
 import { setupTheme } from './theme.ts'
@@ -37,6 +42,8 @@ declare global {
       plots: Record<string, uPlot>
       range: TimeRange
       triggers: TriggerHistoryItem[]
+      /** The SQL console's chart, when its last answer had a time column. */
+      sql: () => uPlot | undefined
       /** Events received from /api/v2/live, by kind. */
       liveEvents: { aggregate: number; trigger: number }
     }
@@ -87,9 +94,15 @@ const panelsRoot = byId('panels')
 const performance = new PerformanceDashboard(panelsRoot, context)
 const cache = new CachePanel(panelsRoot, context)
 const sites = new SitesPanel(panelsRoot, context)
+const timeline = new TriggersTimeline(panelsRoot)
+const usage = new UsagePanel(panelsRoot)
+const sqlConsole = new QueryConsole(panelsRoot, () => apiKey)
+const retention = new RetentionPanel(panelsRoot, () => apiKey)
 const plots: Record<string, uPlot> = { main: chart.plot, ...performance.plots(), cache: cache.plot, sites: sites.plot }
-for (const panel of [performance.panel, cache.panel, sites.panel]) panel.root.hidden = true
-window.__tidemark = { chart: chart.plot, lastResponse: undefined, plots, range: viewRange, triggers, liveEvents: { aggregate: 0, trigger: 0 } }
+/** Every view below the metric chart: hidden until a key's metric names say what there is. */
+const allPanels = [performance.panel, cache.panel, sites.panel, timeline.panel, usage.panel, sqlConsole.panel, retention.panel]
+for (const panel of allPanels) panel.root.hidden = true
+window.__tidemark = { sql: () => sqlConsole.plot, chart: chart.plot, lastResponse: undefined, plots, range: viewRange, triggers, liveEvents: { aggregate: 0, trigger: 0 } }
 
 const liveLine = byId('live')
 let live: { stop(): void; what: string } | undefined
@@ -122,6 +135,7 @@ function followWhatIsShown(key: string | undefined, metric: string | undefined, 
       if (!triggers.some((t) => t.id === event.id)) {
         triggers = [event, ...triggers]
         window.__tidemark.triggers = triggers
+        timeline.show(triggers, false)
         performance.redraw()
         chart.plot.redraw(false)
       }
@@ -196,7 +210,7 @@ function clearChart(): void {
 function clearView(): void {
   followWhatIsShown(undefined, undefined, undefined)
   // Hidden until the next key's metric names say which views have data.
-  for (const panel of [performance.panel, cache.panel, sites.panel]) panel.root.hidden = true
+  for (const panel of allPanels) panel.root.hidden = true
   triggers = []
   window.__tidemark.triggers = triggers
   metrics = undefined
@@ -292,6 +306,7 @@ async function loadPanels(key: string, range: TimeRange, signal: AbortSignal, qu
   performance.panel.root.hidden = !has('response_time', 'db_query_time', 'memory_usage')
   cache.panel.root.hidden = !has('cache_hits', 'cache_misses', 'cache_size_kb', 'cache_size_bytes')
   sites.panel.root.hidden = !has('page_views', 'visits')
+  for (const panel of [timeline.panel, usage.panel, sqlConsole.panel, retention.panel]) panel.root.hidden = false
   const empty = {
     performance: 'No response_time, db_query_time or memory_usage samples in this range: send them to POST /api/v2/analytics/metrics, or widen the range.',
     cache: 'No cache stats in this range: report hits, misses and size_kb to POST /api/v2/analytics/cache, or widen the range.',
@@ -301,15 +316,19 @@ async function loadPanels(key: string, range: TimeRange, signal: AbortSignal, qu
     performance.panel.root.hidden || loadPanel(performance.panel, quiet, empty.performance, () => fetchPerformance(key, range, signal), (a) => performance.show(a), signal),
     cache.panel.root.hidden || loadPanel(cache.panel, quiet, empty.cache, () => fetchCache(key, range, signal), (a) => cache.show(a), signal),
     sites.panel.root.hidden || loadPanel(sites.panel, quiet, empty.sites, () => fetchSitesSummary(key, range, signal), (a) => sites.show(a), signal),
+    loadPanel(usage.panel, quiet, 'No usage recorded.', () => fetchUsage(key, range, signal), (a) => usage.show(a, range), signal),
+    retention.load(signal),
     fetchTriggers(key, range, signal).then(
       (answer) => {
         triggers = answer.events
         window.__tidemark.triggers = triggers
+        timeline.show(triggers, answer.truncated)
         performance.redraw()
         chart.plot.redraw(false)
       },
-      () => {
+      (err: unknown) => {
         // Markers are an extra: without the history the charts still stand, and the next refresh tries again.
+        if (!signal.aborted) timeline.panel.set('error', `Trigger history unavailable: ${(err as Error).message} It will retry on the next refresh.`)
       }
     ),
   ])

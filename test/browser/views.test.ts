@@ -258,4 +258,56 @@ describe('dashboard views', () => {
     expect(dashboard.errors).toEqual([])
     expect(dashboard.consoleErrors).toEqual([])
   })
+
+  it('lists trigger transitions and usage, runs SQL into a table, a chart and a CSV, and confirms a retention that deletes', async () => {
+    const dashboard = await openDashboard('?metric=response_time')
+    const { page } = dashboard
+    await dashboard.connect(tenant.apiKey)
+    await page.getByTestId('auto-refresh').uncheck()
+
+    // Timeline: the three HighLatency transitions, newest first.
+    const rows = page.locator('[data-testid="triggers-table"] tbody tr')
+    await rows.first().waitFor()
+    const transitions = await rows.evaluateAll((trs) => trs.map((tr) => [tr.children[1]?.textContent, (tr as HTMLElement).dataset.state]))
+    expect(transitions.filter(([rule]) => rule === 'HighLatency').map(([, state]) => state)).toEqual(['resolved', 'firing', 'pending'])
+
+    // Usage: the three ingest requests and 312 samples of beforeAll, once the ingest process has published them (every 10 s).
+    await expect
+      .poll(
+        async () => {
+          await page.getByTestId('refresh').click()
+          await page.waitForFunction(() => document.querySelector('[data-testid="usage-panel"]')?.getAttribute('data-state') !== 'loading')
+          return dashboard.text('usage-requests')
+        },
+        { timeout: 25_000, interval: 1000 }
+      )
+      .toBe('3')
+    expect(await dashboard.text('usage-samples')).toBe('312')
+
+    // SQL: per-minute counts of response_time add up to the 100 samples sent, in the table and the chart.
+    await page.getByTestId('sql-editor').fill("SELECT toStartOfMinute(ts) AS minute, count() AS n FROM samples WHERE metric = 'response_time' GROUP BY minute ORDER BY minute")
+    await page.getByTestId('sql-run').click()
+    await page.waitForFunction(() => / rows in \d+ ms/.test(document.querySelector('[data-testid="sql-summary"]')?.textContent ?? ''))
+    const counts = await page.locator('[data-testid="sql-table"] tbody tr td:nth-child(2)').allTextContents()
+    expect(counts.reduce((sum, n) => sum + Number(n), 0)).toBe(100)
+    expect(await page.evaluate(() => Array.from(window.__tidemark.sql()!.data[1]!).reduce((a: number, b) => a + (b ?? 0), 0))).toBe(100)
+    const downloading = page.waitForEvent('download')
+    await page.getByTestId('sql-csv').click()
+    const csv = fs.readFileSync((await (await downloading).path())!, 'utf8').trim().split(/\r?\n/)
+    expect(csv[0]).toMatch(/minute.*n/)
+    expect(csv.slice(1).reduce((sum, line) => sum + Number(line.split(',').at(-1)), 0)).toBe(100)
+
+    // Retention: shortening raw samples to 7 days says what goes, and saves only on the second click.
+    await page.getByTestId('retention-rawDays').fill('7')
+    await page.getByTestId('retention-save').click()
+    await expect.poll(() => dashboard.text('retention-confirm-text')).toMatch(/^Raw samples older than 7 days \(before \d{4}-\d\d-\d\d\) will be deleted/)
+    expect((await stack.request('GET', '/api/v2/retention', tenant.apiKey)).body.rawDays).toBeNull()
+    await page.getByTestId('retention-confirm').click()
+    await dashboard.waitForText('retention-message', 'Saved.')
+    expect((await stack.request('GET', '/api/v2/retention', tenant.apiKey)).body.rawDays).toBe(7)
+
+    await page.screenshot({ path: path.join(os.tmpdir(), 'tidemark-views-tools.png'), fullPage: true })
+    expect(dashboard.errors).toEqual([])
+    expect(dashboard.consoleErrors).toEqual([])
+  })
 })

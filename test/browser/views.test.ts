@@ -221,6 +221,17 @@ describe('dashboard views', () => {
     expect(Date.parse(url.searchParams.get('to')!)).toBe(span.to)
     expect(url.search).not.toContain(tenant.apiKey)
 
+    // Typed into the custom range's inputs (local time; the context's zone is UTC): the query follows.
+    const typedFrom = Math.floor((now - 3 * HOUR) / 1000) * 1000
+    const typedTo = Math.floor((now - HOUR) / 1000) * 1000
+    const utcInput = (ms: number): string => new Date(ms).toISOString().slice(0, 19)
+    await dashboard.page.getByTestId('range-from').fill(utcInput(typedFrom))
+    const typed = dashboard.page.waitForRequest((r) => isPerformanceRequest(r) && rangeOf(r).to === typedTo)
+    await dashboard.page.getByTestId('range-to').fill(utcInput(typedTo))
+    expect(rangeOf(await typed)).toEqual({ from: typedFrom, to: typedTo })
+    await dashboard.page.getByTestId('range-to').fill(utcInput(typedFrom - HOUR))
+    await dashboard.waitForStatus('The custom range needs a start before its end.')
+
     // The link opens the same span.
     const shared = await openDashboard(url.search)
     const again = shared.page.waitForRequest(isPerformanceRequest)

@@ -107,10 +107,14 @@ export function followSize(plot: uPlot, container: HTMLElement, height: () => nu
 
 const plain = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 })
 
+/** What a metric kind (from metric-names) is measured in, for formatValue. */
+export const KIND_UNITS: Record<string, string> = { duration_ms: 'ms', percent: '%', bytes: 'B' }
+
 /** A figure in its unit, the unit scaled to read well: 1,250 ms reads 1.25 s, 2,048 KB reads 2 MB. */
 export function formatValue(value: number | null | undefined, unit: string): string {
   if (value == null || Number.isNaN(value)) return '–'
   if (unit === 'ms') return Math.abs(value) >= 1000 ? `${plain.format(value / 1000)} s` : `${plain.format(value)} ms`
+  if (unit === 'B') return Math.abs(value) >= 1024 ? formatValue(value / 1024, 'KB') : `${plain.format(value)} B`
   if (unit === 'KB') {
     if (Math.abs(value) >= 1024 * 1024) return `${plain.format(value / 1024 / 1024)} GB`
     if (Math.abs(value) >= 1024) return `${plain.format(value / 1024)} MB`

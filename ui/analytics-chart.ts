@@ -4,6 +4,7 @@
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import type { AggregateSeries } from './api.ts'
+import { followSize, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
 
 const BLUE = '#1f6feb'
 const EDGE = '#8db4f2'
@@ -35,35 +36,36 @@ export class AnalyticsChart {
   readonly plot: uPlot
   /** In buckets; set from each answer's counts by show(). */
   private bridge = 2
+  /** The metric's unit (chart-kit's KIND_UNITS), for the axis and the legend. */
+  private unit = ''
 
-  constructor(container: HTMLElement) {
+  constructor(container: HTMLElement, context: ChartContext) {
     const gaps = this.keepWideGaps.bind(this)
     const filter = this.loneBuckets.bind(this)
-    const edge = { stroke: EDGE, width: 1, dash: [4, 4], gaps, points: { show: false, filter, size: 5 } }
+    const inUnit = (_u: uPlot, v: number | null): string => formatValue(v, this.unit)
+    const edge = { value: inUnit, stroke: EDGE, width: 1, dash: [4, 4], gaps, points: { show: false, filter, size: 5 } }
+    const base = timeChartOptions(context, chartHeight(), container.clientWidth)
     const options: uPlot.Options = {
-      width: container.clientWidth,
-      height: chartHeight(),
-      // The API's bucket starts are epoch milliseconds.
-      ms: 1,
+      ...base,
       // Counts keep to the lower third, under the values they qualify.
-      scales: { count: { range: (_u, _min, max) => [0, 3 * Math.max(1, max)] } },
+      scales: { ...base.scales, count: { range: (_u, _min, max) => [0, 3 * Math.max(1, max)] } },
       series: [
         {},
-        { label: 'avg', stroke: BLUE, width: 2, gaps, points: { filter, size: 6 } },
+        { label: 'avg', value: inUnit, stroke: BLUE, width: 2, gaps, points: { filter, size: 6 } },
         { label: 'min', ...edge },
         { label: 'max', ...edge },
         { label: 'count', scale: 'count', fill: GREY, stroke: GREY, paths: uPlot.paths.bars?.({ size: [0.8, 40] }), points: { show: false } },
       ],
       // Fill from max (3) down to min (2).
       bands: [{ series: [3, 2], fill: BAND }],
-      // Room for a whole time label ("12:45am") between ticks, or narrow charts print them over each other.
-      axes: [{ space: 70 }, { label: 'value' }, { scale: 'count', side: 1, label: 'count', grid: { show: false } }],
+      axes: [...(base.axes ?? []), valueAxis({ label: 'value', size: 70, values: (_u, splits) => splits.map((v) => formatValue(v, this.unit)) }), valueAxis({ scale: 'count', side: 1, label: 'count', grid: { show: false } })],
     }
     this.plot = new uPlot(options, [[], [], [], [], []], container)
-    this.followSize(container)
+    followSize(this.plot, container, chartHeight)
   }
 
-  show(series: AggregateSeries): void {
+  show(series: AggregateSeries, unit = ''): void {
+    this.unit = unit
     this.bridge = bridgeableSpan(series.count)
     this.plot.setData([series.t, series.avg, series.min, series.max, series.count])
   }
@@ -94,19 +96,5 @@ export class AnalyticsChart {
       previous = i
     }
     return lone.length > 0 ? lone : null
-  }
-
-  /**
-   * Resizes fire in bursts; one setSize per frame is all the canvas needs. The
-   * container is watched too, since a scrollbar appearing narrows it without a window resize.
-   */
-  private followSize(container: HTMLElement): void {
-    let frame = 0
-    const schedule = (): void => {
-      cancelAnimationFrame(frame)
-      frame = requestAnimationFrame(() => this.plot.setSize({ width: container.clientWidth, height: chartHeight() }))
-    }
-    new ResizeObserver(schedule).observe(container)
-    window.addEventListener('resize', schedule)
   }
 }

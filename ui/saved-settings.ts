@@ -3,7 +3,7 @@
 
 const PREFIX = 'tidemark.'
 
-export type SettingName = 'apiKey' | 'metric' | 'range'
+export type SettingName = 'apiKey' | 'metric' | 'range' | 'theme'
 
 export function recall(name: SettingName): string | undefined {
   try {

@@ -1,13 +1,10 @@
 // The range's totals as plain numbers, next to the chart: the figure people
 // quote, and the one a chart's cursor cannot give.
 import type { AggregateTotals } from './api.ts'
+import { formatValue, KIND_UNITS } from './chart-kit.ts'
 
 const FIELDS = ['count', 'sum', 'avg', 'min', 'max'] as const
 
-/** What a metric kind (from metric-names) means for how its numbers read. */
-const UNITS: Record<string, string> = { duration_ms: ' ms', percent: ' %', bytes: ' B' }
-
-const number = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 })
 
 export class TotalsPanel {
   private readonly cells = new Map<string, HTMLElement>()
@@ -21,12 +18,9 @@ export class TotalsPanel {
   }
 
   show(total: AggregateTotals, kind: string | undefined): void {
-    const unit = (kind && UNITS[kind]) ?? ''
-    for (const field of FIELDS) {
-      const value = total[field]
-      // count has no unit: it counts samples whatever the metric measures.
-      this.set(field, value === null ? '–' : number.format(value) + (field === 'count' ? '' : unit))
-    }
+    const unit = (kind && KIND_UNITS[kind]) ?? ''
+    // count has no unit: it counts samples whatever the metric measures.
+    for (const field of FIELDS) this.set(field, formatValue(total[field], field === 'count' ? '' : unit))
   }
 
   clear(): void {

@@ -7,9 +7,27 @@ export type TotalField = 'count' | 'sum' | 'avg' | 'min' | 'max'
 export class DashboardPage {
   /** Uncaught exceptions in the page: a test ends by checking there were none. */
   readonly errors: string[] = []
+  /** console.error lines, the browser's own included (a failed request logs one). */
+  readonly consoleErrors: string[] = []
 
   constructor(readonly page: Page) {
     page.on('pageerror', (err) => this.errors.push(err.message))
+    page.on('console', (message) => {
+      if (message.type() === 'error') this.consoleErrors.push(`${message.text()} (${message.location().url})`)
+    })
+  }
+
+  async text(testId: string): Promise<string> {
+    return (await this.page.getByTestId(testId).textContent()) ?? ''
+  }
+
+  /** Until the element reads `text`. */
+  async waitForText(testId: string, text: string, timeout = 10_000): Promise<void> {
+    await this.page.waitForFunction(
+      ({ testId, text }) => document.querySelector(`[data-testid="${testId}"]`)?.textContent === text,
+      { testId, text },
+      { timeout }
+    )
   }
 
   async connect(apiKey: string): Promise<void> {

@@ -114,6 +114,7 @@ describe('dashboard', () => {
     expect(await dashboard.page.getByTestId('api-key').inputValue()).toBe('')
     expect(await dashboard.total('count')).toBe('–')
     expect(dashboard.errors).toEqual([])
+    expect(dashboard.consoleErrors).toEqual([])
   })
 
   it("shows the API's own message when the key is refused, and does not keep that key", async () => {

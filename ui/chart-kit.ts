@@ -1,0 +1,125 @@
+// What every chart of the dashboard shares: one cursor (uPlot's cursor.sync),
+// the view's time range as the x scale, drag-to-zoom as a new query, colours
+// from the theme's CSS variables, and trigger transitions as vertical markers.
+import uPlot from 'uplot'
+import type { TriggerHistoryItem } from './api.ts'
+
+/** Every chart on the page moves its cursor with the others. */
+export const SYNC_KEY = 'tidemark'
+
+/** Below this many pixels a drag is a click that slipped, not a zoom. */
+const MIN_ZOOM_PX = 8
+
+export interface ChartContext {
+  /** The view's range, epoch ms: every chart's x scale, so they line up whatever their data. */
+  range(): { fromMs: number; toMs: number }
+  /** A drag across a chart: the view zooms to it and queries again. */
+  zoom(fromMs: number, toMs: number): void
+  /** Trigger transitions drawn over time charts. */
+  annotations(): TriggerHistoryItem[]
+}
+
+export function cssVar(name: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim()
+}
+
+const STATE_COLOURS: Record<string, string> = { pending: '--pending', firing: '--firing', resolved: '--resolved', inactive: '--muted' }
+
+/** Draws each trigger transition in the range as a dashed vertical line in its state's colour. */
+function annotationsPlugin(context: ChartContext): uPlot.Plugin {
+  return {
+    hooks: {
+      draw: (u) => {
+        const { ctx } = u
+        const { top, height } = u.bbox
+        ctx.save()
+        ctx.lineWidth = 1.5 * devicePixelRatio
+        ctx.setLineDash([5 * devicePixelRatio, 4 * devicePixelRatio])
+        for (const event of context.annotations()) {
+          const x = Math.round(u.valToPos(event.at, 'x', true))
+          if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue
+          ctx.strokeStyle = cssVar(STATE_COLOURS[event.state] ?? '--muted')
+          ctx.beginPath()
+          ctx.moveTo(x, top)
+          ctx.lineTo(x, top + height)
+          ctx.stroke()
+        }
+        ctx.restore()
+      },
+    },
+  }
+}
+
+/** Options every time chart starts from; `series` and `axes` beyond x are the caller's. */
+export function timeChartOptions(context: ChartContext, height: number, width: number): Omit<uPlot.Options, 'series'> {
+  const axisColour = (): string => cssVar('--muted')
+  const gridColour = (): string => cssVar('--grid')
+  return {
+    width,
+    height,
+    // The API's bucket starts are epoch milliseconds.
+    ms: 1,
+    cursor: {
+      sync: { key: SYNC_KEY, setSeries: false },
+      // The drag selects; the view re-queries the selection (setSelect below) rather than uPlot stretching the old buckets.
+      drag: { x: true, y: false, setScale: false },
+    },
+    scales: { x: { time: true, range: () => { const r = context.range(); return [r.fromMs, r.toMs] } } },
+    axes: [
+      // Room for a whole time label ("12:45am") between ticks, or narrow charts print them over each other.
+      { space: 70, stroke: axisColour, grid: { stroke: gridColour }, ticks: { stroke: gridColour } },
+    ],
+    hooks: {
+      setSelect: [
+        (u) => {
+          const { left, width: w } = u.select
+          if (w < MIN_ZOOM_PX) return
+          const from = Math.round(u.posToVal(left, 'x'))
+          const to = Math.round(u.posToVal(left + w, 'x'))
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false)
+          context.zoom(from, to)
+        },
+      ],
+    },
+    plugins: [annotationsPlugin(context)],
+  }
+}
+
+/** A y axis in the theme's colours. */
+export function valueAxis(extra: uPlot.Axis = {}): uPlot.Axis {
+  const gridColour = (): string => cssVar('--grid')
+  return { stroke: () => cssVar('--muted'), grid: { stroke: gridColour }, ticks: { stroke: gridColour }, size: 60, ...extra }
+}
+
+/**
+ * Resizes fire in bursts; one setSize per frame is all the canvas needs. The
+ * container is watched too, since a scrollbar appearing narrows it without a window resize.
+ */
+export function followSize(plot: uPlot, container: HTMLElement, height: () => number): void {
+  let frame = 0
+  const schedule = (): void => {
+    cancelAnimationFrame(frame)
+    frame = requestAnimationFrame(() => plot.setSize({ width: container.clientWidth, height: height() }))
+  }
+  new ResizeObserver(schedule).observe(container)
+  window.addEventListener('resize', schedule)
+}
+
+const plain = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 })
+
+/** What a metric kind (from metric-names) is measured in, for formatValue. */
+export const KIND_UNITS: Record<string, string> = { duration_ms: 'ms', percent: '%', bytes: 'B' }
+
+/** A figure in its unit, the unit scaled to read well: 1,250 ms reads 1.25 s, 2,048 KB reads 2 MB. */
+export function formatValue(value: number | null | undefined, unit: string): string {
+  if (value == null || Number.isNaN(value)) return '–'
+  if (unit === 'ms') return Math.abs(value) >= 1000 ? `${plain.format(value / 1000)} s` : `${plain.format(value)} ms`
+  if (unit === 'B') return Math.abs(value) >= 1024 ? formatValue(value / 1024, 'KB') : `${plain.format(value)} B`
+  if (unit === 'KB') {
+    if (Math.abs(value) >= 1024 * 1024) return `${plain.format(value / 1024 / 1024)} GB`
+    if (Math.abs(value) >= 1024) return `${plain.format(value / 1024)} MB`
+    return `${plain.format(value)} KB`
+  }
+  if (unit === '%') return `${plain.format(value)} %`
+  return plain.format(value) + (unit ? ` ${unit}` : '')
+}

@@ -1,10 +1,11 @@
-// Measures samples per second through the windows of one worker (decode +
-// pipeline, the work a window thread does per batch) against a baseline that
-// only decodes the same batches, both in this thread; then through the real
+// Measures samples per second through the windows and rules of one worker
+// (decode + pipeline with the default rules beside the windows, the work a
+// window thread does per batch) against a baseline that only decodes the same
+// batches, both in this thread; windows alone are reported beside; then through the real
 // pool, with batches transferred to worker threads; then end to end: the same
 // batches in a JetStream of a nats-server of its own, replayed by a
 // StreamRuntime (leases, readers, pool) until every partition has applied them.
-// Run: npm run bench -- engine [--samples 1000000] [--series 2000] [--partitions 4] [--threads 2] [--out file.json]
+// Run: npm run bench -- engine [--samples 1000000] [--series 500] [--partitions 4] [--threads 2] [--out file.json]
 // Prints and writes bench/results/engine.json: {samplesPerSec, baselinePerSec, ratio, …}.
 import fs from 'node:fs'
 import os from 'node:os'
@@ -22,6 +23,8 @@ import { DEFAULT_STREAM_SETTINGS, loadStreamSettings, pipelineSettings } from '.
 import { StreamRuntime } from '../engine/stream/stream-runtime.ts'
 import { PartitionPipeline } from '../engine/stream/window-pipeline.ts'
 import { WindowWorkerPool } from '../engine/stream/worker-pool.ts'
+import { DEFAULT_RULES } from '../engine/rules/default-rules.ts'
+import { withConfig, type StreamRulesConfig } from '../engine/rules/stream-rules.ts'
 
 const RESULT_FILE = path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'engine.json')
 
@@ -30,7 +33,8 @@ export async function engineScenario(argv: string[]): Promise<number> {
     args: argv,
     options: {
       samples: { type: 'string', default: '1000000' },
-      series: { type: 'string', default: '2000' },
+      // 500 series at 10 samples/s of event time: 1M samples span 200 s, so windows close and rules evaluate.
+      series: { type: 'string', default: '500' },
       batch: { type: 'string', default: '1000' },
       partitions: { type: 'string', default: '4' },
       threads: { type: 'string', default: '2' },
@@ -73,8 +77,11 @@ export async function engineScenario(argv: string[]): Promise<number> {
     return performance.now() - started
   }
 
-  function runWindows(data: Uint8Array[]): { ms: number; outputs: number } {
-    const pipeline = new PartitionPipeline(0, settings)
+  // The specification's default rules (cpu_usage > 80 for 5 m, memory, response time) beside the windows, as the engine runs them.
+  const rules = withConfig({ version: 'bench', base: DEFAULT_RULES, tenants: {} } satisfies StreamRulesConfig)
+
+  function runWindows(data: Uint8Array[], withRules = true): { ms: number; outputs: number } {
+    const pipeline = new PartitionPipeline(0, settings, withRules ? { evaluators: rules } : {})
     const outputs: StreamOutput[] = []
     const started = performance.now()
     data.forEach((d, seq) => pipeline.apply({ kind: 'batch', seq: seq + 1, samples: decodeBatch(d) }, outputs))
@@ -136,6 +143,8 @@ export async function engineScenario(argv: string[]): Promise<number> {
   const baselineMs = Math.min(runDecodeOnly(data), runDecodeOnly(data), runDecodeOnly(data))
   const windowRuns = [runWindows(data), runWindows(data), runWindows(data)]
   const windowsMs = Math.min(...windowRuns.map((r) => r.ms))
+  runWindows(data, false)
+  const windowsOnlyMs = Math.min(...[runWindows(data, false), runWindows(data, false), runWindows(data, false)].map((r) => r.ms))
   const pool1Ms = await runPool(data, 1)
   const poolNMs = await runPool(data, THREADS)
   const e2e1Ms = await runEndToEnd(data, 1)
@@ -146,8 +155,10 @@ export async function engineScenario(argv: string[]): Promise<number> {
     batchSamples: BATCH,
     windows: settings.windows.map((w) => w.name),
     outputs: windowRuns[0]?.outputs,
-    /** Decode + windows, one thread. */
+    /** Decode + windows + the default rules, one thread. */
     samplesPerSec: perSecond(SAMPLES, windowsMs),
+    /** Decode + windows without rules, one thread. */
+    windowsOnlyPerSec: perSecond(SAMPLES, windowsOnlyMs),
     /** Decode only, one thread. */
     baselinePerSec: perSecond(SAMPLES, baselineMs),
     ratio: Number((baselineMs / windowsMs).toFixed(3)),

@@ -2,7 +2,7 @@
 // as a line, the size as the range's largest, from /analytics/cache.
 import uPlot from 'uplot'
 import type { CacheResponse } from './api.ts'
-import { cssVar, followSize, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
+import { cssVar, followSize, nameChart, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
 import { element, Figures, Panel } from './panel.ts'
 
 const HEIGHT = 220
@@ -22,6 +22,7 @@ export class CachePanel {
     ])
     const chartBox = element('div', 'chart')
     this.panel.body.append(chartBox)
+    nameChart(chartBox, 'Cache hits and misses per step, and the hit ratio', this.figures.root)
     const base = timeChartOptions(context, HEIGHT, chartBox.clientWidth || 600)
     const bars = uPlot.paths.bars?.({ size: [0.6, 30] })
     this.plot = new uPlot(

@@ -105,6 +105,16 @@ export function followSize(plot: uPlot, container: HTMLElement, height: () => nu
   window.addEventListener('resize', schedule)
 }
 
+/**
+ * A chart is a canvas, which a screen reader cannot read: the box gets a name saying what it plots,
+ * and points at the figures beside it (the totals the chart summarises) as its text alternative.
+ */
+export function nameChart(box: HTMLElement, label: string, figures?: HTMLElement): void {
+  box.setAttribute('role', 'figure')
+  box.setAttribute('aria-label', label)
+  if (figures) box.setAttribute('aria-describedby', figures.id)
+}
+
 const plain = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 })
 
 /** What a metric kind (from metric-names) is measured in, for formatValue. */

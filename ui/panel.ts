@@ -57,6 +57,8 @@ export class Figures {
 
   constructor(parent: HTMLElement, prefix: string, fields: { key: string; label: string }[]) {
     this.root = element('dl', 'totals')
+    // For a chart's aria-describedby: these figures are its text alternative.
+    this.root.id = `${prefix}-figures`
     for (const field of fields) {
       const wrap = element('div')
       const value = element('dd', undefined, '–')

@@ -3,7 +3,7 @@
 // figures above it, and trigger transitions as vertical markers on every chart.
 import uPlot from 'uplot'
 import type { PerformanceResponse } from './api.ts'
-import { cssVar, followSize, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
+import { cssVar, followSize, nameChart, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
 import { element, Figures, Panel } from './panel.ts'
 
 const METRICS = [
@@ -52,6 +52,7 @@ export class PerformanceDashboard {
       ])
       const chartBox = element('div', 'chart')
       box.append(chartBox)
+      nameChart(chartBox, `${metric.title}: p50, p95 and p99 over the range`, figures.root)
       this.panel.body.append(box)
       const base = timeChartOptions(context, HEIGHT, chartBox.clientWidth || 600)
       const plot = new uPlot(

@@ -4,7 +4,7 @@
 // only shows what it says.
 import uPlot from 'uplot'
 import { ApiError, runSql, runSqlCsv, type SqlColumnarAnswer } from './api.ts'
-import { cssVar, valueAxis } from './chart-kit.ts'
+import { cssVar, nameChart, valueAxis } from './chart-kit.ts'
 import { element, Panel } from './panel.ts'
 
 const EXAMPLE = "SELECT toStartOfMinute(ts) AS minute, count() AS samples, avg(value) AS avg\nFROM samples\nWHERE metric = 'response_time' AND ts > now() - INTERVAL 1 HOUR\nGROUP BY minute ORDER BY minute"
@@ -51,6 +51,8 @@ export class QueryConsole {
     this.chartBox.hidden = true
     this.table = element('table', 'data-table')
     this.table.dataset.testid = 'sql-table'
+    this.table.id = 'sql-table'
+    nameChart(this.chartBox, 'The answer charted: each numeric column over the time column (the table below holds the figures)', this.table)
     const scroller = element('div', 'table-scroll')
     scroller.append(this.table)
     this.panel.body.append(form, this.summary, this.chartBox, scroller)

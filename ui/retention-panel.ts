@@ -32,6 +32,8 @@ export class RetentionPanel {
   private readonly confirmBox: HTMLElement
   private readonly confirmText: HTMLElement
   private readonly message: HTMLElement
+  private readonly saveButton: HTMLButtonElement
+  private readonly cancelButton: HTMLButtonElement
   private current: RetentionPolicy | undefined
 
   constructor(parent: HTMLElement, private readonly key: () => string | undefined) {
@@ -52,17 +54,24 @@ export class RetentionPanel {
     const save = element('button', undefined, 'Save')
     save.type = 'submit'
     save.dataset.testid = 'retention-save'
+    this.saveButton = save
     form.append(save)
     this.confirmBox = element('div', 'confirm')
     this.confirmBox.hidden = true
     this.confirmBox.setAttribute('role', 'alertdialog')
+    this.confirmBox.setAttribute('aria-label', 'Confirm the deletion')
+    this.confirmBox.dataset.testid = 'retention-dialog'
     this.confirmText = element('div')
+    this.confirmText.id = 'retention-confirm-text'
     this.confirmText.dataset.testid = 'retention-confirm-text'
+    this.confirmBox.setAttribute('aria-describedby', this.confirmText.id)
     const confirm = element('button', 'danger', 'Delete and save')
     confirm.type = 'button'
     confirm.dataset.testid = 'retention-confirm'
     const cancel = element('button', undefined, 'Cancel')
     cancel.type = 'button'
+    cancel.dataset.testid = 'retention-cancel'
+    this.cancelButton = cancel
     this.confirmBox.append(this.confirmText, confirm, cancel)
     this.message = element('p', 'note')
     this.message.dataset.testid = 'retention-message'
@@ -73,9 +82,17 @@ export class RetentionPanel {
       this.review()
     })
     confirm.addEventListener('click', () => void this.save())
-    cancel.addEventListener('click', () => {
-      this.confirmBox.hidden = true
-      this.fill()
+    cancel.addEventListener('click', () => this.dismiss())
+    // A confirmation holds the keyboard until answered: Escape cancels, Tab cycles its two buttons.
+    this.confirmBox.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        event.preventDefault()
+        this.dismiss()
+      } else if (event.key === 'Tab') {
+        event.preventDefault()
+        const next = document.activeElement === confirm ? cancel : confirm
+        next.focus()
+      }
     })
   }
 
@@ -91,6 +108,13 @@ export class RetentionPanel {
       if (signal.aborted) return
       this.panel.set('error', `${err instanceof ApiError ? err.message : (err as Error).message} It will retry on the next refresh.`)
     }
+  }
+
+  /** Cancels the pending change: the inputs go back to the policy in force, and focus to the Save that asked. */
+  private dismiss(): void {
+    this.confirmBox.hidden = true
+    this.fill()
+    this.saveButton.focus()
   }
 
   private fill(): void {
@@ -121,6 +145,8 @@ export class RetentionPanel {
     }
     this.confirmText.replaceChildren(...lost.map((line) => element('p', undefined, line)))
     this.confirmBox.hidden = false
+    // The safe answer first: Enter on a reflex keeps the data.
+    this.cancelButton.focus()
   }
 
   private say(text: string, state: 'ok' | 'error'): void {
@@ -129,7 +155,10 @@ export class RetentionPanel {
   }
 
   private async save(): Promise<void> {
+    const wasAsking = !this.confirmBox.hidden
     this.confirmBox.hidden = true
+    // The focused button just disappeared: back to the Save that opened the question.
+    if (wasAsking) this.saveButton.focus()
     const key = this.key()
     const next = this.edited()
     if (!key || typeof next === 'string') return

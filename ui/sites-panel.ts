@@ -2,7 +2,7 @@
 // /analytics/sites-summary), a sparkline per site and one chart of the total.
 import uPlot from 'uplot'
 import type { SitesSummaryResponse } from './api.ts'
-import { cssVar, followSize, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
+import { cssVar, followSize, nameChart, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
 import { element, Figures, Panel } from './panel.ts'
 
 const HEIGHT = 200
@@ -43,6 +43,7 @@ export class SitesPanel {
     ])
     const chartBox = element('div', 'chart')
     this.panel.body.append(chartBox)
+    nameChart(chartBox, 'Visits and unique visitors per step, all sites', this.figures.root)
     const base = timeChartOptions(context, HEIGHT, chartBox.clientWidth || 600)
     this.plot = new uPlot(
       {

@@ -155,7 +155,9 @@ export function runsOf(values: readonly (number | null)[]): number[][] {
 }
 
 function linePath(input: ChartInput, layout: ChartLayout): string {
+  // A run of one point draws nothing as a path: isolatedPoints gives it a dot instead.
   return runsOf(input.values)
+    .filter((run) => run.length > 1)
     .map((run) => run.map((i, k) => `${k === 0 ? 'M' : 'L'}${layout.x(input.t[i]!)} ${layout.y(input.values[i]!)}`).join(''))
     .join('')
 }

@@ -124,7 +124,8 @@ describe('renderChart', () => {
       [layout.x(data.t[1]!), layout.y(15)],
       [layout.x(data.t[0]!), layout.y(5)],
     ])
-    // A run of one point has no line to draw: it gets a dot.
+    // A run of one point has no line to draw: it gets a dot, and no subpath of its own.
+    expect(subpaths(svg, 'line').map((r) => r.length)).toEqual([2])
     expect(svg).toContain(`<circle cx="${layout.x(data.t[3]!)}" cy="${layout.y(30)}"`)
   })
 
@@ -136,6 +137,10 @@ describe('renderChart', () => {
     expect(svg).toContain('&lt;/title&gt;&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;quoted&#39; ')
     expect(svg).toContain('site=&lt;b&gt;&amp;amp;')
     expect(svg).not.toContain('\u0001')
+  })
+
+  it('escapes the five XML characters and drops control characters XML forbids', () => {
+    expect(escapeXml(`a<b>&"c"'d'\u0000\u001f\tok`)).toBe('a&lt;b&gt;&amp;&quot;c&quot;&#39;d&#39;\tok')
   })
 
   it('says so when there is no data, and has a dark theme', () => {

@@ -83,6 +83,7 @@ describe('GET /api/v2/charts/<metric>.svg', () => {
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toMatch(/^image\/svg\+xml/)
     expect(res.headers.get('cache-control')).toMatch(/^private, max-age=\d+$/)
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'")
     svg = await res.text()
     expect(svg).toContain('width="640" height="320"')
     const y = valueScale(svg)

@@ -14,6 +14,7 @@ import { registerPerformanceRoute } from './performance-route.ts'
 import { registerCacheRoute } from './cache-route.ts'
 import { registerTriggersRoute } from './triggers-route.ts'
 import { registerLiveRoute, type LiveOptions } from './live-route.ts'
+import { registerChartsRoute } from './charts-route.ts'
 
 export { QueryErrors } from './errors.ts'
 
@@ -36,6 +37,7 @@ export async function queryPlugin(app: FastifyInstance, options: QueryPluginOpti
   registerCacheRoute(app, options)
   registerTriggersRoute(app, options)
   registerLiveRoute(app, options)
+  registerChartsRoute(app, options)
   registerSqlRoute(app, options)
   registerRetentionRoutes(app, options)
   registerTenantRoutes(app, options)

@@ -21,6 +21,7 @@ export { TENANT_NAME_PATTERN, CREDENTIAL_ROLES, type CredentialName } from './te
 export { loadAdminToken, type AdminToken } from './tenancy/index.ts'
 export { ROLLUPS, QUANTILES_FN, SKETCH_ACCURACY, SKETCH_LEVELS, VISITOR_TAG, VISITORS_FN } from './clickhouse/index.ts'
 export { TENANT_VIEWS, tenantView, type TenantView } from './clickhouse/index.ts'
+export { CACHE_METRICS, PERFORMANCE_METRICS } from './clickhouse/index.ts'
 export { applyMigrations, migrationStatus, migrateUp, migrateDown, type SchemaStatus, type MigrationState } from './clickhouse/index.ts'
 export { migrateCommand, MIGRATE_USAGE } from './clickhouse/index.ts'
 export { applyRetentionPolicies, getRetentionPolicy, setRetentionPolicy, MAX_RETENTION_DAYS, type RetentionPolicy } from './clickhouse/index.ts'
@@ -55,6 +56,10 @@ export {
   triggerEventsTableStatement,
   insertTriggerEvents,
   triggerHistory,
+  TRIGGER_EVENTS_TABLE,
+  TRIGGER_ROW_COLUMNS,
+  triggerRowOf,
+  type StoredTriggerRow,
   type TriggerEvent,
   type LadderEvent,
 } from './rules/index.ts'

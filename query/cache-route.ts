@@ -5,15 +5,13 @@
 // cache_size_bytes / 1024), as the view reads it.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
-import { requireRole, tenantOf, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
+import { CACHE_METRICS, requireRole, tenantOf, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
 import { RANGE_QUERY } from './aggregate-route.ts'
 import { readBuckets, requireKnownMetrics, rowsByGroup } from './bucket-query.ts'
 import type { CacheResponse, CacheTotals } from './read-contract.ts'
 import { sendReport, type Columns } from './report-csv.ts'
 import { resolveRange, type TimeRange } from './time-range.ts'
 
-/** The cache_stats view's metrics (engine/clickhouse/migrations/002-tenant-views.ts CACHE_METRICS; a unit test checks they agree). */
-export const CACHE_METRICS = { hits: 'cache_hits', misses: 'cache_misses', sizeKb: 'cache_size_kb', sizeBytes: 'cache_size_bytes' } as const
 
 export const CacheQuerySchema = Type.Object({ ...RANGE_QUERY }, { additionalProperties: false })
 

@@ -7,7 +7,7 @@
 // performance_metrics view pivots (engine/clickhouse/migrations/002).
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
-import { QUANTILES_FN, requireRole, tenantOf, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
+import { PERFORMANCE_METRICS, QUANTILES_FN, requireRole, tenantOf, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
 import { RANGE_QUERY, TAG_QUERY } from './aggregate-route.ts'
 import { readBuckets, requireKnownMetrics, rowsByGroup } from './bucket-query.ts'
 import type { PerformanceResponse, PerformanceTotals } from './read-contract.ts'
@@ -15,8 +15,6 @@ import { sendReport, type Columns } from './report-csv.ts'
 import { parseTagFilters } from './tag-filters.ts'
 import { resolveRange, type TimeRange } from './time-range.ts'
 
-/** The performance_metrics view's metrics (test/unit/report-names.test.ts checks they agree). */
-export const PERFORMANCE_METRICS = ['response_time', 'db_query_time', 'memory_usage'] as const
 const FIGURES = ['avg', 'p50', 'p95', 'p99'] as const
 
 export const PerformanceQuerySchema = Type.Object(

@@ -4,12 +4,11 @@
 // filters, newest-first pages, and reading on from a position (the time a row
 // was inserted, then its id), which is what the live stream resumes from.
 // FINAL collapses a replayed event (same id) into one row, as triggerHistory does.
-import type { ClickHouseStore } from '../engine/index.ts'
+// The columns and their mapping are the engine's (TRIGGER_ROW_COLUMNS, triggerRowOf).
+import { TRIGGER_EVENTS_TABLE, TRIGGER_ROW_COLUMNS, triggerRowOf, type ClickHouseStore, type StoredTriggerRow } from '../engine/index.ts'
 import { readRows } from './bucket-query.ts'
 import type { TriggerHistoryItem } from './read-contract.ts'
 
-/** engine/rules/trigger-history.ts TRIGGER_EVENTS_TABLE (test/unit/report-names.test.ts checks they agree). */
-export const TRIGGER_EVENTS_TABLE = 'trigger_events'
 export const TRIGGER_STATES = ['pending', 'firing', 'resolved', 'inactive'] as const
 
 export interface TriggerQuery {
@@ -31,19 +30,8 @@ export interface TriggerPosition {
   id: string
 }
 
-interface Row {
-  id: string
-  rule: string
-  rule_group: string
-  at_ms: string
+interface Row extends StoredTriggerRow {
   inserted_ms: string
-  state: TriggerHistoryItem['state']
-  change: TriggerHistoryItem['change']
-  step: number
-  previous_step: number
-  action: string
-  labels: Record<string, string>
-  value: string
 }
 
 /** ClickHouse writes NaN and infinities as nan, inf, -inf; the API as the trigger event does (JSON has no such numbers). */
@@ -77,8 +65,7 @@ export async function readTriggerEvents(store: ClickHouseStore, tenant: string, 
   const order = q.order === 'newest' ? 'at DESC, id DESC' : 'inserted_at, id'
   const rows = await readRows<Row>(
     store,
-    `SELECT id, rule, rule_group, toUnixTimestamp64Milli(at) AS at_ms, toUnixTimestamp64Milli(inserted_at) AS inserted_ms, state, change, step, previous_step,
-        action, labels, toString(value) AS value
+    `SELECT ${TRIGGER_ROW_COLUMNS}, toUnixTimestamp64Milli(inserted_at) AS inserted_ms
       FROM ${store.database}.${TRIGGER_EVENTS_TABLE} FINAL
       WHERE tenant = {tenant:String} AND at >= fromUnixTimestamp64Milli({fromMs:Int64}, 'UTC') AND at < fromUnixTimestamp64Milli({toMs:Int64}, 'UTC')${where}
       ORDER BY ${order} LIMIT {limit:UInt32}
@@ -86,16 +73,7 @@ export async function readTriggerEvents(store: ClickHouseStore, tenant: string, 
     params
   )
   return rows.map((r) => ({
-    id: r.id,
-    rule: r.rule,
-    group: r.rule_group,
-    at: Number(r.at_ms),
-    state: r.state,
-    change: r.change,
-    step: r.step,
-    previousStep: r.previous_step,
-    action: r.action === '' ? null : r.action,
-    labels: r.labels,
+    ...triggerRowOf(r),
     value: valueOf(r.value),
     position: { insertedMs: Number(r.inserted_ms), id: r.id },
   }))

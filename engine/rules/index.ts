@@ -49,7 +49,16 @@ export {
   type TriggerEvent,
 } from './trigger-event.ts'
 export { TRIGGERS_STREAM, TRIGGERS_MAX_AGE_MS, TRIGGERS_DUPLICATE_WINDOW_MS, triggersStreamConfig, publishTriggerEvents, type PublishResult } from './trigger-stream.ts'
-export { TRIGGER_EVENTS_TABLE, triggerEventsTableStatement, insertTriggerEvents, triggerHistory, type TriggerHistoryRow } from './trigger-history.ts'
+export {
+  TRIGGER_EVENTS_TABLE,
+  TRIGGER_ROW_COLUMNS,
+  triggerEventsTableStatement,
+  insertTriggerEvents,
+  triggerHistory,
+  triggerRowOf,
+  type StoredTriggerRow,
+  type TriggerHistoryRow,
+} from './trigger-history.ts'
 export { layerRules, type RuleSource, type RuleLayer, type LayeredRules, type LayeredGroup, type Override } from './rule-layers.ts'
 export { RuleStore, ensureRulesBucket, RULES_BUCKET, MAX_RULES_PER_TENANT, MAX_RULE_FILE_BYTES, type TenantRules, type RuleStoreOptions, type RulesListener } from './rule-store.ts'
 export { ROLE_RULES_PUBLISH, RULES_READ_PUBLISH, RULES_WRITE_PUBLISH, autoscalerPermissions, autoscalerNames } from './trigger-permissions.ts'

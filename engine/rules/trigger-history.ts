@@ -84,28 +84,29 @@ export interface TriggerHistoryRow {
   value: number
 }
 
-/** One tenant's events in [fromMs, toMs), oldest first, each id once (FINAL: parts not yet merged are collapsed here). */
-export async function triggerHistory(store: ClickHouseStore, tenant: string, fromMs: number, toMs: number, limit = 10_000): Promise<TriggerHistoryRow[]> {
-  const rows = await store.rows<{
-    id: string
-    rule: string
-    rule_group: string
-    at_ms: string
-    state: TriggerEvent['state']
-    change: TriggerEvent['change']
-    step: number
-    previous_step: number
-    action: string
-    labels: Record<string, string>
-    value: number | string
-  }>(
-    `SELECT id, rule, rule_group, toUnixTimestamp64Milli(at) AS at_ms, state, change, step, previous_step, action, labels, toString(value) AS value
-     FROM ${store.database}.${TRIGGER_EVENTS_TABLE} FINAL
-     WHERE tenant = {tenant:String} AND at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND at < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
-     ORDER BY at, id LIMIT {limit:UInt32}`,
-    { tenant, from: fromMs, to: toMs, limit }
-  )
-  return rows.map((r) => ({
+/** The columns a stored event is read back with, by every reader (triggerRowOf turns such a row into its fields). */
+export const TRIGGER_ROW_COLUMNS =
+  'id, rule, rule_group, toUnixTimestamp64Milli(at) AS at_ms, state, change, step, previous_step, action, labels, toString(value) AS value'
+
+/** A row selected with TRIGGER_ROW_COLUMNS. */
+export interface StoredTriggerRow {
+  id: string
+  rule: string
+  rule_group: string
+  at_ms: string
+  state: TriggerEvent['state']
+  change: TriggerEvent['change']
+  step: number
+  previous_step: number
+  action: string
+  labels: Record<string, string>
+  /** ClickHouse's text of the value: a number, or nan, inf, -inf, which each reader renders its own way. */
+  value: string
+}
+
+/** A stored row as an event's fields, the value left to the reader (see StoredTriggerRow.value). */
+export function triggerRowOf(r: StoredTriggerRow): Omit<TriggerHistoryRow, 'value'> {
+  return {
     id: r.id,
     rule: r.rule,
     group: r.rule_group,
@@ -116,6 +117,17 @@ export async function triggerHistory(store: ClickHouseStore, tenant: string, fro
     previousStep: r.previous_step,
     action: r.action === '' ? null : r.action,
     labels: r.labels,
-    value: Number(String(r.value).replace(/^(-?)inf$/, '$1Infinity')),
-  }))
+  }
+}
+
+/** One tenant's events in [fromMs, toMs), oldest first, each id once (FINAL: parts not yet merged are collapsed here). */
+export async function triggerHistory(store: ClickHouseStore, tenant: string, fromMs: number, toMs: number, limit = 10_000): Promise<TriggerHistoryRow[]> {
+  const rows = await store.rows<StoredTriggerRow>(
+    `SELECT ${TRIGGER_ROW_COLUMNS}
+     FROM ${store.database}.${TRIGGER_EVENTS_TABLE} FINAL
+     WHERE tenant = {tenant:String} AND at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND at < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
+     ORDER BY at, id LIMIT {limit:UInt32}`,
+    { tenant, from: fromMs, to: toMs, limit }
+  )
+  return rows.map((r) => ({ ...triggerRowOf(r), value: Number(r.value.replace(/^(-?)inf$/, '$1Infinity')) }))
 }

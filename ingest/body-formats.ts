@@ -6,9 +6,11 @@
 // decoded before either (engine/http/body-encoding.ts).
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Unpackr } from 'msgpackr'
-import { bodyParsers, MAX_BEACONS_PER_REQUEST, strictJsonParser, type BodyReader } from '../engine/index.ts'
+import { bodyParsers, jsonReader, MAX_BEACONS_PER_REQUEST, nonUtf8Line, strictJsonParser, type BodyReader } from '../engine/index.ts'
 import { IngestErrors } from './errors.ts'
+import { msgpackProblem } from './msgpack-guard.ts'
 
+export const JSON_TYPE = 'application/json'
 export const NDJSON_TYPE = 'application/x-ndjson'
 export const MSGPACK_TYPE = 'application/msgpack'
 
@@ -16,7 +18,10 @@ export const MSGPACK_TYPE = 'application/msgpack'
 // int64AsType 'number': a uint64 would otherwise be a BigInt, which the schema cannot type.
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })
 
-/** At most this many beacons a request, counted while reading: the schema would say so too, after holding them all. */
+/**
+ * At least one beacon and at most this many a request, counted while reading, in every body type alike
+ * (the schema would say so too, in other words and after holding them all).
+ */
 function checkCount(count: number): void {
   if (count === 0) throw new IngestErrors.EmptyBatch()
   if (count > MAX_BEACONS_PER_REQUEST) throw new IngestErrors.TooManyBeacons(String(MAX_BEACONS_PER_REQUEST))
@@ -25,6 +30,8 @@ function checkCount(count: number): void {
 /** One beacon a line; blank lines (a trailing newline, CRLF) are skipped, and line numbers count from 1 as an editor does. */
 export function ndjsonReader(parseJson: (request: FastifyRequest, text: string) => unknown): BodyReader {
   return (request, body) => {
+    const notUtf8 = nonUtf8Line(body)
+    if (notUtf8 > 0) throw new IngestErrors.InvalidNdjson(String(notUtf8), 'it is not valid UTF-8')
     const text = body.toString('utf8')
     const beacons: unknown[] = []
     let start = 0
@@ -51,9 +58,14 @@ export function ndjsonReader(parseJson: (request: FastifyRequest, text: string) 
   }
 }
 
-/** One msgpack value: a beacon (a map) or an array of them; a truncated body or bytes after the value are refused. */
+/**
+ * One msgpack value: a beacon (a map) or an array of them. A truncated body, bytes after the value, a string
+ * that is not UTF-8, a key __proto__ or deep nesting are refused before msgpackr (msgpack-guard.ts says why).
+ */
 export const msgpackReader: BodyReader = (_request, body) => {
   if (body.length === 0) throw new IngestErrors.InvalidMsgpack('the body is empty')
+  const problem = msgpackProblem(body)
+  if (problem !== null) throw new IngestErrors.InvalidMsgpack(problem)
   let value: unknown
   try {
     value = unpackr.unpack(body)
@@ -65,7 +77,17 @@ export const msgpackReader: BodyReader = (_request, body) => {
   return value
 }
 
+/** A JSON array is a batch: counted as NDJSON and msgpack batches are, so an empty or oversized one gets the same answer. */
+function countedJsonReader(app: FastifyInstance): BodyReader {
+  const read = jsonReader(app)
+  return (request, body) => {
+    const value = read(request, body)
+    if (Array.isArray(value)) checkCount(value.length)
+    return value
+  }
+}
+
 /** The ingest scope's parsers: JSON, NDJSON and msgpack, each after Content-Encoding. */
 export function beaconBodyParsers(app: FastifyInstance): void {
-  bodyParsers(app, { [NDJSON_TYPE]: ndjsonReader(strictJsonParser(app)), [MSGPACK_TYPE]: msgpackReader })
+  bodyParsers(app, { [JSON_TYPE]: countedJsonReader(app), [NDJSON_TYPE]: ndjsonReader(strictJsonParser(app)), [MSGPACK_TYPE]: msgpackReader })
 }

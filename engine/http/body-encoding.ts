@@ -5,6 +5,7 @@
 // behind the same Content-Encoding decoding: gzip, deflate or br, with the
 // decoded size held to the route's body limit, so a zip bomb is a 413 and not
 // a gigabyte in memory.
+import { isUtf8 } from 'node:buffer'
 import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
@@ -42,7 +43,36 @@ export async function decodeContentEncoding(request: FastifyRequest, raw: Buffer
 /** Reads a decoded body into what the route validates; throws a TM_* error naming what is wrong. */
 export type BodyReader = (request: FastifyRequest, body: Buffer) => unknown
 
-/** A JSON text parser with fastify's protections (secure-json-parse: a __proto__ or constructor.prototype key is an error). */
+/**
+ * The line (from 1) of the first byte sequence in `body` that is not UTF-8, or 0 when it all is.
+ * A body is checked in one call (simdutf); the line is looked for only when it fails. A newline
+ * byte never occurs inside a multi-byte sequence, so each line can be checked on its own.
+ */
+export function nonUtf8Line(body: Buffer): number {
+  if (isUtf8(body)) return 0
+  let start = 0
+  for (let line = 1; ; line++) {
+    const end = body.indexOf(0x0a, start)
+    if (!isUtf8(body.subarray(start, end === -1 ? body.length : end))) return line
+    if (end === -1) return line
+    start = end + 1
+  }
+}
+
+/** Why a text is not JSON fastify's parser takes: fastify's own error says only that it is not. Called on failure only. */
+function jsonProblem(text: string): string {
+  try {
+    JSON.parse(text)
+  } catch (err) {
+    return (err as Error).message
+  }
+  return 'it has a key named __proto__, or a constructor key holding prototype, which could poison object prototypes'
+}
+
+/**
+ * A JSON text parser with fastify's protections (secure-json-parse: a __proto__ or constructor.prototype key is
+ * an error). A failure is a SyntaxError saying what is wrong, which the error handler turns into TM_HTTP_INVALID_JSON.
+ */
 export function strictJsonParser(app: FastifyInstance): (request: FastifyRequest, text: string) => unknown {
   const parseJson = app.getDefaultJsonParser('error', 'error')
   return (request, text) => {
@@ -50,8 +80,21 @@ export function strictJsonParser(app: FastifyInstance): (request: FastifyRequest
     let outcome: { err: Error | null; value: unknown } | undefined
     parseJson(request, text, (err, value) => (outcome = { err, value }))
     if (!outcome) throw new Error('the JSON parser did not answer synchronously')
-    if (outcome.err) throw outcome.err
+    if (outcome.err) {
+      if ((outcome.err as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY') throw new SyntaxError(jsonProblem(text), { cause: outcome.err })
+      throw outcome.err
+    }
     return outcome.value
+  }
+}
+
+/** The application/json reader: UTF-8 only (RFC 8259), then strictJsonParser. */
+export function jsonReader(app: FastifyInstance): BodyReader {
+  const parseJson = strictJsonParser(app)
+  return (request, body) => {
+    const line = nonUtf8Line(body)
+    if (line > 0) throw new HttpErrors.InvalidJson(`line ${line} is not valid UTF-8`)
+    return parseJson(request, body.toString('utf8'))
   }
 }
 
@@ -60,8 +103,7 @@ export function strictJsonParser(app: FastifyInstance): (request: FastifyRequest
  * Content-Encoding first. Any other type is a 415 that names the types the scope takes.
  */
 export function bodyParsers(app: FastifyInstance, extra: Record<string, BodyReader> = {}): void {
-  const parseJson = strictJsonParser(app)
-  const readers: Record<string, BodyReader> = { 'application/json': (request, body) => parseJson(request, body.toString('utf8')), ...extra }
+  const readers: Record<string, BodyReader> = { 'application/json': jsonReader(app), ...extra }
   app.removeAllContentTypeParsers()
   for (const [type, read] of Object.entries(readers)) {
     app.addContentTypeParser(type, { parseAs: 'buffer' }, (request, body, done) => {

@@ -1,6 +1,7 @@
 // fastify's validator, set up the way Tidemark needs it: every problem is
 // reported (allErrors) so one 400 names every bad field, and bodies are never
 // coerced ("150" is not a count). Query strings are coerced, as they are text.
+// strictNumbers: NaN and Infinity are not numbers (msgpack can carry them; JSON cannot).
 import { Ajv, type ValidateFunction } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import type { FastifySchemaCompiler } from 'fastify'
@@ -9,7 +10,7 @@ import type { FastifySchemaCompiler } from 'fastify'
 const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule
 
 function makeAjv(coerceTypes: boolean): Ajv {
-  const ajv = new Ajv({ allErrors: true, verbose: true, coerceTypes, useDefaults: true, removeAdditional: false, strict: false })
+  const ajv = new Ajv({ allErrors: true, verbose: true, coerceTypes, useDefaults: true, removeAdditional: false, strict: false, strictNumbers: true })
   ;(addFormats as unknown as (ajv: Ajv) => void)(ajv)
   return ajv
 }

@@ -69,7 +69,7 @@ describe('POST /api/v2/analytics/cache', () => {
     expect(fields).toEqual(expect.arrayContaining(['[1].hits', '[1].misses', '[2].misses']))
     const conflict = await post(t, { hits: 1, misses: 1, size_kb: 1, name: 'redis', tags: { cache: 'memcached' } })
     expect(conflict.body).toMatchObject({ code: 'TM_INGEST_INVALID_BEACON', fields: [{ field: 'tags.cache' }] })
-    expect((await post(t, [])).body).toMatchObject({ statusCode: 400, code: 'TM_INGEST_INVALID_BEACON' })
+    expect((await post(t, [])).body).toMatchObject({ statusCode: 400, code: 'TM_INGEST_EMPTY_BATCH' })
     // Nothing of it reached storage: a later good report is the only row.
     expect((await post(t, { hits: 5, misses: 5, size_kb: 5, ts: T0 })).status).toBe(200)
     expect(await stack.waitForRows(t.id, 3)).toBe(3)

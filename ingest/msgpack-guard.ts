@@ -96,19 +96,15 @@ export function msgpackProblem(body: Uint8Array): string | null {
           if (body[pos] === RECORD_EXTENSION && pos < end) return `byte ${at} starts a msgpackr record (extension 0x72): send plain msgpack (useRecords: false)`
           pos += 1 + (type === 0xd8 ? 16 : 1 << (type - 0xd4))
           break
-        case 0xc4: // bin 8, 16, 32
+        case 0xc4: // bin 8, 16, 32: the length and the data
         case 0xc5:
         case 0xc6:
-          lengthBytes = 1 << (type - 0xc4)
-          if (pos + lengthBytes > end) return TRUNCATED
-          pos += lengthBytes + uint(body, pos, lengthBytes)
-          break
         case 0xc7: // ext 8, 16, 32: the length, a type byte and the data
         case 0xc8:
         case 0xc9:
-          lengthBytes = 1 << (type - 0xc7)
+          lengthBytes = 1 << ((type - 0xc4) % 3)
           if (pos + lengthBytes > end) return TRUNCATED
-          pos += lengthBytes + 1 + uint(body, pos, lengthBytes)
+          pos += lengthBytes + (type >= 0xc7 ? 1 : 0) + uint(body, pos, lengthBytes)
           break
         case 0xd9: // str 8, 16, 32
         case 0xda:

@@ -49,6 +49,18 @@ export async function connectAs(nats: SupervisedNatsServer, user: NatsUserName =
   return connect({ servers: nats.url, authenticator: nkeyAuthenticator(seed), ...(inboxPrefix ? { inboxPrefix } : {}), ...options })
 }
 
+/** A response's status and body: parsed JSON, or the text when it is not JSON. */
+export async function readAnswer(response: Response): Promise<{ status: number; body: any; headers: Headers }> {
+  const text = await response.text()
+  let parsed: unknown = text
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body: parsed, headers: response.headers }
+}
+
 export interface Stack {
   url: string
   tidemark: TidemarkApp
@@ -90,14 +102,7 @@ export async function startStack(
     if (token) headers.authorization = `Bearer ${token}`
     if (body !== undefined) headers['content-type'] = 'application/json'
     const response = await fetch(url + route, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) })
-    const text = await response.text()
-    let parsed: unknown = text
-    try {
-      parsed = JSON.parse(text)
-    } catch {
-      // not JSON: keep the text
-    }
-    return { status: response.status, body: parsed }
+    return readAnswer(response)
   }
   return {
     url,

@@ -11,7 +11,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import { pack, Packr } from 'msgpackr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { BEACONS_STREAM, decodeBatch, type CreatedTenant } from '../../engine/index.ts'
-import { ADMIN_TOKEN, startStack, type Stack } from '../helpers/stack.ts'
+import { ADMIN_TOKEN, readAnswer, startStack, type Stack } from '../helpers/stack.ts'
 
 const METRICS = '/api/v2/analytics/metrics'
 const CACHE = '/api/v2/analytics/cache'
@@ -346,14 +346,7 @@ async function send(c: Pick<Case, 'route' | 'body' | 'type' | 'headers' | 'crede
     // A Uint8Array gets no Content-Type from fetch (a string would get text/plain).
     body: typeof body === 'string' ? new Uint8Array(Buffer.from(body)) : new Uint8Array(body),
   })
-  const text = await response.text()
-  let parsed: unknown = text
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed }
+  return readAnswer(response)
 }
 
 async function lastSeq(): Promise<number> {

@@ -7,7 +7,7 @@ import zlib from 'node:zlib'
 import { pack } from 'msgpackr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CreatedTenant } from '../../engine/index.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import { readAnswer, startStack, type Stack } from '../helpers/stack.ts'
 
 let stack: Stack
 let tenant: CreatedTenant
@@ -24,14 +24,8 @@ async function post(body: string | Uint8Array, type: string, headers: Record<str
     headers: { authorization: `Bearer ${token}`, 'content-type': type, ...headers },
     body: typeof body === 'string' ? body : new Uint8Array(body),
   })
-  const text = await response.text()
-  let parsed: any = text
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed }
+  const { status, body: parsed } = await readAnswer(response)
+  return { status, body: parsed }
 }
 
 const NDJSON = 'application/x-ndjson'

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import zlib from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CreatedTenant } from '../../engine/index.ts'
-import { startStack, type Stack } from '../helpers/stack.ts'
+import { readAnswer, startStack, type Stack } from '../helpers/stack.ts'
 
 let stack: Stack
 let port: number
@@ -25,14 +25,7 @@ async function post(token: string, body: string | Buffer, headers: Record<string
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : new Uint8Array(body),
   })
-  const text = await response.text()
-  let parsed: unknown = text
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed, headers: response.headers }
+  return readAnswer(response)
 }
 
 async function storedTimestamps(tenant: string): Promise<number[]> {

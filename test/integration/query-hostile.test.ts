@@ -214,3 +214,129 @@ describe('tenant names', () => {
     expect(extra.body.code).toBe('TM_HTTP_INVALID_REQUEST')
   })
 })
+
+// Every route that takes a range, with every kind of bad from/to/step: one `it` a route and case, each a
+// 400 with a TM_* code and a message naming the parameter, nothing logged at error level.
+describe('bad from, to and step on every reporting route', () => {
+  const HOUR_MS = 3_600_000
+  const DAY_MS = 24 * HOUR_MS
+  const now = Date.now()
+  const routes: { path: string; step: boolean }[] = [
+    { path: '/api/v2/analytics/aggregate?metric=page_views&', step: true },
+    { path: '/api/v2/analytics/sites-summary?', step: true },
+    { path: '/api/v2/analytics/performance?', step: true },
+    { path: '/api/v2/analytics/cache?', step: true },
+    { path: '/api/v2/charts/page_views.svg?', step: true },
+    { path: '/api/v2/triggers?', step: false },
+    { path: '/api/v2/usage?', step: false },
+  ]
+  // A value the schema's pattern refuses is TM_HTTP_INVALID_REQUEST naming the field; one that passes it but is no
+  // instant is TM_QUERY_INVALID_RANGE naming it (usage reads from/to as text, so it always says the latter).
+  const FORMAT = /^TM_(HTTP_INVALID_REQUEST|QUERY_INVALID_RANGE)$/
+  const cases: { query: string; code: RegExp; says: RegExp; step?: boolean }[] = [
+    { query: 'from=yesterday', code: FORMAT, says: /from/ },
+    { query: 'to=-5', code: FORMAT, says: /\bto\b/ },
+    { query: 'from=1.5e12', code: FORMAT, says: /from/ },
+    { query: `from=${'1'.repeat(17)}`, code: FORMAT, says: /from/ },
+    { query: 'from=2026-02-30T00:00:00Z', code: /^TM_QUERY_INVALID_RANGE$/, says: /from must be epoch milliseconds or an ISO 8601 date-time/ },
+    { query: 'to=2026-01-01T24:00:00Z', code: /^TM_QUERY_INVALID_RANGE$/, says: /to must be epoch milliseconds or an ISO 8601 date-time/ },
+    { query: 'from=1969-12-31T23:59:59Z', code: /^TM_QUERY_INVALID_RANGE$/, says: /from must lie between 1970-01-01T00:00:00Z and 2100-01-01T00:00:00Z/ },
+    { query: 'from=0&to=9999999999999999', code: /^TM_QUERY_INVALID_RANGE$/, says: /to must lie between/ },
+    { query: `from=${now - HOUR_MS}&to=${now - 2 * HOUR_MS}`, code: /^TM_QUERY_INVALID_RANGE$/, says: /from \(.*\) must be before to/ },
+    { query: `from=${now - HOUR_MS}&to=${now - HOUR_MS}`, code: /^TM_QUERY_INVALID_RANGE$/, says: /must be before to/ },
+    { query: `from=${now + DAY_MS}`, code: /^TM_QUERY_INVALID_RANGE$/, says: /must be before to/ },
+    { query: 'from=a&from=b', code: /^TM_HTTP_INVALID_REQUEST$/, says: /from/ },
+    { query: 'tenant=t_000000000000', code: /^TM_HTTP_INVALID_REQUEST$/, says: /tenant is not allowed here/ },
+    // Oversized: a range past 400 days, at the default step and at a day's; too many points at a second's.
+    { query: 'from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', code: /^TM_QUERY_INVALID_RANGE$/, says: /the range spans 9497 days; at most 400/, step: true },
+    { query: 'from=2000-01-01T00:00:00Z&to=2026-01-01T00:00:00Z&step=86400', code: /^TM_QUERY_INVALID_RANGE$/, says: /at most 400/, step: true },
+    { query: `from=${now - 2 * DAY_MS}&to=${now}&step=1`, code: /^TM_QUERY_TOO_MANY_POINTS$/, says: /at most 10000 are served/, step: true },
+    { query: 'step=0', code: /^TM_HTTP_INVALID_REQUEST$/, says: /step must be >= 1/, step: true },
+    { query: 'step=-60', code: /^TM_HTTP_INVALID_REQUEST$/, says: /step must be >= 1/, step: true },
+    { query: 'step=1.5', code: /^TM_HTTP_INVALID_REQUEST$/, says: /step must be integer/, step: true },
+    { query: 'step=abc', code: /^TM_HTTP_INVALID_REQUEST$/, says: /step must be integer/, step: true },
+    { query: 'step=NaN', code: /^TM_HTTP_INVALID_REQUEST$/, says: /step must be integer/, step: true },
+    { query: 'step=Infinity', code: /^TM_HTTP_INVALID_REQUEST$/, says: /step must be/, step: true },
+    { query: 'step=1e999', code: /^TM_HTTP_INVALID_REQUEST$/, says: /step must be/, step: true },
+    { query: `step=${31 * 86400 + 1}`, code: /^TM_HTTP_INVALID_REQUEST$/, says: /step must be <= 2678400/, step: true },
+    { query: 'step=60&step=120', code: /^TM_HTTP_INVALID_REQUEST$/, says: /step/, step: true },
+  ]
+  for (const route of routes) {
+    for (const c of cases) {
+      if (c.step && !route.step) continue
+      const url = `${route.path}${c.query}`
+      it(`${url.split('?')[0]}?${url.split('?')[1]} -> 400 ${c.code.source.replace(/[\^$]/g, '')}`, async () => {
+        const res = await rawGet(url, acme.apiKey)
+        expect(res.status, res.text).toBe(400)
+        expect(res.body.code).toMatch(c.code)
+        expect(res.body.message).toMatch(c.says)
+        expect(errorLogs(), JSON.stringify(errorLogs())).toEqual([])
+      })
+    }
+  }
+})
+
+// Names a tenant never sent, and every way one tenant might read another's data: what comes back is the same
+// 404 a name nobody sent gets, or a refusal, never the other tenant's figures.
+describe('unknown metrics and cross-tenant attempts', () => {
+  const t0 = Date.UTC(2026, 0, 1)
+  const range = `from=${t0}&to=${t0 + 3_600_000}&step=60`
+  let initech: CreatedTenant
+  let globex: CreatedTenant
+  beforeAll(async () => {
+    ;[initech, globex] = await Promise.all([stack.createTenant('initech'), stack.createTenant('globex-secret')])
+    const mine = await stack.request('POST', '/api/v2/analytics/metrics', initech.ingestToken, { page_views: 3, ts: t0 + 60_000 })
+    const theirs = await stack.request('POST', '/api/v2/analytics/metrics', globex.ingestToken, { secret_metric: 42, response_time: 900, ts: t0 + 60_000 })
+    expect([mine.status, theirs.status]).toEqual([200, 200])
+    await Promise.all([stack.waitForRows(initech.id, 1), stack.waitForRows(globex.id, 2)])
+  })
+
+  const unknown: { name: string; url: () => string; token?: () => string; headers?: () => Record<string, string>; status: number; code: string; says: RegExp }[] = [
+    { name: 'a metric nobody sent', url: () => `/api/v2/analytics/aggregate?metric=never_sent&${range}`, status: 404, code: 'TM_QUERY_METRIC_UNKNOWN', says: /never sent never_sent/ },
+    { name: "a metric only another tenant sent (the same 404)", url: () => `/api/v2/analytics/aggregate?metric=secret_metric&${range}`, status: 404, code: 'TM_QUERY_METRIC_UNKNOWN', says: /never sent secret_metric/ },
+    { name: "a chart of another tenant's metric", url: () => `/api/v2/charts/secret_metric.svg?${range}`, status: 404, code: 'TM_QUERY_METRIC_UNKNOWN', says: /never sent secret_metric/ },
+    { name: "another tenant's performance metrics (this one sent none)", url: () => `/api/v2/analytics/performance?${range}`, status: 404, code: 'TM_QUERY_METRIC_UNKNOWN', says: /never sent/ },
+    {
+      name: "another tenant's metric, naming that tenant in headers",
+      url: () => `/api/v2/analytics/aggregate?metric=secret_metric&${range}`,
+      headers: () => ({ 'x-tenant': globex.id, 'x-tenant-id': globex.id, 'x-scope-orgid': globex.id }),
+      status: 404,
+      code: 'TM_QUERY_METRIC_UNKNOWN',
+      says: /never sent secret_metric/,
+    },
+    { name: "another tenant's metric, naming that tenant in the query", url: () => `/api/v2/analytics/aggregate?metric=secret_metric&tenant=${globex.id}&${range}`, status: 400, code: 'TM_HTTP_INVALID_REQUEST', says: /tenant is not allowed here/ },
+    { name: 'a metric name that is no name', url: () => `/api/v2/analytics/aggregate?metric=Page.Views&${range}`, status: 400, code: 'TM_HTTP_INVALID_REQUEST', says: /metric must match pattern/ },
+    { name: 'a metric name of 64 characters', url: () => `/api/v2/analytics/aggregate?metric=${'m'.repeat(64)}&${range}`, status: 400, code: 'TM_HTTP_INVALID_REQUEST', says: /metric must match pattern/ },
+    { name: 'no metric', url: () => `/api/v2/analytics/aggregate?${range}`, status: 400, code: 'TM_HTTP_INVALID_REQUEST', says: /metric is required/ },
+    { name: 'a chart of a name that is no name', url: () => `/api/v2/charts/Bad.Name.svg?${range}`, status: 400, code: 'TM_HTTP_INVALID_REQUEST', says: /metric/ },
+    { name: "the other tenant's ingestToken", url: () => `/api/v2/analytics/aggregate?metric=secret_metric&${range}`, token: () => globex.ingestToken, status: 403, code: 'TM_HTTP_FORBIDDEN', says: /apiKey/ },
+    { name: 'the admin token', url: () => `/api/v2/analytics/aggregate?metric=secret_metric&${range}`, token: () => ADMIN_TOKEN, status: 401, code: 'TM_HTTP_UNAUTHORIZED', says: /credential/ },
+    { name: 'a made-up apiKey', url: () => `/api/v2/analytics/aggregate?metric=secret_metric&${range}`, token: () => 'tm_key_made_up_0123456789', status: 401, code: 'TM_HTTP_UNAUTHORIZED', says: /credential/ },
+  ]
+  for (const c of unknown) {
+    it(`${c.name} -> ${c.status} ${c.code}`, async () => {
+      const res = await rawGet(c.url(), c.token ? c.token() : initech.apiKey, c.headers?.() ?? {})
+      expect(res.status, res.text).toBe(c.status)
+      expect(res.body.code).toBe(c.code)
+      expect(res.body.message).toMatch(c.says)
+      expect(res.text).not.toContain('42')
+      expect(errorLogs(), JSON.stringify(errorLogs())).toEqual([])
+    })
+  }
+
+  it("lists none of another tenant's names, and the other tenant sees its own", async () => {
+    const mine = await rawGet('/api/v2/analytics/metric-names', initech.apiKey)
+    expect(mine.body.metrics.map((m: { name: string }) => m.name)).toEqual(['page_views'])
+    const theirs = await rawGet('/api/v2/analytics/metric-names', globex.apiKey)
+    expect(theirs.body.metrics.map((m: { name: string }) => m.name).sort()).toEqual(['response_time', 'secret_metric'])
+  })
+
+  it("finds none of another tenant's rows through SQL, by name or by tenant id", async () => {
+    for (const sql of [`SELECT count() AS n FROM samples WHERE metric = 'secret_metric'`, `SELECT count() AS n FROM samples WHERE tenant = '${globex.id}'`]) {
+      const res = await stack.request('POST', '/api/v2/query', initech.apiKey, { sql })
+      // Either the statement is refused (a column it may not name) or it counts nothing: never globex's rows.
+      if (res.status === 200) expect(Number(res.body.rows[0][0]), sql).toBe(0)
+      else expect(res.body.code, sql).toMatch(/^TM_QUERY_SQL_/)
+    }
+  })
+})

@@ -90,6 +90,12 @@ const TYPE_AND_ENCODING_CASES: Case[] = [
   { name: 'a truncated gzip stream (msgpack inside)', type: MSGPACK, headers: { 'content-encoding': 'gzip' }, body: () => zlib.gzipSync(pack(beacons(3))).subarray(0, 12), status: 400, code: 'TM_HTTP_INVALID_ENCODING', says: /gzip/ },
 ]
 
+const HEADER_CASES: Case[] = [
+  { name: 'an empty Idempotency-Key', headers: { 'idempotency-key': ' ' }, body: json({ page_views: 1 }), status: 400, code: 'TM_INGEST_IDEMPOTENCY_KEY_INVALID', says: /Idempotency-Key must be 1 to 255 printable ASCII/ },
+  { name: 'an Idempotency-Key of 256 characters', headers: { 'idempotency-key': 'k'.repeat(256) }, body: json({ page_views: 1 }), status: 400, code: 'TM_INGEST_IDEMPOTENCY_KEY_INVALID', says: /Idempotency-Key/ },
+  { name: 'an Idempotency-Key with a bad beacon (validation first: the key is not spent)', headers: { 'idempotency-key': 'bad-input-1' }, body: json({ page_views: -1 }), status: 400, code: 'TM_INGEST_INVALID_BEACON', says: /page_views must be >= 0/, fields: ['page_views'] },
+]
+
 const SIZE_CASES: Case[] = [
   { name: 'a JSON body over 1 MiB', body: () => JSON.stringify(overLimit()), status: 413, code: 'TM_HTTP_BODY_TOO_LARGE', says: /body is larger than the 1048576 bytes/ },
   { name: 'an NDJSON body over 1 MiB', type: NDJSON, body: () => ndjson(overLimit())(), status: 413, code: 'TM_HTTP_BODY_TOO_LARGE', says: /body is larger than the 1048576 bytes/ },
@@ -203,6 +209,8 @@ const NAME_CASES: Case[] = [
   { name: 'a metric name starting with a digit', body: json({ '1st_paint': 1 }), status: 400, code: 'TM_INGEST_INVALID_BEACON', says: /1st_paint is not a valid name/, fields: ['1st_paint'] },
   { name: 'a metric name starting with an underscore', body: json({ _private: 1 }), status: 400, code: 'TM_INGEST_INVALID_BEACON', says: /_private is not a valid name/, fields: ['_private'] },
   { name: 'a non-ASCII metric name', body: json({ 'pagé_views': 1 }), status: 400, code: 'TM_INGEST_INVALID_BEACON', says: /pagé_views is not a valid name/, fields: ['pagé_views'] },
+  // A metric named constructor is a plain lower-case name and is stored (ingest-hostile checks its kind stays right);
+  // what would reach a prototype is refused: __proto__ anywhere, and constructor holding prototype.
   { name: 'a JSON metric named __proto__', body: () => '{"__proto__": 1, "page_views": 1}', status: 400, code: 'TM_HTTP_INVALID_JSON', says: /prototype/ },
   { name: 'a JSON constructor.prototype', body: () => '{"constructor": {"prototype": {"x": 1}}, "page_views": 1}', status: 400, code: 'TM_HTTP_INVALID_JSON', says: /prototype/ },
   { name: 'a msgpack metric named __proto__', type: MSGPACK, body: () => fixmap([['__proto__', Buffer.from([0x01])], ['page_views', Buffer.from([0x01])]]), status: 400, code: 'TM_INGEST_INVALID_MSGPACK', says: /__proto__/ },
@@ -382,6 +390,7 @@ function battery(title: string, cases: Case[]): void {
 
 battery('credentials', CREDENTIAL_CASES)
 battery('Content-Type and Content-Encoding', TYPE_AND_ENCODING_CASES)
+battery('headers', HEADER_CASES)
 battery('sizes and counts', SIZE_CASES)
 battery('malformed bodies', MALFORMED_CASES)
 battery('values', VALUE_CASES)
@@ -398,6 +407,25 @@ describe('after every refusal', () => {
     expect((await send({ route: CACHE, body: json({ hits: 1, misses: 2, size_kb: 3, name: 'sentinel' }) })).body).toEqual({ accepted: 3, beacons: 1 })
     expect(await tenantSamplesAfter(before)).toBe(5)
     expect(await stack.waitForRows(tenant.id, 5)).toBe(5)
+  })
+
+  it('keeps the key the refused request named free: the same key with a good body is stored once', async () => {
+    const keyed = { headers: { 'idempotency-key': 'bad-input-1' }, body: json({ page_views: 7 }) }
+    expect(await send(keyed)).toMatchObject({ status: 200, body: { accepted: 1, beacons: 1 } })
+    expect(await send(keyed)).toMatchObject({ status: 200, body: { accepted: 1, beacons: 1 } })
+    expect(await stack.waitForRows(tenant.id, 6)).toBe(6)
+  })
+
+  it("stores under the credential's tenant whatever tenant the query string or headers name", async () => {
+    const other = await stack.createTenant('bad-input-victim')
+    const response = await fetch(`${stack.url}${METRICS}?tenant=${other.id}&tenantId=${other.id}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tenant.ingestToken}`, 'content-type': JSON_TYPE, 'x-tenant': other.id, 'x-tenant-id': other.id },
+      body: JSON.stringify({ page_views: 1, tags: { tenant: other.id } }),
+    })
+    expect(response.status).toBe(200)
+    expect(await stack.waitForRows(tenant.id, 7)).toBe(7)
+    expect(await stack.waitForRows(other.id, 0, 500)).toBe(0)
   })
 
   it('each body type and encoding the battery refused is taken when well formed (the refusals were for the fault, not the format)', async () => {

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Unpackr } from 'msgpackr'
 import { bodyParsers, jsonReader, MAX_BEACONS_PER_REQUEST, nonUtf8Line, strictJsonParser, type BodyReader } from '../engine/index.ts'
 import { IngestErrors } from './errors.ts'
-import { msgpackProblem } from './msgpack-guard.ts'
+import { msgpackProblem, needsGuard } from './msgpack-guard.ts'
 
 export const JSON_TYPE = 'application/json'
 export const NDJSON_TYPE = 'application/x-ndjson'
@@ -60,18 +60,21 @@ export function ndjsonReader(parseJson: (request: FastifyRequest, text: string) 
 
 /**
  * One msgpack value: a beacon (a map) or an array of them. A truncated body, bytes after the value, a string
- * that is not UTF-8, a key __proto__ or deep nesting are refused before msgpackr (msgpack-guard.ts says why).
+ * that is not UTF-8, a key __proto__ or deep nesting are refused, each named (msgpack-guard.ts says why and when).
  */
 export const msgpackReader: BodyReader = (_request, body) => {
   if (body.length === 0) throw new IngestErrors.InvalidMsgpack('the body is empty')
-  const problem = msgpackProblem(body)
-  if (problem !== null) throw new IngestErrors.InvalidMsgpack(problem)
   let value: unknown
   try {
     value = unpackr.unpack(body)
   } catch (err) {
-    const incomplete = (err as { incomplete?: boolean }).incomplete === true
-    throw new IngestErrors.InvalidMsgpack(incomplete ? 'it ends in the middle of a value (truncated?)' : (err as Error).message, { cause: err })
+    // msgpackr's own words may be a stack overflow, or carry the whole decoded value: the guard names the problem.
+    const problem = msgpackProblem(body) ?? (err as Error).message.slice(0, 200)
+    throw new IngestErrors.InvalidMsgpack(problem, { cause: err })
+  }
+  if (needsGuard(value)) {
+    const problem = msgpackProblem(body)
+    if (problem !== null) throw new IngestErrors.InvalidMsgpack(problem)
   }
   if (Array.isArray(value)) checkCount(value.length)
   return value

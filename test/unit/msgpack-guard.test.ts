@@ -3,7 +3,7 @@
 // msgpackr would hide is named with its offset.
 import { pack, Packr } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
-import { MAX_MSGPACK_DEPTH, msgpackProblem } from '../../ingest/msgpack-guard.ts'
+import { MAX_MSGPACK_DEPTH, msgpackProblem, needsGuard } from '../../ingest/msgpack-guard.ts'
 
 // Every msgpack type msgpackr writes: fixint, negative fixint, u/int 8-64, float32/64, nil, bools, fixstr, str8/16/32,
 // bin8/16/32, fixarray, array16/32, fixmap, map16/32, and extensions (a Date is the timestamp extension).
@@ -78,5 +78,17 @@ describe('msgpackProblem', () => {
     expect(msgpackProblem(Buffer.concat([Buffer.alloc(MAX_MSGPACK_DEPTH, 0x91), Buffer.from([0x01])]))).toBeNull()
     expect(msgpackProblem(new Packr().pack([{ page_views: 1 }]))).toBe('byte 1 starts a msgpackr record (extension 0x72): send plain msgpack (useRecords: false)')
     expect(msgpackProblem(Buffer.alloc(MAX_MSGPACK_DEPTH + 1, 0x91))).toBe(`it nests deeper than ${MAX_MSGPACK_DEPTH} levels (at byte ${MAX_MSGPACK_DEPTH}); a beacon batch needs three`)
+  })
+
+  it('is asked for only when a decoded body shows a sign: a key __proto_, or U+FFFD in a tag value or cache name', () => {
+    const plain = [{ page_views: 1, tags: { page: '/café' } }, { hits: 1, misses: 2, size_kb: 3, name: 'redis' }]
+    expect(needsGuard(plain)).toBe(false)
+    expect(needsGuard(plain[0])).toBe(false)
+    expect(needsGuard([...plain, { __proto_: 1 }])).toBe(true)
+    expect(needsGuard({ page_views: 1, tags: { __proto_: 'x' } })).toBe(true)
+    expect(needsGuard([...plain, { page_views: 1, tags: { page: 'a\uFFFDb' } }])).toBe(true)
+    expect(needsGuard({ hits: 1, name: '\uFFFD' })).toBe(true)
+    // Names and ts have patterns that refuse U+FFFD by themselves.
+    expect(needsGuard({ 'a\uFFFD': 1, ts: '\uFFFD' })).toBe(false)
   })
 })

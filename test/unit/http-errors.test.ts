@@ -4,7 +4,8 @@ import addFormats from 'ajv-formats'
 import Fastify from 'fastify'
 import { describe, expect, it } from 'vitest'
 import { createErrorHandler, fieldProblems, MetricsBodySchema } from '../../engine/index.ts'
-import { errorBody, translateError } from '../../engine/http/error-handler.ts'
+import { errorBody, fieldName, translateError } from '../../engine/http/error-handler.ts'
+import { nonUtf8Line } from '../../engine/http/body-encoding.ts'
 import { QueryErrors } from '../../query/index.ts'
 
 const ajv = new Ajv({ allErrors: true, verbose: true, strict: false })
@@ -103,5 +104,23 @@ describe('bounded, consistent error answers', () => {
     expect(res.statusCode).toBe(415)
     expect(res.json()).toMatchObject({ code: 'TM_HTTP_UNSUPPORTED_MEDIA_TYPE', message: expect.stringContaining('"application/x-www-form-urlencoded"') })
     await app.close()
+  })
+})
+
+describe('body text', () => {
+  it('names the line holding the first byte sequence that is not UTF-8, 0 when there is none', () => {
+    expect(nonUtf8Line(Buffer.from('{"a": "café 東京 🌊"}\n{"b": 1}'))).toBe(0)
+    expect(nonUtf8Line(Buffer.from([0x7b, 0xff, 0x7d]))).toBe(1)
+    expect(nonUtf8Line(Buffer.concat([Buffer.from('{}\n{}\r\n'), Buffer.from([0xc3, 0x0a]), Buffer.from('{}')]))).toBe(3)
+    // A sequence cut by the end of the body.
+    expect(nonUtf8Line(Buffer.concat([Buffer.from('{}\n'), Buffer.from([0xe6, 0x9d])]))).toBe(2)
+    // An encoded surrogate (CESU-8) is not UTF-8.
+    expect(nonUtf8Line(Buffer.from([0xed, 0xa0, 0x80]))).toBe(1)
+  })
+
+  it('shows an empty key quoted, so a metric or tag named "" is named', () => {
+    expect(fieldName('', '')).toBe('""')
+    expect(fieldName('/tags', '')).toBe('tags.""')
+    expect(fieldName('/0/tags', 'env')).toBe('[0].tags.env')
   })
 })

@@ -249,15 +249,17 @@ describe('GET /api/v2/triggers', () => {
         action: state === 'firing' ? 'enable_read_replicas' : null,
         ladder: ['enable_read_replicas'],
       } as any)
+    // A tenant of its own: acme's response_time of 1000 above makes the engine fire the default rule for real.
+    const initech = await stack.createTenant('initech')
     const store = stack.tidemark.runtime.store!
     await insertTriggerEvents(store, [
-      event(acme.id, 'HighCpu', 'pending', t0),
-      event(acme.id, 'HighCpu', 'firing', t0 + 300_000),
-      event(acme.id, 'HighCpu', 'resolved', t0 + 900_000),
-      event(acme.id, 'SlowResponses', 'pending', t0 + 60_000),
+      event(initech.id, 'HighCpu', 'pending', t0),
+      event(initech.id, 'HighCpu', 'firing', t0 + 300_000),
+      event(initech.id, 'HighCpu', 'resolved', t0 + 900_000),
+      event(initech.id, 'SlowResponses', 'pending', t0 + 60_000),
       event(globex.id, 'HighCpu', 'firing', t0 + 400_000),
     ])
-    const all = await get(`/api/v2/triggers?from=${t0}`)
+    const all = await get(`/api/v2/triggers?from=${t0}`, initech)
     expect(all.status).toBe(200)
     expect(all.body.events.map((e: any) => [e.rule, e.state])).toEqual([
       ['HighCpu', 'resolved'],
@@ -267,12 +269,12 @@ describe('GET /api/v2/triggers', () => {
     ])
     expect(all.body.truncated).toBe(false)
     expect(all.body.events[1]).toMatchObject({ value: '+Inf', action: 'enable_read_replicas', step: 1, at: t0 + 300_000 })
-    const firing = await get(`/api/v2/triggers?from=${t0}&rule=HighCpu&state=firing,resolved`)
+    const firing = await get(`/api/v2/triggers?from=${t0}&rule=HighCpu&state=firing,resolved`, initech)
     expect(firing.body.events.map((e: any) => e.state)).toEqual(['resolved', 'firing'])
-    const limited = await get(`/api/v2/triggers?from=${t0}&limit=2`)
+    const limited = await get(`/api/v2/triggers?from=${t0}&limit=2`, initech)
     expect(limited.body).toMatchObject({ truncated: true })
     expect(limited.body.events).toHaveLength(2)
-    const window = await get(`/api/v2/triggers?from=${t0 + 100_000}&to=${t0 + 600_000}`)
+    const window = await get(`/api/v2/triggers?from=${t0 + 100_000}&to=${t0 + 600_000}`, initech)
     expect(window.body.events.map((e: any) => e.state)).toEqual(['firing'])
     const theirs = await get(`/api/v2/triggers?from=${t0}`, globex)
     expect(theirs.body.events).toHaveLength(1)

@@ -3,6 +3,7 @@
 // from the theme's CSS variables, and trigger transitions as vertical markers.
 import uPlot from 'uplot'
 import type { TriggerHistoryItem } from './api.ts'
+import { formatInUnit, unitScale, type Unit } from '../engine/model/units.ts'
 
 /** Every chart on the page moves its cursor with the others. */
 export const SYNC_KEY = 'tidemark'
@@ -115,21 +116,18 @@ export function nameChart(box: HTMLElement, label: string, figures?: HTMLElement
   if (figures) box.setAttribute('aria-describedby', figures.id)
 }
 
-const plain = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 })
-
-/** What a metric kind (from metric-names) is measured in, for formatValue. */
-export const KIND_UNITS: Record<string, string> = { duration_ms: 'ms', percent: '%', bytes: 'B' }
+/** The one table of kinds to units, and its formatter, shared with the server's SVG charts. */
+export { unitOfKind, type Unit } from '../engine/model/units.ts'
 
 /** A figure in its unit, the unit scaled to read well: 1,250 ms reads 1.25 s, 2,048 KB reads 2 MB. */
-export function formatValue(value: number | null | undefined, unit: string): string {
-  if (value == null || Number.isNaN(value)) return '–'
-  if (unit === 'ms') return Math.abs(value) >= 1000 ? `${plain.format(value / 1000)} s` : `${plain.format(value)} ms`
-  if (unit === 'B') return Math.abs(value) >= 1024 ? formatValue(value / 1024, 'KB') : `${plain.format(value)} B`
-  if (unit === 'KB') {
-    if (Math.abs(value) >= 1024 * 1024) return `${plain.format(value / 1024 / 1024)} GB`
-    if (Math.abs(value) >= 1024) return `${plain.format(value / 1024)} MB`
-    return `${plain.format(value)} KB`
-  }
-  if (unit === '%') return `${plain.format(value)} %`
-  return plain.format(value) + (unit ? ` ${unit}` : '')
+export function formatValue(value: number | null | undefined, unit: Unit): string {
+  return formatInUnit(value, unit)
+}
+
+const tickFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 })
+
+/** An axis's tick labels: one unit for every tick, chosen by the largest, as the SVG charts do. */
+export function formatTicks(splits: number[], unit: Unit): string[] {
+  const { scale, suffix } = unitScale(unit, Math.max(0, ...splits.map((v) => Math.abs(v))))
+  return splits.map((v) => (v == null ? '' : tickFormat.format(v / scale) + suffix))
 }

@@ -19,7 +19,7 @@ import {
   type TriggerHistoryItem,
 } from './api.ts'
 import { CachePanel } from './cache-panel.ts'
-import { KIND_UNITS, type ChartContext } from './chart-kit.ts'
+import { unitOfKind, type ChartContext } from './chart-kit.ts'
 import type { Panel } from './panel.ts'
 import { followLive } from './live-stream.ts'
 import { PerformanceDashboard } from './performance-dashboard.ts'
@@ -264,7 +264,7 @@ async function refresh(options: { names?: boolean; quiet?: boolean } = {}): Prom
     const response = await fetchAggregate(key, { metric, ...range }, request.signal)
     window.__tidemark.lastResponse = response
     const kind = metrics.find((m) => m.name === metric)?.kind
-    chart.show(response.series, KIND_UNITS[kind ?? ''])
+    chart.show(response.series, unitOfKind(kind))
     totals.show(response.total, kind)
     // Only a metric the tenant has: the live route refuses unknown names.
     if (metrics.some((m) => m.name === metric)) followWhatIsShown(key, metric, response.step)

@@ -3,7 +3,7 @@
 // figures above it, and trigger transitions as vertical markers on every chart.
 import uPlot from 'uplot'
 import type { PerformanceResponse } from './api.ts'
-import { cssVar, followSize, nameChart, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
+import { cssVar, followSize, formatTicks, nameChart, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
 import { element, Figures, Panel } from './panel.ts'
 
 const METRICS = [
@@ -63,7 +63,7 @@ export class PerformanceDashboard {
             {},
             ...QUANTILES.map((q) => ({ label: q.key, stroke: () => cssVar(q.colour), width: 1.5, spanGaps: true, value: (_u: uPlot, v: number | null) => formatValue(v, metric.unit) })),
           ],
-          axes: [...(base.axes ?? []), valueAxis({ values: (_u, splits) => splits.map((v) => formatValue(v, metric.unit)), size: 70 })],
+          axes: [...(base.axes ?? []), valueAxis({ values: (_u, splits) => formatTicks(splits, metric.unit), size: 70 })],
         },
         [[], [], [], []],
         chartBox

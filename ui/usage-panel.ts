@@ -35,7 +35,7 @@ export class UsagePanel {
       return
     }
     for (const key of ['requests', 'samples', 'rateLimited', 'refused'] as const) this.figures.set(key, answer[key].toLocaleString())
-    this.figures.set('bytes', formatValue(answer.bytes / 1024, 'KB'))
+    this.figures.set('bytes', formatValue(answer.bytes, 'B'))
     this.panel.set('ready')
   }
 }

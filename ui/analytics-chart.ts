@@ -58,7 +58,7 @@ export class AnalyticsChart {
       ],
       // Fill from max (3) down to min (2).
       bands: [{ series: [3, 2], fill: BAND }],
-      axes: [...(base.axes ?? []), valueAxis({ label: 'value', size: 70, values: (_u, splits) => formatTicks(splits, this.unit) }), valueAxis({ scale: 'count', side: 1, label: 'count', grid: { show: false } })],
+      axes: [...(base.axes ?? []), valueAxis({ label: 'value', values: (_u, splits) => formatTicks(splits, this.unit) }), valueAxis({ scale: 'count', side: 1, label: 'count', grid: { show: false } })],
     }
     this.plot = new uPlot(options, [[], [], [], [], []], container)
     followSize(this.plot, container, chartHeight)

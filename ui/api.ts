@@ -2,7 +2,6 @@
 // tenant apiKey as a bearer token.
 
 import type { AggregateResponse, CacheResponse, MetricInfo, PerformanceResponse, SitesSummaryResponse, SqlColumnarAnswer, TriggersResponse } from '../query/read-contract.ts'
-import type { UsageAnswer } from './usage-panel.ts'
 
 export type {
   AggregateResponse,
@@ -16,6 +15,27 @@ export type {
   TriggerHistoryItem,
   TriggersResponse,
 } from '../query/read-contract.ts'
+
+/** The quota an ingest credential meets: samples a second per ingest process (0: no limit) and burst. */
+export interface UsageQuota {
+  samplesPerSec: number
+  burst: number
+  source: 'tenant' | 'default'
+}
+
+/** GET /api/v2/usage: the ingest credential's counts over the range, and its quota (null when unreadable). */
+export interface UsageAnswer {
+  from: string
+  to: string
+  requests: number
+  samples: number
+  bytes: number
+  rateLimited: number
+  refused: number
+  /** Samples a second in the busiest minute of one ingest process. */
+  peakSamplesPerSec: number
+  quota: UsageQuota | null
+}
 
 /** GET/PUT /api/v2/retention: days each kind of row is kept, null for ever. */
 export interface RetentionPolicy {

@@ -20,8 +20,35 @@ export interface ChartContext {
   annotations(): TriggerHistoryItem[]
 }
 
+let probe: HTMLElement | undefined
+
+/**
+ * A theme colour as the canvas needs it (rgb()). The palette is written once with light-dark() in
+ * style.css, which a custom property keeps unresolved, so the colour is read back through an element's
+ * `color`, where the browser picks the light or dark half for the theme in force.
+ */
 export function cssVar(name: string): string {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim()
+  if (!probe) {
+    probe = document.createElement('span')
+    probe.hidden = true
+    document.body.append(probe)
+  }
+  probe.style.color = `var(${name})`
+  return getComputedStyle(probe).color
+}
+
+/** Axis labels: 14 px, readable on a phone held at arm's length (uPlot's default is 12 px). */
+export const AXIS_FONT_PX = 14
+const AXIS_FONT = `${AXIS_FONT_PX}px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif`
+let measure: CanvasRenderingContext2D | null | undefined
+
+/** A y axis as wide as its longest label needs, so a 14 px "1.25 s" is never cut and a "5" wastes no room. */
+function axisWidth(_u: uPlot, values: string[] | null): number {
+  measure ??= document.createElement('canvas').getContext('2d')
+  if (measure) measure.font = AXIS_FONT
+  const widest = Math.max(0, ...(values ?? []).map((v) => (measure ? measure.measureText(v).width : v.length * 8)))
+  // Tick (6), gap (6) and a little air either side.
+  return Math.ceil(widest) + 18
 }
 
 const STATE_COLOURS: Record<string, string> = { pending: '--pending', firing: '--firing', resolved: '--resolved', inactive: '--muted' }
@@ -53,8 +80,6 @@ function annotationsPlugin(context: ChartContext): uPlot.Plugin {
 
 /** Options every time chart starts from; `series` and `axes` beyond x are the caller's. */
 export function timeChartOptions(context: ChartContext, height: number, width: number): Omit<uPlot.Options, 'series'> {
-  const axisColour = (): string => cssVar('--muted')
-  const gridColour = (): string => cssVar('--grid')
   return {
     width,
     height,
@@ -66,10 +91,7 @@ export function timeChartOptions(context: ChartContext, height: number, width: n
       drag: { x: true, y: false, setScale: false },
     },
     scales: { x: { time: true, range: () => { const r = context.range(); return [r.fromMs, r.toMs] } } },
-    axes: [
-      // Room for a whole time label ("12:45am") between ticks, or narrow charts print them over each other.
-      { space: 70, stroke: axisColour, grid: { stroke: gridColour }, ticks: { stroke: gridColour } },
-    ],
+    axes: [timeAxis()],
     hooks: {
       setSelect: [
         (u) => {
@@ -86,10 +108,17 @@ export function timeChartOptions(context: ChartContext, height: number, width: n
   }
 }
 
-/** A y axis in the theme's colours. */
+/** A time x axis in the theme's colours, labels at AXIS_FONT_PX. */
+export function timeAxis(): uPlot.Axis {
+  const gridColour = (): string => cssVar('--grid')
+  // Room for a whole 14 px time label ("12:45 PM") between ticks, or narrow charts print them over each other.
+  return { space: 84, font: AXIS_FONT, size: 54, stroke: () => cssVar('--fg'), grid: { stroke: gridColour }, ticks: { stroke: gridColour } }
+}
+
+/** A y axis in the theme's colours, labels at AXIS_FONT_PX, as wide as its labels. */
 export function valueAxis(extra: uPlot.Axis = {}): uPlot.Axis {
   const gridColour = (): string => cssVar('--grid')
-  return { stroke: () => cssVar('--muted'), grid: { stroke: gridColour }, ticks: { stroke: gridColour }, size: 60, ...extra }
+  return { stroke: () => cssVar('--fg'), font: AXIS_FONT, labelFont: `600 ${AXIS_FONT}`, space: 36, grid: { stroke: gridColour }, ticks: { stroke: gridColour }, size: axisWidth, ...extra }
 }
 
 /**

@@ -63,7 +63,7 @@ export class PerformanceDashboard {
             {},
             ...QUANTILES.map((q) => ({ label: q.key, stroke: () => cssVar(q.colour), width: 1.5, spanGaps: true, value: (_u: uPlot, v: number | null) => formatValue(v, metric.unit) })),
           ],
-          axes: [...(base.axes ?? []), valueAxis({ values: (_u, splits) => formatTicks(splits, metric.unit), size: 70 })],
+          axes: [...(base.axes ?? []), valueAxis({ values: (_u, splits) => formatTicks(splits, metric.unit) })],
         },
         [[], [], [], []],
         chartBox

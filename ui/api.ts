@@ -106,9 +106,15 @@ export async function fetchMetricNames(apiKey: string, signal: AbortSignal): Pro
   return body.metrics
 }
 
-export function fetchAggregate(apiKey: string, query: { metric: string; fromMs: number; toMs: number }, signal: AbortSignal): Promise<AggregateResponse> {
-  // No step: the server picks one that gives about 300 buckets for the range.
+export function fetchAggregate(
+  apiKey: string,
+  query: { metric: string; fromMs: number; toMs: number; stepS?: number; tags?: Record<string, string> },
+  signal: AbortSignal
+): Promise<AggregateResponse> {
+  // Without a step the server picks one that gives about 300 buckets for the range.
   const params = new URLSearchParams({ metric: query.metric, from: String(query.fromMs), to: String(query.toMs) })
+  if (query.stepS) params.set('step', String(query.stepS))
+  for (const [name, value] of Object.entries(query.tags ?? {})) params.append('tag', `${name}:${value}`)
   return getJson<AggregateResponse>(`/api/v2/analytics/aggregate?${params}`, apiKey, signal)
 }
 

@@ -43,7 +43,7 @@ const AXIS_FONT = `${AXIS_FONT_PX}px system-ui, -apple-system, 'Segoe UI', Robot
 let measure: CanvasRenderingContext2D | null | undefined
 
 /** A y axis as wide as its longest label needs, so a 14 px "1.25 s" is never cut and a "5" wastes no room. */
-function axisWidth(_u: uPlot, values: string[] | null): number {
+export function axisWidth(_u: uPlot, values: string[] | null): number {
   measure ??= document.createElement('canvas').getContext('2d')
   if (measure) measure.font = AXIS_FONT
   const widest = Math.max(0, ...(values ?? []).map((v) => (measure ? measure.measureText(v).width : v.length * 8)))

@@ -40,8 +40,10 @@ export class AnomalyStrip {
   readonly root: HTMLElement
   readonly plot: uPlot
   private readonly summary: HTMLElement
-  /** `axisPx`: the y axis width of the chart above, so both plotting areas start at the same x. */
-  constructor(parent: HTMLElement, context: ChartContext, metric: { name: string; title: string }, axisPx: () => number) {
+  /** Where the chart above has its plotting area, in CSS px from its left and right edges. */
+  private frame = { left: 0, right: 0 }
+
+  constructor(parent: HTMLElement, context: ChartContext, metric: { name: string; title: string }) {
     this.root = element('div', 'anomaly')
     this.root.dataset.testid = `anomaly-${metric.name}`
     this.root.hidden = true
@@ -73,14 +75,25 @@ export class AnomalyStrip {
         // The time axis is the chart's above; here only the score's 0, threshold and 1.
         axes: [
           { show: false },
-          valueAxis({ splits: () => [0, ANOMALY_THRESHOLD, 1], values: (_u, splits) => splits.map((v) => String(v)), size: (u, values) => Math.max(axisPx(), axisWidth(u, values)) }),
+          // As wide as the chart's y axis (at least its own labels), so both plotting areas span the same x.
+          valueAxis({ splits: () => [0, ANOMALY_THRESHOLD, 1], values: (_u, splits) => splits.map((v) => String(v)), size: (u, values) => Math.max(this.frame.left, axisWidth(u, values)) }),
         ],
+        padding: [10, () => this.frame.right, 10, 0],
         plugins: [...(base.plugins ?? []), thresholdLine],
       },
       [[], []],
       chartBox
     )
     followSize(this.plot, chartBox, () => HEIGHT)
+  }
+
+  /** Lines the plotting area up with the chart above's (its draw hook calls this); lays out again only on a change. */
+  alignWith(chart: uPlot): void {
+    const ratio = uPlot.pxRatio
+    const frame = { left: Math.round(chart.bbox.left / ratio), right: Math.round(chart.width - (chart.bbox.left + chart.bbox.width) / ratio) }
+    if (frame.left === this.frame.left && frame.right === this.frame.right) return
+    this.frame = frame
+    this.plot.setSize({ width: this.plot.width, height: this.plot.height })
   }
 
   /** Scores aligned to the chart's buckets, or none (the strip hides). */

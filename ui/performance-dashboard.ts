@@ -5,7 +5,7 @@
 import uPlot from 'uplot'
 import type { PerformanceResponse } from './api.ts'
 import { AnomalyStrip, alignScores } from './anomaly-strip.ts'
-import { axisWidth, cssVar, followSize, formatTicks, nameChart, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
+import { cssVar, followSize, formatTicks, nameChart, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
 import { element, Figures, Panel } from './panel.ts'
 
 const METRICS = [
@@ -59,8 +59,6 @@ export class PerformanceDashboard {
       nameChart(chartBox, `${metric.title}: p50, p95 and p99 over the range`, figures.root)
       this.panel.body.append(box)
       const base = timeChartOptions(context, HEIGHT, chartBox.clientWidth || 600)
-      // Set by the axis as uPlot lays it out (during construction too), read by the anomaly strip.
-      const axis = { px: 0 }
       const plot = new uPlot(
         {
           ...base,
@@ -71,14 +69,17 @@ export class PerformanceDashboard {
           ],
           axes: [
             ...(base.axes ?? []),
-            valueAxis({ values: (_u, splits) => formatTicks(splits, metric.unit), size: (u, values) => (axis.px = axisWidth(u, values)) }),
+            valueAxis({ values: (_u, splits) => formatTicks(splits, metric.unit) }),
           ],
         },
         [[], [], [], []],
         chartBox
       )
       followSize(plot, chartBox, () => HEIGHT)
-      this.views.set(metric.name, { figures, plot, box, anomaly: new AnomalyStrip(box, context, metric, () => axis.px) })
+      const anomaly = new AnomalyStrip(box, context, metric)
+      // The band lines up under the chart whatever width the chart's axis takes.
+      plot.hooks.draw = [...(plot.hooks.draw ?? []), (u) => anomaly.alignWith(u)]
+      this.views.set(metric.name, { figures, plot, box, anomaly })
     }
   }
 

@@ -29,7 +29,7 @@ export class UsagePanel {
       { key: 'bytes', label: 'bytes sent' },
       { key: 'rateLimited', label: 'rate-limited (429)' },
       { key: 'refused', label: 'refused' },
-      { key: 'quota', label: 'quota (per ingest process)' },
+      { key: 'quota', label: 'quota (per ingest process)', words: true },
       { key: 'peak', label: 'busiest minute' },
     ])
     const gauge = element('p', 'usage-gauge')

@@ -108,6 +108,21 @@ async function openDashboard(query = ''): Promise<DashboardPage> {
   return dashboard
 }
 
+/** Refreshes until the usage panel counts `requests` (ingest publishes usage every 10 s). */
+async function waitForUsageRequests(dashboard: DashboardPage, requests: string): Promise<void> {
+  const { page } = dashboard
+  await expect
+    .poll(
+      async () => {
+        await page.getByTestId('refresh').click()
+        await page.waitForFunction(() => document.querySelector('[data-testid="usage-panel"]')?.getAttribute('data-state') !== 'loading')
+        return dashboard.text('usage-requests')
+      },
+      { timeout: 25_000, interval: 1000 }
+    )
+    .toBe(requests)
+}
+
 describe('dashboard views', () => {
   it('shows performance quantiles, trigger markers, cache and sites figures from the data sent', async () => {
     const dashboard = await openDashboard('?metric=response_time')
@@ -283,16 +298,7 @@ describe('dashboard views', () => {
     expect(transitions.filter(([rule]) => rule === 'HighLatency').map(([, state]) => state)).toEqual(['resolved', 'firing', 'pending'])
 
     // Usage: the three ingest requests and 312 samples of beforeAll, once the ingest process has published them (every 10 s).
-    await expect
-      .poll(
-        async () => {
-          await page.getByTestId('refresh').click()
-          await page.waitForFunction(() => document.querySelector('[data-testid="usage-panel"]')?.getAttribute('data-state') !== 'loading')
-          return dashboard.text('usage-requests')
-        },
-        { timeout: 25_000, interval: 1000 }
-      )
-      .toBe('3')
+    await waitForUsageRequests(dashboard, '3')
     expect(await dashboard.text('usage-samples')).toBe('312')
 
     // SQL: per-minute counts of response_time add up to the 100 samples sent, in the table and the chart.
@@ -389,16 +395,7 @@ describe('dashboard views', () => {
     await dashboard.connect(limited.apiKey)
     await page.getByTestId('auto-refresh').uncheck()
     // Usage is published every 10 s by the ingest process.
-    await expect
-      .poll(
-        async () => {
-          await page.getByTestId('refresh').click()
-          await page.waitForFunction(() => document.querySelector('[data-testid="usage-panel"]')?.getAttribute('data-state') !== 'loading')
-          return dashboard.text('usage-requests')
-        },
-        { timeout: 25_000, interval: 1000 }
-      )
-      .toBe(String(passed + rateLimited + 1))
+    await waitForUsageRequests(dashboard, String(passed + rateLimited + 1))
     expect(await dashboard.text('usage-rateLimited')).toBe('3')
     expect(await dashboard.text('usage-refused')).toBe('1')
     expect(await dashboard.text('usage-samples')).toBe(String(passed * 5))

@@ -12,6 +12,7 @@ import { Type } from '@sinclair/typebox'
 import { readQuota, requireRole, tenantOf, USAGE_METRICS, USAGE_TENANT, USAGE_TENANT_TAG, type ClickHouseStore, type TenantQuota, type TenantRegistry, type UsageCounter } from '../engine/index.ts'
 import { QueryErrors } from './errors.ts'
 import { lazyQuotaBucket } from './quota-route.ts'
+import type { UsageAnswer, UsageQuota } from './read-contract.ts'
 import { parseInstant } from './time-range.ts'
 
 const Query = Type.Object({ from: Type.Optional(Type.String({ maxLength: 40 })), to: Type.Optional(Type.String({ maxLength: 40 })) }, { additionalProperties: false })
@@ -27,8 +28,6 @@ export interface UsageRouteOptions {
   /** The quota of a tenant with none of its own (TIDEMARK_QUOTA_SAMPLES_PER_SEC, TIDEMARK_QUOTA_BURST). */
   defaultQuota?: TenantQuota
 }
-
-export type UsageQuota = TenantQuota & { source: 'tenant' | 'default' }
 
 export function registerUsageRoutes(app: FastifyInstance, options: UsageRouteOptions): void {
   const { store, nc } = options
@@ -48,7 +47,7 @@ export function registerUsageRoutes(app: FastifyInstance, options: UsageRouteOpt
     }
   }
 
-  app.get('/api/v2/usage', { schema: { querystring: Query }, onRequest: requireRole(options.tenants, 'read') }, async (request) => {
+  app.get('/api/v2/usage', { schema: { querystring: Query }, onRequest: requireRole(options.tenants, 'read') }, async (request): Promise<UsageAnswer> => {
     const query = request.query as { from?: string; to?: string }
     const to = parseInstant(query.to, 'to', Date.now())
     const from = parseInstant(query.from, 'from', to - 86_400_000)
@@ -81,7 +80,6 @@ export function registerUsageRoutes(app: FastifyInstance, options: UsageRouteOpt
       from: new Date(from).toISOString(),
       to: new Date(to).toISOString(),
       ...totals,
-      /** Samples a second in the busiest minute of one ingest process: what the quota's samplesPerSec bounds. */
       peakSamplesPerSec: Number(peak[0]?.busiest ?? 0) / 60,
       quota: await quota,
     }

@@ -1,7 +1,7 @@
 // The dashboard's only way to the server: the read API over HTTP, with the
 // tenant apiKey as a bearer token.
 
-import type { AggregateResponse, CacheResponse, MetricInfo, PerformanceResponse, SitesSummaryResponse, SqlColumnarAnswer, TriggersResponse } from '../query/read-contract.ts'
+import type { AggregateResponse, CacheResponse, MetricInfo, PerformanceResponse, SitesSummaryResponse, SqlColumnarAnswer, TriggersResponse, UsageAnswer } from '../query/read-contract.ts'
 
 export type {
   AggregateResponse,
@@ -14,28 +14,9 @@ export type {
   SqlColumnarAnswer,
   TriggerHistoryItem,
   TriggersResponse,
+  UsageAnswer,
+  UsageQuota,
 } from '../query/read-contract.ts'
-
-/** The quota an ingest credential meets: samples a second per ingest process (0: no limit) and burst. */
-export interface UsageQuota {
-  samplesPerSec: number
-  burst: number
-  source: 'tenant' | 'default'
-}
-
-/** GET /api/v2/usage: the ingest credential's counts over the range, and its quota (null when unreadable). */
-export interface UsageAnswer {
-  from: string
-  to: string
-  requests: number
-  samples: number
-  bytes: number
-  rateLimited: number
-  refused: number
-  /** Samples a second in the busiest minute of one ingest process. */
-  peakSamplesPerSec: number
-  quota: UsageQuota | null
-}
 
 /** GET/PUT /api/v2/retention: days each kind of row is kept, null for ever. */
 export interface RetentionPolicy {

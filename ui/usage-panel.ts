@@ -30,7 +30,7 @@ export class UsagePanel {
       { key: 'rateLimited', label: 'rate-limited (429)' },
       { key: 'refused', label: 'refused' },
       { key: 'quota', label: 'quota (per ingest process)', words: true },
-      { key: 'peak', label: 'busiest minute' },
+      { key: 'peak', label: 'busiest minute', words: true },
     ])
     const gauge = element('p', 'usage-gauge')
     this.meter = element('meter')

@@ -192,9 +192,20 @@ describe('dashboard views', () => {
     expect(dashboard.page.url()).toContain('range=1h')
     expect(dashboard.page.url()).not.toContain(tenant.apiKey)
 
+    // Axis labels: 14 px on every chart, in the theme's text colour (light: #1f2328; dark: #e6edf3, from the same light-dark() palette).
+    const axisLabels = (): Promise<{ sizes: number[]; colour: string }> =>
+      dashboard.page.evaluate(() => {
+        const plots = Object.values(window.__tidemark.plots).filter((plot) => plot.root.getClientRects().length > 0)
+        const axes = plots.flatMap((plot) => plot.axes.filter((axis) => axis.show !== false))
+        const plot = window.__tidemark.plots.response_time!
+        const stroke = plot.axes[1]!.stroke as unknown as (u: typeof plot, i: number) => string
+        return { sizes: [...new Set(axes.map((axis) => (axis.font as unknown as [string, number])[1] / devicePixelRatio))], colour: stroke(plot, 1) }
+      })
+    expect(await axisLabels()).toEqual({ sizes: [14], colour: 'rgb(31, 35, 40)' })
     await dashboard.page.screenshot({ path: SCREENSHOT_LIGHT, fullPage: true })
     await dashboard.page.getByTestId('theme-toggle').click()
     expect(await dashboard.page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark')
+    expect(await axisLabels()).toEqual({ sizes: [14], colour: 'rgb(230, 237, 243)' })
     await dashboard.page.screenshot({ path: SCREENSHOT_DARK, fullPage: true })
 
     expect(dashboard.errors).toEqual([])

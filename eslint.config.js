@@ -29,14 +29,15 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: [engineInternals, { group: ['**/ingest/**', '**/cli/**'], message: 'query/ never imports ingest/ or cli/.' }] }] },
   },
   {
-    // The dashboard may share the read API's types (query/read-contract.ts), never its code.
+    // The dashboard may share the read API's types (query/read-contract.ts), never its code; the one
+    // exception is the pure unit table (engine/model/units.ts: no runtime imports), so a kind reads in one unit everywhere.
     files: ['ui/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['**/engine/**', '**/ingest/**', '**/cli/**'], message: 'ui/ talks to the server over HTTP only.' },
+            { group: ['**/engine/*', '!**/engine/model', '**/engine/model/*', '!**/engine/model/units.ts', '**/ingest/**', '**/cli/**'], message: 'ui/ talks to the server over HTTP only.' },
             { group: ['**/query/*', '!**/query/read-contract.ts'], message: 'ui/ may import types from query/read-contract.ts only.' },
             { group: ['**/query/read-contract.ts'], allowTypeImports: true, message: 'Import the read contract with `import type`.' },
           ],

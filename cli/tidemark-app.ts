@@ -6,6 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino, type Logger as PinoLogger } from 'pino'
 import {
   createErrorHandler,
+  defaultQuota,
   HttpErrors,
   httpServerOptions,
   loadAdminToken,
@@ -159,7 +160,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     let adminToken: AdminToken | undefined
     if (roles.includes('query') && store) {
       adminToken = loadAdminToken(config.dataDir, config.adminToken)
-      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules, nc: runtime.nc }
+      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules, nc: runtime.nc, defaultQuota: defaultQuota(config) }
       await server.register(async (scope) => queryPlugin(scope, queryOptions))
     }
     registerMetricsRoute(server, createProcessMetrics({ storage, publisher, stream, triggers, triggerHistory }))

@@ -6,6 +6,7 @@
 export { loadConfig, type Config, type Env } from './config.ts'
 export { EngineErrors } from './errors.ts'
 export { METRIC_NAME_PATTERN, metricKind, type MetricKind } from './model/index.ts'
+export { KIND_UNITS, unitOfKind, unitScale, formatInUnit, type Unit, type UnitScale } from './model/index.ts'
 export { MetricsBodySchema, MAX_BEACONS_PER_REQUEST, MAX_FUTURE_SKEW_MS, type BeaconBody } from './model/index.ts'
 export { MAX_METRICS_PER_BEACON, MIN_TIMESTAMP_MS, parseIsoTimestamp } from './model/index.ts'
 export { TenantQuotas, TenantQuotaSchema, defaultQuota, openQuotaBucket, readQuota, writeQuota, deleteQuota, type TenantQuota } from './tenancy/index.ts'

@@ -23,7 +23,11 @@ export class IngestUsage {
     counts[counter] += n
   }
 
-  /** Takes the counts since the last take as samples stamped `now`; `giveBack` restores those whose publish failed (all, without flags). */
+  /**
+   * Takes the counts since the last take as samples stamped `now`. `giveBack` restores those whose publish
+   * failed: the ones flagged in notDurable, none for null (the publish outcome's "every sample is durable"),
+   * all when called without an argument (the publish failed as a whole).
+   */
   take(now: number): { samples: Sample[]; giveBack: (notDurable?: Uint8Array | null) => void } {
     const taken = this.#counts
     this.#counts = new Map()
@@ -34,7 +38,8 @@ export class IngestUsage {
     }
     const giveBack = (notDurable?: Uint8Array | null) => {
       samples.forEach((s, i) => {
-        if (notDurable === undefined || notDurable === null || notDurable[i]) {
+        // null restored everything once, so every interval published the counts again on top (the views test saw 3 requests read 15).
+        if (notDurable === undefined || (notDurable !== null && notDurable[i])) {
           this.add((s[4] as Record<string, string>)[USAGE_TENANT_TAG] as string, COUNTER_OF[s[1]] as UsageCounter, s[3])
         }
       })

@@ -1,7 +1,8 @@
 // The query tier's public door: a fastify plugin with the read routes, the
 // SQL console, retention settings, the tenant admin routes and the dashboard. ingest/ never imports it.
 import type { FastifyInstance } from 'fastify'
-import { createErrorHandler, type ClickHouseStore, type RuleStore, type TenantRegistry } from '../engine/index.ts'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { createErrorHandler, type ClickHouseStore, type RuleStore, type TenantQuota, type TenantRegistry } from '../engine/index.ts'
 import { registerAggregateRoutes } from './aggregate-route.ts'
 import { registerRetentionRoutes } from './retention-route.ts'
 import { registerSqlRoute } from './sql-route.ts'
@@ -26,6 +27,10 @@ export interface QueryPluginOptions {
   rules?: RuleStore
   /** GET /api/v2/live's heartbeat, tick and per-tenant bound; defaults in live-route.ts (tests shorten them). */
   live?: LiveOptions
+  /** NATS, for the quotas in the tenants bucket (the admin quota routes, and the quota beside /api/v2/usage). */
+  nc?: NatsConnection
+  /** The quota of a tenant with none of its own, as the ingest processes are configured. */
+  defaultQuota?: TenantQuota
   /** Where the built dashboard is; default ui/dist. */
   uiDir?: string
 }

@@ -18,13 +18,17 @@ export interface QuotaRouteOptions {
   nc?: NatsConnection
 }
 
+/** The tenants bucket, opened at the first call and again after a failure (the engine may create the bucket later). */
+export function lazyQuotaBucket(nc: NatsConnection): () => Promise<KV> {
+  let bucket: Promise<KV> | undefined
+  return () => (bucket ??= openQuotaBucket(nc).catch((err) => ((bucket = undefined), Promise.reject(err))))
+}
+
 export function registerQuotaRoutes(app: FastifyInstance, options: QuotaRouteOptions): void {
   const { nc } = options
   if (!nc) return
   const authorize = requireAdmin(options.adminToken)
-  let bucket: Promise<KV> | undefined
-  // Opened at the first request, and again after a failure (the engine may create the bucket later).
-  const kv = (): Promise<KV> => (bucket ??= openQuotaBucket(nc).catch((err) => ((bucket = undefined), Promise.reject(err))))
+  const kv = lazyQuotaBucket(nc)
   const tenantOrThrow = async (id: string): Promise<void> => {
     if (!(await options.tenants.get(id))) throw new QueryErrors.TenantNotFound(id)
   }

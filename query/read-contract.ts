@@ -199,3 +199,24 @@ export interface SqlJsonAnswer {
 export interface SqlColumnarAnswer extends Omit<SqlJsonAnswer, 'rows'> {
   data: unknown[][]
 }
+
+/** The quota an ingest credential meets: samples a second per ingest process (0: no limit) and burst. */
+export interface UsageQuota {
+  samplesPerSec: number
+  burst: number
+  source: 'tenant' | 'default'
+}
+
+/** GET /api/v2/usage: the ingest credential's counts over the range, and its quota (null when unreadable). */
+export interface UsageAnswer {
+  from: string
+  to: string
+  requests: number
+  samples: number
+  bytes: number
+  rateLimited: number
+  refused: number
+  /** Samples a second in the busiest minute of one ingest process. */
+  peakSamplesPerSec: number
+  quota: UsageQuota | null
+}

@@ -3,7 +3,7 @@
 // library, no external resource (system fonts only), so the same input always
 // gives the same bytes. Every text that comes from data (titles, tag values) is
 // XML-escaped here, at the one place text enters the document.
-import type { MetricKind } from '../engine/index.ts'
+import { KIND_UNITS, unitScale, type MetricKind, type UnitScale } from '../engine/index.ts'
 
 export type ChartTheme = 'light' | 'dark'
 
@@ -67,25 +67,18 @@ export function niceTicks(min: number, max: number, count = 5): number[] {
   return ticks
 }
 
-/** The axis's unit: values are divided by scale and followed by suffix, one unit for every tick. */
-export function axisUnit(kind: MetricKind, stat: string, maxAbs: number): { scale: number; suffix: string } {
-  if (stat === 'count') return { scale: 1, suffix: '' }
-  if (kind === 'duration_ms') return maxAbs >= 1000 ? { scale: 1000, suffix: ' s' } : { scale: 1, suffix: ' ms' }
-  if (kind === 'percent') return { scale: 1, suffix: ' %' }
-  if (kind === 'bytes') {
-    const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB']
-    let k = 0
-    while (k < units.length - 1 && maxAbs >= 1024 ** (k + 1)) k++
-    return { scale: 1024 ** k, suffix: ` ${units[k]}` }
-  }
-  return { scale: 1, suffix: '' }
+/** The axis's unit: values are divided by scale and followed by suffix, one unit for every tick (engine/model/units.ts). */
+export function axisUnit(kind: MetricKind, stat: string, maxAbs: number): UnitScale {
+  // count is in samples whatever the metric measures.
+  return stat === 'count' ? { scale: 1, suffix: '' } : unitScale(KIND_UNITS[kind], maxAbs)
 }
 
+const TICK_FORMAT = new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 })
+
 /** A tick label: a fixed locale, so a chart reads the same whichever server drew it. */
-export function formatTick(value: number, unit: { scale: number; suffix: string }): string {
+export function formatTick(value: number, unit: UnitScale): string {
   const scaled = value / unit.scale
-  const text = Math.abs(scaled) >= 1e6 ? scaled.toExponential(1) : new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 }).format(scaled)
-  return text + unit.suffix
+  return (Math.abs(scaled) >= 1e6 ? scaled.toExponential(1) : TICK_FORMAT.format(scaled)) + unit.suffix
 }
 
 /** Intervals time ticks may step by, from a second to a month (30 days). */
@@ -112,7 +105,7 @@ export interface ChartLayout {
   x(t: number): number
   y(value: number): number
   valueTicks: number[]
-  unit: { scale: number; suffix: string }
+  unit: UnitScale
 }
 
 /** Rounded to a tenth of a pixel: enough for any screen, and keeps documents short. */

@@ -4,7 +4,7 @@
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import type { AggregateSeries } from './api.ts'
-import { followSize, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
+import { followSize, formatTicks, formatValue, timeChartOptions, valueAxis, type ChartContext, type Unit } from './chart-kit.ts'
 
 const BLUE = '#1f6feb'
 const EDGE = '#8db4f2'
@@ -36,8 +36,8 @@ export class AnalyticsChart {
   readonly plot: uPlot
   /** In buckets; set from each answer's counts by show(). */
   private bridge = 2
-  /** The metric's unit (chart-kit's KIND_UNITS), for the axis and the legend. */
-  private unit = ''
+  /** The metric's unit (engine/model/units.ts), for the axis and the legend. */
+  private unit: Unit = ''
 
   constructor(container: HTMLElement, context: ChartContext) {
     const gaps = this.keepWideGaps.bind(this)
@@ -58,13 +58,13 @@ export class AnalyticsChart {
       ],
       // Fill from max (3) down to min (2).
       bands: [{ series: [3, 2], fill: BAND }],
-      axes: [...(base.axes ?? []), valueAxis({ label: 'value', size: 70, values: (_u, splits) => splits.map((v) => formatValue(v, this.unit)) }), valueAxis({ scale: 'count', side: 1, label: 'count', grid: { show: false } })],
+      axes: [...(base.axes ?? []), valueAxis({ label: 'value', values: (_u, splits) => formatTicks(splits, this.unit) }), valueAxis({ scale: 'count', side: 1, label: 'count', grid: { show: false } })],
     }
     this.plot = new uPlot(options, [[], [], [], [], []], container)
     followSize(this.plot, container, chartHeight)
   }
 
-  show(series: AggregateSeries, unit = ''): void {
+  show(series: AggregateSeries, unit: Unit = ''): void {
     this.unit = unit
     this.bridge = bridgeableSpan(series.count)
     this.plot.setData([series.t, series.avg, series.min, series.max, series.count])

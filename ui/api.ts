@@ -1,8 +1,7 @@
 // The dashboard's only way to the server: the read API over HTTP, with the
 // tenant apiKey as a bearer token.
 
-import type { AggregateResponse, CacheResponse, MetricInfo, PerformanceResponse, SitesSummaryResponse, SqlColumnarAnswer, TriggersResponse } from '../query/read-contract.ts'
-import type { UsageAnswer } from './usage-panel.ts'
+import type { AggregateResponse, CacheResponse, MetricInfo, PerformanceResponse, SitesSummaryResponse, SqlColumnarAnswer, TriggersResponse, UsageAnswer } from '../query/read-contract.ts'
 
 export type {
   AggregateResponse,
@@ -15,6 +14,8 @@ export type {
   SqlColumnarAnswer,
   TriggerHistoryItem,
   TriggersResponse,
+  UsageAnswer,
+  UsageQuota,
 } from '../query/read-contract.ts'
 
 /** GET/PUT /api/v2/retention: days each kind of row is kept, null for ever. */
@@ -86,9 +87,15 @@ export async function fetchMetricNames(apiKey: string, signal: AbortSignal): Pro
   return body.metrics
 }
 
-export function fetchAggregate(apiKey: string, query: { metric: string; fromMs: number; toMs: number }, signal: AbortSignal): Promise<AggregateResponse> {
-  // No step: the server picks one that gives about 300 buckets for the range.
+export function fetchAggregate(
+  apiKey: string,
+  query: { metric: string; fromMs: number; toMs: number; stepS?: number; tags?: Record<string, string> },
+  signal: AbortSignal
+): Promise<AggregateResponse> {
+  // Without a step the server picks one that gives about 300 buckets for the range.
   const params = new URLSearchParams({ metric: query.metric, from: String(query.fromMs), to: String(query.toMs) })
+  if (query.stepS) params.set('step', String(query.stepS))
+  for (const [name, value] of Object.entries(query.tags ?? {})) params.append('tag', `${name}:${value}`)
   return getJson<AggregateResponse>(`/api/v2/analytics/aggregate?${params}`, apiKey, signal)
 }
 

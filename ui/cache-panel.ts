@@ -2,7 +2,7 @@
 // as a line, the size as the range's largest, from /analytics/cache.
 import uPlot from 'uplot'
 import type { CacheResponse } from './api.ts'
-import { cssVar, followSize, nameChart, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
+import { cssVar, followSize, formatTicks, nameChart, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
 import { element, Figures, Panel } from './panel.ts'
 
 const HEIGHT = 220
@@ -35,7 +35,7 @@ export class CachePanel {
           { label: 'misses', stroke: () => cssVar('--series-2'), fill: () => cssVar('--series-2-fill'), paths: bars },
           { label: 'hit ratio', scale: 'ratio', stroke: () => cssVar('--series-3'), width: 2, value: (_u, v) => formatValue(v, '%') },
         ],
-        axes: [...(base.axes ?? []), valueAxis({ label: 'requests' }), valueAxis({ scale: 'ratio', side: 1, grid: { show: false }, values: (_u, s) => s.map((v) => `${v} %`) })],
+        axes: [...(base.axes ?? []), valueAxis({ label: 'requests' }), valueAxis({ scale: 'ratio', side: 1, grid: { show: false }, values: (_u, s) => formatTicks(s, '%') })],
       },
       [[], [], [], []],
       chartBox

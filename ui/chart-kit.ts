@@ -3,6 +3,7 @@
 // from the theme's CSS variables, and trigger transitions as vertical markers.
 import uPlot from 'uplot'
 import type { TriggerHistoryItem } from './api.ts'
+import { formatInUnit, unitScale, type Unit } from '../engine/model/units.ts'
 
 /** Every chart on the page moves its cursor with the others. */
 export const SYNC_KEY = 'tidemark'
@@ -19,8 +20,35 @@ export interface ChartContext {
   annotations(): TriggerHistoryItem[]
 }
 
+let probe: HTMLElement | undefined
+
+/**
+ * A theme colour as the canvas needs it (rgb()). The palette is written once with light-dark() in
+ * style.css, which a custom property keeps unresolved, so the colour is read back through an element's
+ * `color`, where the browser picks the light or dark half for the theme in force.
+ */
 export function cssVar(name: string): string {
-  return getComputedStyle(document.documentElement).getPropertyValue(name).trim()
+  if (!probe) {
+    probe = document.createElement('span')
+    probe.hidden = true
+    document.body.append(probe)
+  }
+  probe.style.color = `var(${name})`
+  return getComputedStyle(probe).color
+}
+
+/** Axis labels: 14 px, readable on a phone held at arm's length (uPlot's default is 12 px). */
+export const AXIS_FONT_PX = 14
+const AXIS_FONT = `${AXIS_FONT_PX}px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif`
+let measure: CanvasRenderingContext2D | null | undefined
+
+/** A y axis as wide as its longest label needs, so a 14 px "1.25 s" is never cut and a "5" wastes no room. */
+export function axisWidth(_u: uPlot, values: string[] | null): number {
+  measure ??= document.createElement('canvas').getContext('2d')
+  if (measure) measure.font = AXIS_FONT
+  const widest = Math.max(0, ...(values ?? []).map((v) => (measure ? measure.measureText(v).width : v.length * 8)))
+  // Tick (6), gap (6) and a little air either side.
+  return Math.ceil(widest) + 18
 }
 
 const STATE_COLOURS: Record<string, string> = { pending: '--pending', firing: '--firing', resolved: '--resolved', inactive: '--muted' }
@@ -52,8 +80,6 @@ function annotationsPlugin(context: ChartContext): uPlot.Plugin {
 
 /** Options every time chart starts from; `series` and `axes` beyond x are the caller's. */
 export function timeChartOptions(context: ChartContext, height: number, width: number): Omit<uPlot.Options, 'series'> {
-  const axisColour = (): string => cssVar('--muted')
-  const gridColour = (): string => cssVar('--grid')
   return {
     width,
     height,
@@ -65,10 +91,7 @@ export function timeChartOptions(context: ChartContext, height: number, width: n
       drag: { x: true, y: false, setScale: false },
     },
     scales: { x: { time: true, range: () => { const r = context.range(); return [r.fromMs, r.toMs] } } },
-    axes: [
-      // Room for a whole time label ("12:45am") between ticks, or narrow charts print them over each other.
-      { space: 70, stroke: axisColour, grid: { stroke: gridColour }, ticks: { stroke: gridColour } },
-    ],
+    axes: [timeAxis()],
     hooks: {
       setSelect: [
         (u) => {
@@ -85,10 +108,17 @@ export function timeChartOptions(context: ChartContext, height: number, width: n
   }
 }
 
-/** A y axis in the theme's colours. */
+/** A time x axis in the theme's colours, labels at AXIS_FONT_PX. */
+export function timeAxis(): uPlot.Axis {
+  const gridColour = (): string => cssVar('--grid')
+  // Room for a whole 14 px time label ("12:45 PM") between ticks, or narrow charts print them over each other.
+  return { space: 84, font: AXIS_FONT, size: 54, stroke: () => cssVar('--fg'), grid: { stroke: gridColour }, ticks: { stroke: gridColour } }
+}
+
+/** A y axis in the theme's colours, labels at AXIS_FONT_PX, as wide as its labels. */
 export function valueAxis(extra: uPlot.Axis = {}): uPlot.Axis {
   const gridColour = (): string => cssVar('--grid')
-  return { stroke: () => cssVar('--muted'), grid: { stroke: gridColour }, ticks: { stroke: gridColour }, size: 60, ...extra }
+  return { stroke: () => cssVar('--fg'), font: AXIS_FONT, labelFont: `600 ${AXIS_FONT}`, space: 36, grid: { stroke: gridColour }, ticks: { stroke: gridColour }, size: axisWidth, ...extra }
 }
 
 /**
@@ -115,21 +145,18 @@ export function nameChart(box: HTMLElement, label: string, figures?: HTMLElement
   if (figures) box.setAttribute('aria-describedby', figures.id)
 }
 
-const plain = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 })
-
-/** What a metric kind (from metric-names) is measured in, for formatValue. */
-export const KIND_UNITS: Record<string, string> = { duration_ms: 'ms', percent: '%', bytes: 'B' }
+/** The one table of kinds to units, and its formatter, shared with the server's SVG charts. */
+export { unitOfKind, type Unit } from '../engine/model/units.ts'
 
 /** A figure in its unit, the unit scaled to read well: 1,250 ms reads 1.25 s, 2,048 KB reads 2 MB. */
-export function formatValue(value: number | null | undefined, unit: string): string {
-  if (value == null || Number.isNaN(value)) return '–'
-  if (unit === 'ms') return Math.abs(value) >= 1000 ? `${plain.format(value / 1000)} s` : `${plain.format(value)} ms`
-  if (unit === 'B') return Math.abs(value) >= 1024 ? formatValue(value / 1024, 'KB') : `${plain.format(value)} B`
-  if (unit === 'KB') {
-    if (Math.abs(value) >= 1024 * 1024) return `${plain.format(value / 1024 / 1024)} GB`
-    if (Math.abs(value) >= 1024) return `${plain.format(value / 1024)} MB`
-    return `${plain.format(value)} KB`
-  }
-  if (unit === '%') return `${plain.format(value)} %`
-  return plain.format(value) + (unit ? ` ${unit}` : '')
+export function formatValue(value: number | null | undefined, unit: Unit): string {
+  return formatInUnit(value, unit)
+}
+
+const tickFormat = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 })
+
+/** An axis's tick labels: one unit for every tick, chosen by the largest, as the SVG charts do. */
+export function formatTicks(splits: number[], unit: Unit): string[] {
+  const { scale, suffix } = unitScale(unit, Math.max(0, ...splits.map((v) => Math.abs(v))))
+  return splits.map((v) => (v == null ? '' : tickFormat.format(v / scale) + suffix))
 }

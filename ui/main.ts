@@ -19,7 +19,7 @@ import {
   type TriggerHistoryItem,
 } from './api.ts'
 import { CachePanel } from './cache-panel.ts'
-import { KIND_UNITS, type ChartContext } from './chart-kit.ts'
+import { unitOfKind, type ChartContext } from './chart-kit.ts'
 import type { Panel } from './panel.ts'
 import { followLive } from './live-stream.ts'
 import { PerformanceDashboard } from './performance-dashboard.ts'
@@ -46,6 +46,8 @@ declare global {
       sql: () => uPlot | undefined
       /** Events received from /api/v2/live, by kind. */
       liveEvents: { aggregate: number; trigger: number }
+      /** Refreshes the 5 s poll started: none while the live stream is connected. */
+      polls: number
     }
   }
 }
@@ -102,21 +104,29 @@ const plots: Record<string, uPlot> = { main: chart.plot, ...performance.plots(),
 /** Every view below the metric chart: hidden until a key's metric names say what there is. */
 const allPanels = [performance.panel, cache.panel, sites.panel, timeline.panel, usage.panel, sqlConsole.panel, retention.panel]
 for (const panel of allPanels) panel.root.hidden = true
-window.__tidemark = { sql: () => sqlConsole.plot, chart: chart.plot, lastResponse: undefined, plots, range: viewRange, triggers, liveEvents: { aggregate: 0, trigger: 0 } }
+window.__tidemark = { sql: () => sqlConsole.plot, chart: chart.plot, lastResponse: undefined, plots, range: viewRange, triggers, liveEvents: { aggregate: 0, trigger: 0 }, polls: 0 }
 
 const liveLine = byId('live')
-let live: { stop(): void; what: string } | undefined
+/** The stream in use, and whether it is connected now: while it is, it drives the refreshes and the 5 s poll stands aside. */
+let live: { stop(): void; what: string; connected: boolean } | undefined
+/** Live events come once a step closes; a long range's step is capped so the views still move every minute. */
+const LIVE_STEP_MAX_S = 60
 
 function setLive(state: 'on' | 'off' | 'error', text: string): void {
   liveLine.dataset.state = state
   liveLine.textContent = text
+  // What keeps the views fresh: the stream, the 5 s poll, or nothing (auto-refresh off).
+  liveLine.dataset.updates = state === 'on' ? 'live' : autoRefresh.checked ? 'polling' : 'off'
+  liveLine.title = state === 'on' ? 'Updates pushed by /api/v2/live: each closed step re-queries the views' : autoRefresh.checked ? 'Live updates are down: polling every 5 s until they are back' : 'Auto-refresh is off'
 }
 
 /**
- * Keeps one live stream for what is on screen: the chart's metric at its step. A closed step
- * re-queries (one query refreshes every view consistently); a trigger transition is drawn at once.
+ * Keeps one live stream for what is on screen: the chart's metric at its step (at most a minute).
+ * A closed step re-queries (one query refreshes every view consistently); a trigger transition is
+ * drawn at once. While connected it replaces the 5 s poll, which comes back only while it is down.
  */
-function followWhatIsShown(key: string | undefined, metric: string | undefined, stepS: number | undefined): void {
+function followWhatIsShown(key: string | undefined, metric: string | undefined, chartStepS: number | undefined): void {
+  const stepS = chartStepS && Math.min(chartStepS, LIVE_STEP_MAX_S)
   const what = key && autoRefresh.checked && metric && stepS ? `${key}\n${metric}\n${stepS}` : ''
   if (live?.what === what) return
   live?.stop()
@@ -125,6 +135,7 @@ function followWhatIsShown(key: string | undefined, metric: string | undefined, 
     setLive('off', 'Live: off')
     return
   }
+  const current = { stop: () => stream.stop(), what, connected: false }
   const stream = followLive(key!, { metrics: [metric!], stepS: stepS! }, {
     aggregate: () => {
       window.__tidemark.liveEvents.aggregate++
@@ -141,9 +152,12 @@ function followWhatIsShown(key: string | undefined, metric: string | undefined, 
       }
       setLive('on', `Live: ${event.rule} ${event.state} at ${new Date(event.at).toLocaleTimeString()}`)
     },
-    state: (connected, detail) => setLive(connected ? 'on' : 'error', connected ? 'Live' : detail),
+    state: (connected, detail) => {
+      current.connected = connected
+      setLive(connected ? 'on' : 'error', connected ? 'Live' : `${detail} Polling every 5 s meanwhile.`)
+    },
   })
-  live = { stop: () => stream.stop(), what }
+  live = current
 }
 
 setupTheme(byId<HTMLButtonElement>('theme-toggle'), () => {
@@ -264,7 +278,7 @@ async function refresh(options: { names?: boolean; quiet?: boolean } = {}): Prom
     const response = await fetchAggregate(key, { metric, ...range }, request.signal)
     window.__tidemark.lastResponse = response
     const kind = metrics.find((m) => m.name === metric)?.kind
-    chart.show(response.series, KIND_UNITS[kind ?? ''])
+    chart.show(response.series, unitOfKind(kind))
     totals.show(response.total, kind)
     // Only a metric the tenant has: the live route refuses unknown names.
     if (metrics.some((m) => m.name === metric)) followWhatIsShown(key, metric, response.step)
@@ -298,6 +312,33 @@ async function loadPanel<T>(panel: Panel, quiet: boolean, empty: string, load: (
   }
 }
 
+/** The metric the engine stores anomaly scores as, tagged metric=<the metric scored>. */
+const ANOMALY_METRIC = 'anomaly_score'
+
+/**
+ * The performance charts' anomaly bands: the highest score per step of each charted metric, in the
+ * performance view's own buckets. Asked only once metric-names lists anomaly_score (the aggregate route
+ * answers 404 before, which the browser logs); a band that fails to load is left out, as markers are.
+ */
+async function loadAnomalies(key: string, range: TimeRange, signal: AbortSignal, scored: boolean): Promise<void> {
+  const buckets = performance.buckets
+  if (!scored || !buckets) {
+    performance.showAnomalies({})
+    return
+  }
+  const answers = await Promise.all(
+    performance.metrics().map(async (metric) => {
+      try {
+        const answer = await fetchAggregate(key, { metric: ANOMALY_METRIC, ...range, stepS: buckets.step, tags: { metric } }, signal)
+        return [metric, answer.total.count > 0 ? answer.series : undefined] as const
+      } catch {
+        return [metric, undefined] as const
+      }
+    })
+  )
+  if (!signal.aborted) performance.showAnomalies(Object.fromEntries(answers))
+}
+
 /**
  * Asks only for the views whose metrics the tenant has sent: the reporting routes answer 404 otherwise,
  * which the browser logs as a console error on every refresh.
@@ -314,7 +355,10 @@ async function loadPanels(key: string, range: TimeRange, signal: AbortSignal, qu
     sites: 'No site traffic in this range: send page_views and visits with a site tag, or widen the range.',
   }
   await Promise.all([
-    performance.panel.root.hidden || loadPanel(performance.panel, quiet, empty.performance, () => fetchPerformance(key, range, signal), (a) => performance.show(a), signal),
+    performance.panel.root.hidden ||
+      loadPanel(performance.panel, quiet, empty.performance, () => fetchPerformance(key, range, signal), (a) => performance.show(a), signal).then(() =>
+        loadAnomalies(key, range, signal, names.has(ANOMALY_METRIC))
+      ),
     cache.panel.root.hidden || loadPanel(cache.panel, quiet, empty.cache, () => fetchCache(key, range, signal), (a) => cache.show(a), signal),
     sites.panel.root.hidden || loadPanel(sites.panel, quiet, empty.sites, () => fetchSitesSummary(key, range, signal), (a) => sites.show(a), signal),
     loadPanel(usage.panel, quiet, 'No usage recorded.', () => fetchUsage(key, range, signal), (a) => usage.show(a, range), signal),
@@ -413,7 +457,11 @@ document.addEventListener('visibilitychange', () => {
 
 setInterval(() => {
   // A tick never cancels a request still running: on a slow server it would cancel every one.
-  if (autoRefresh.checked && !document.hidden && !inflight) void refresh({ quiet: true })
+  // A connected live stream covers what the tick would ask (each closed step re-queries): the poll is its fallback.
+  if (autoRefresh.checked && !document.hidden && !inflight && !live?.connected) {
+    window.__tidemark.polls++
+    void refresh({ quiet: true })
+  }
 }, REFRESH_MS)
 
 // The URL first (a shared link), then this browser's last choice.

@@ -55,13 +55,14 @@ export class Figures {
   private readonly cells = new Map<string, HTMLElement>()
   readonly root: HTMLDListElement
 
-  constructor(parent: HTMLElement, prefix: string, fields: { key: string; label: string }[]) {
+  /** `words`: a figure in words rather than a number, which may wrap (a number never does). */
+  constructor(parent: HTMLElement, prefix: string, fields: { key: string; label: string; words?: boolean }[]) {
     this.root = element('dl', 'totals')
     // For a chart's aria-describedby: these figures are its text alternative.
     this.root.id = `${prefix}-figures`
     for (const field of fields) {
       const wrap = element('div')
-      const value = element('dd', undefined, '–')
+      const value = element('dd', field.words ? 'words' : undefined, '–')
       value.dataset.testid = `${prefix}-${field.key}`
       wrap.append(element('dt', undefined, field.label), value)
       this.root.append(wrap)

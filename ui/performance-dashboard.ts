@@ -1,9 +1,11 @@
 // PerformanceDashboard: response_time, db_query_time and memory_usage, each a
 // chart of p50/p95/p99 per step (from /analytics/performance) with the range's
-// figures above it, and trigger transitions as vertical markers on every chart.
+// figures above it, trigger transitions as vertical markers on every chart, and
+// under each chart its anomaly band (anomaly-strip.ts) when the engine has scored it.
 import uPlot from 'uplot'
 import type { PerformanceResponse } from './api.ts'
-import { cssVar, followSize, nameChart, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
+import { AnomalyStrip, alignScores } from './anomaly-strip.ts'
+import { cssVar, followSize, formatTicks, nameChart, formatValue, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
 import { element, Figures, Panel } from './panel.ts'
 
 const METRICS = [
@@ -25,11 +27,13 @@ interface MetricView {
   figures: Figures
   plot: uPlot
   box: HTMLElement
+  anomaly: AnomalyStrip
 }
 
 export class PerformanceDashboard {
   readonly panel: Panel
   private readonly views = new Map<string, MetricView>()
+  private last: PerformanceResponse | undefined
 
   constructor(parent: HTMLElement, context: ChartContext) {
     this.panel = new Panel(parent, 'performance', 'Performance')
@@ -63,22 +67,29 @@ export class PerformanceDashboard {
             {},
             ...QUANTILES.map((q) => ({ label: q.key, stroke: () => cssVar(q.colour), width: 1.5, spanGaps: true, value: (_u: uPlot, v: number | null) => formatValue(v, metric.unit) })),
           ],
-          axes: [...(base.axes ?? []), valueAxis({ values: (_u, splits) => splits.map((v) => formatValue(v, metric.unit)), size: 70 })],
+          axes: [
+            ...(base.axes ?? []),
+            valueAxis({ values: (_u, splits) => formatTicks(splits, metric.unit) }),
+          ],
         },
         [[], [], [], []],
         chartBox
       )
       followSize(plot, chartBox, () => HEIGHT)
-      this.views.set(metric.name, { figures, plot, box })
+      const anomaly = new AnomalyStrip(box, context, metric)
+      // The band lines up under the chart whatever width the chart's axis takes.
+      plot.hooks.draw = [...(plot.hooks.draw ?? []), (u) => anomaly.alignWith(u)]
+      this.views.set(metric.name, { figures, plot, box, anomaly })
     }
   }
 
   /** The charts of the view, for tests and the console. */
   plots(): Record<string, uPlot> {
-    return Object.fromEntries([...this.views].map(([name, view]) => [name, view.plot]))
+    return Object.fromEntries([...this.views].flatMap(([name, view]) => [[name, view.plot], [`${name}_anomaly`, view.anomaly.plot]]))
   }
 
   show(response: PerformanceResponse): void {
+    this.last = response
     for (const metric of METRICS) {
       const view = this.views.get(metric.name)!
       const total = response.total[metric.name]
@@ -92,8 +103,30 @@ export class PerformanceDashboard {
     this.panel.set('ready')
   }
 
+  /** The metrics the view charts: the ones anomaly scores are asked for. */
+  metrics(): string[] {
+    return METRICS.map((m) => m.name)
+  }
+
+  /** The step and buckets last shown, for asking the anomaly scores in the same buckets. */
+  get buckets(): { step: number; t: number[] } | undefined {
+    return this.last && { step: this.last.step, t: this.last.series.t }
+  }
+
+  /** Each metric's highest anomaly score per step (aggregate of anomaly_score, tag metric=<name>), aligned to the last buckets shown; none hides the band. */
+  showAnomalies(scores: Record<string, { t: number[]; max: (number | null)[] } | undefined>): void {
+    const t = this.last?.series.t ?? []
+    for (const [name, view] of this.views) {
+      const scored = scores[name]
+      view.anomaly.show(t, scored && alignScores(t, scored))
+    }
+  }
+
   /** Redraws the markers when the trigger history arrives after the series. */
   redraw(): void {
-    for (const view of this.views.values()) view.plot.redraw(false)
+    for (const view of this.views.values()) {
+      view.plot.redraw(false)
+      view.anomaly.plot.redraw(false)
+    }
   }
 }

@@ -4,7 +4,7 @@
 // only shows what it says.
 import uPlot from 'uplot'
 import { ApiError, runSql, runSqlCsv, type SqlColumnarAnswer } from './api.ts'
-import { cssVar, nameChart, valueAxis } from './chart-kit.ts'
+import { cssVar, nameChart, timeAxis, valueAxis } from './chart-kit.ts'
 import { element, Panel } from './panel.ts'
 
 const EXAMPLE = "SELECT toStartOfMinute(ts) AS minute, count() AS samples, avg(value) AS avg\nFROM samples\nWHERE metric = 'response_time' AND ts > now() - INTERVAL 1 HOUR\nGROUP BY minute ORDER BY minute"
@@ -154,14 +154,13 @@ export class QueryConsole {
     // Sorted by time: uPlot needs ascending x, and a query may order otherwise.
     const order = answer.data[timeIndex]!.map((_, r) => r).sort((a, b) => Number(answer.data[timeIndex]![a]) - Number(answer.data[timeIndex]![b]))
     const column = (i: number): (number | null)[] => order.map((r) => (answer.data[i]![r] === null ? null : Number(answer.data[i]![r])))
-    const gridColour = (): string => cssVar('--grid')
     this.plot = new uPlot(
       {
         width: this.chartBox.clientWidth || 600,
         height: HEIGHT,
         ms: 1,
         series: [{}, ...numeric.map(({ c }, k) => ({ label: c.name, stroke: () => cssVar(COLOURS[k % COLOURS.length]!), width: 1.5, spanGaps: true }))],
-        axes: [{ space: 70, stroke: () => cssVar('--muted'), grid: { stroke: gridColour }, ticks: { stroke: gridColour } }, valueAxis()],
+        axes: [timeAxis(), valueAxis()],
       },
       [column(timeIndex), ...numeric.map(({ i }) => column(i))] as uPlot.AlignedData,
       this.chartBox

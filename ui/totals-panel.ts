@@ -1,10 +1,9 @@
 // The range's totals as plain numbers, next to the chart: the figure people
 // quote, and the one a chart's cursor cannot give.
 import type { AggregateTotals } from './api.ts'
-import { formatValue, KIND_UNITS } from './chart-kit.ts'
+import { formatValue, unitOfKind } from './chart-kit.ts'
 
 const FIELDS = ['count', 'sum', 'avg', 'min', 'max'] as const
-
 
 export class TotalsPanel {
   private readonly cells = new Map<string, HTMLElement>()
@@ -18,7 +17,7 @@ export class TotalsPanel {
   }
 
   show(total: AggregateTotals, kind: string | undefined): void {
-    const unit = (kind && KIND_UNITS[kind]) ?? ''
+    const unit = unitOfKind(kind)
     // count has no unit: it counts samples whatever the metric measures.
     for (const field of FIELDS) this.set(field, formatValue(total[field], field === 'count' ? '' : unit))
   }

@@ -2,6 +2,7 @@
 // The data model: what a beacon may hold (one TypeBox schema source), metric kinds, samples and
 // their partition, and the msgpack batch format on tm.beacons.<p>.
 export { METRIC_NAME_PATTERN, metricKind, type MetricKind } from './metric-catalogue.ts'
+export { KIND_UNITS, unitOfKind, unitScale, formatInUnit, type Unit, type UnitScale } from './units.ts'
 export { MetricsBodySchema, MAX_BEACONS_PER_REQUEST, MAX_FUTURE_SKEW_MS, type BeaconBody } from './beacon-schema.ts'
 export { MAX_METRICS_PER_BEACON, MIN_TIMESTAMP_MS, parseIsoTimestamp } from './beacon-schema.ts'
 export { CacheStatsBodySchema, CACHE_STATS_METRICS, CACHE_NAME_TAG, MAX_TAGS, type CacheStatsBody } from './beacon-schema.ts'

@@ -93,7 +93,8 @@ function phoneFacts(page: Page) {
       const size = parseFloat(getComputedStyle(parent).fontSize)
       if (size < minText) tiny.push(`${describe(parent)} ${size}px: ${node.textContent.trim().slice(0, 30)}`)
     }
-    const plots = Object.entries(window.__tidemark.plots).map(([name, plot]) => {
+    // The charts on screen: an anomaly band stays hidden (and unsized) until the tenant has scores.
+    const plots = Object.entries(window.__tidemark.plots).filter(([, plot]) => plot.root.getClientRects().length > 0).map(([name, plot]) => {
       const container = plot.root.parentElement!
       return { name, width: plot.width, room: container.clientWidth, right: plot.root.getBoundingClientRect().right }
     })

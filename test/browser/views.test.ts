@@ -9,7 +9,7 @@ import type { Browser, BrowserContext, Request } from 'playwright-core'
 import { build } from 'vite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { insertTriggerEvents, type CreatedTenant, type TriggerEvent } from '../../engine/index.ts'
-import { startStack, tempDir, type Stack } from '../helpers/stack.ts'
+import { ADMIN_TOKEN, startStack, tempDir, type Stack } from '../helpers/stack.ts'
 import { launchChromium } from './chromium.ts'
 import { DashboardPage } from './dashboard-page.ts'
 
@@ -108,6 +108,21 @@ async function openDashboard(query = ''): Promise<DashboardPage> {
   return dashboard
 }
 
+/** Refreshes until the usage panel counts `requests` (ingest publishes usage every 10 s). */
+async function waitForUsageRequests(dashboard: DashboardPage, requests: string): Promise<void> {
+  const { page } = dashboard
+  await expect
+    .poll(
+      async () => {
+        await page.getByTestId('refresh').click()
+        await page.waitForFunction(() => document.querySelector('[data-testid="usage-panel"]')?.getAttribute('data-state') !== 'loading')
+        return dashboard.text('usage-requests')
+      },
+      { timeout: 25_000, interval: 1000 }
+    )
+    .toBe(requests)
+}
+
 describe('dashboard views', () => {
   it('shows performance quantiles, trigger markers, cache and sites figures from the data sent', async () => {
     const dashboard = await openDashboard('?metric=response_time')
@@ -158,7 +173,7 @@ describe('dashboard views', () => {
     expect(firingDrawn).toBe(true)
 
     // One cursor: hovering the response_time chart moves the cache chart's cursor too.
-    const over = dashboard.page.locator('[data-testid="performance-response_time"] .u-over')
+    const over = dashboard.page.locator('[data-testid="performance-response_time"] > .chart .u-over')
     // Mouse coordinates are the viewport's: the chart has to be on screen.
     await over.scrollIntoViewIfNeeded()
     const box = (await over.boundingBox())!
@@ -177,9 +192,20 @@ describe('dashboard views', () => {
     expect(dashboard.page.url()).toContain('range=1h')
     expect(dashboard.page.url()).not.toContain(tenant.apiKey)
 
+    // Axis labels: 14 px on every chart, in the theme's text colour (light: #1f2328; dark: #e6edf3, from the same light-dark() palette).
+    const axisLabels = (): Promise<{ sizes: number[]; colour: string }> =>
+      dashboard.page.evaluate(() => {
+        const plots = Object.values(window.__tidemark.plots).filter((plot) => plot.root.getClientRects().length > 0)
+        const axes = plots.flatMap((plot) => plot.axes.filter((axis) => axis.show !== false))
+        const plot = window.__tidemark.plots.response_time!
+        const stroke = plot.axes[1]!.stroke as unknown as (u: typeof plot, i: number) => string
+        return { sizes: [...new Set(axes.map((axis) => (axis.font as unknown as [string, number])[1] / devicePixelRatio))], colour: stroke(plot, 1) }
+      })
+    expect(await axisLabels()).toEqual({ sizes: [14], colour: 'rgb(31, 35, 40)' })
     await dashboard.page.screenshot({ path: SCREENSHOT_LIGHT, fullPage: true })
     await dashboard.page.getByTestId('theme-toggle').click()
     expect(await dashboard.page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark')
+    expect(await axisLabels()).toEqual({ sizes: [14], colour: 'rgb(230, 237, 243)' })
     await dashboard.page.screenshot({ path: SCREENSHOT_DARK, fullPage: true })
 
     expect(dashboard.errors).toEqual([])
@@ -202,7 +228,7 @@ describe('dashboard views', () => {
     await dashboard.waitForText('perf-response_time-count', '100')
 
     // A drag across the middle third of the response_time chart: the query becomes that span.
-    const over = dashboard.page.locator('[data-testid="performance-response_time"] .u-over')
+    const over = dashboard.page.locator('[data-testid="performance-response_time"] > .chart .u-over')
     // Mouse coordinates are the viewport's: the chart has to be on screen.
     await over.scrollIntoViewIfNeeded()
     const box = (await over.boundingBox())!
@@ -256,7 +282,7 @@ describe('dashboard views', () => {
 
     // Stored now: the stream reads history once it has settled (3 s) at its next tick (5 s at most).
     await insertTriggerEvents(stack.tidemark.runtime.store!, [{ ...triggerEvent('firing', Date.now(), 4), rule: 'LiveLatency' }])
-    // The 5 s poll of /api/v2/triggers may draw it first; the stream's own event is what is waited for.
+    // A closed step's refresh may read it from /api/v2/triggers first; the stream's own event is what is waited for.
     await dashboard.page.waitForFunction(() => /^Live: LiveLatency firing at /.test(document.querySelector('[data-testid="live"]')?.textContent ?? ''), undefined, { timeout: 15_000 })
     expect(await dashboard.page.evaluate(() => window.__tidemark.liveEvents.trigger)).toBe(1)
     expect(await dashboard.page.evaluate(() => window.__tidemark.triggers.filter((t) => t.rule === 'LiveLatency').length)).toBe(1)
@@ -283,16 +309,7 @@ describe('dashboard views', () => {
     expect(transitions.filter(([rule]) => rule === 'HighLatency').map(([, state]) => state)).toEqual(['resolved', 'firing', 'pending'])
 
     // Usage: the three ingest requests and 312 samples of beforeAll, once the ingest process has published them (every 10 s).
-    await expect
-      .poll(
-        async () => {
-          await page.getByTestId('refresh').click()
-          await page.waitForFunction(() => document.querySelector('[data-testid="usage-panel"]')?.getAttribute('data-state') !== 'loading')
-          return dashboard.text('usage-requests')
-        },
-        { timeout: 25_000, interval: 1000 }
-      )
-      .toBe('3')
+    await waitForUsageRequests(dashboard, '3')
     expect(await dashboard.text('usage-samples')).toBe('312')
 
     // SQL: per-minute counts of response_time add up to the 100 samples sent, in the table and the chart.
@@ -318,6 +335,172 @@ describe('dashboard views', () => {
     expect((await stack.request('GET', '/api/v2/retention', tenant.apiKey)).body.rawDays).toBe(7)
 
     await page.screenshot({ path: path.join(os.tmpdir(), 'tidemark-views-tools.png'), fullPage: true })
+    expect(dashboard.errors).toEqual([])
+    expect(dashboard.consoleErrors).toEqual([])
+  })
+
+  it('stops polling while the live stream is connected, and polls every 5 s while it is down', async () => {
+    const aggregateAsks = (dashboard: DashboardPage): number[] => {
+      const seen: number[] = []
+      dashboard.page.on('request', (r) => {
+        if (r.url().includes('/api/v2/analytics/aggregate?') && new URL(r.url()).searchParams.get('metric') === 'response_time') seen.push(Date.now())
+      })
+      return seen
+    }
+    const dashboard = await openDashboard('?metric=response_time')
+    const asked = aggregateAsks(dashboard)
+    await dashboard.connect(tenant.apiKey)
+    await dashboard.waitForText('live', 'Live')
+    expect(await dashboard.page.getByTestId('live').getAttribute('data-updates')).toBe('live')
+    // The stream's first event (the last closed step) comes as it connects: let its refresh pass before counting.
+    await dashboard.page.waitForTimeout(2000)
+    // 16 s: over three 5 s ticks, and at least one closed 15 s step. Each ask is one live event's refresh, none a tick's.
+    const since = Date.now()
+    const eventsBefore = await dashboard.page.evaluate(() => window.__tidemark.liveEvents.aggregate)
+    const pollsBefore = await dashboard.page.evaluate(() => window.__tidemark.polls)
+    await dashboard.page.waitForTimeout(16_000)
+    const events = (await dashboard.page.evaluate(() => window.__tidemark.liveEvents.aggregate)) - eventsBefore
+    expect(events).toBeGreaterThan(0)
+    expect(await dashboard.page.evaluate(() => window.__tidemark.polls)).toBe(pollsBefore)
+    expect(asked.filter((t) => t >= since).length).toBeLessThanOrEqual(events)
+
+    // With the stream refused, the status says so and the 5 s poll carries the updates.
+    const fallback = await openDashboard('?metric=response_time')
+    await fallback.page.route('**/api/v2/live?**', (route) => route.abort())
+    const polled = aggregateAsks(fallback)
+    await fallback.connect(tenant.apiKey)
+    await fallback.page.waitForFunction(() => document.querySelector('[data-testid="live"]')?.getAttribute('data-state') === 'error')
+    expect(await fallback.text('live')).toMatch(/Polling every 5 s meanwhile\.$/)
+    expect(await fallback.page.getByTestId('live').getAttribute('data-updates')).toBe('polling')
+    const start = polled.length
+    await expect.poll(() => polled.length - start, { timeout: 15_000 }).toBeGreaterThanOrEqual(2)
+    expect(dashboard.errors).toEqual([])
+    expect(dashboard.consoleErrors).toEqual([])
+    // The aborted stream is the one error the fallback page may log.
+    expect(fallback.consoleErrors.filter((e) => !e.includes('/api/v2/live'))).toEqual([])
+  }, 60_000)
+
+  it("shows the ingest credential's usage against its quota, with the 429s and refusals it met", async () => {
+    const limited = await stack.createTenant('quota')
+    // A tiny quota: one sample a second, five at once; each request below carries five.
+    expect((await stack.request('PUT', `/api/v2/tenants/${limited.id}/quota`, ADMIN_TOKEN, { samplesPerSec: 1, burst: 5 })).status).toBe(200)
+    const beacons = Array.from({ length: 5 }, (_, i) => ({ ts: now - 10 * MINUTE + i * 1000, response_time: 100 + i }))
+    let passed = 0
+    let rateLimited = 0
+    const deadline = Date.now() + 10_000
+    // Until three 429s: the ingest process picks the quota up from the bucket within a moment.
+    while (rateLimited < 3 && Date.now() < deadline) {
+      const response = await stack.request('POST', '/api/v2/analytics/metrics', limited.ingestToken, beacons)
+      if (response.status === 429) rateLimited++
+      else {
+        expect(response.status, JSON.stringify(response.body)).toBe(200)
+        passed++
+      }
+    }
+    expect(rateLimited).toBe(3)
+    // One refused outright: an invalid body.
+    expect((await stack.request('POST', '/api/v2/analytics/metrics', limited.ingestToken, { response_time: -1 })).status).toBe(400)
+    // Stored before the page asks: a metric the URL names but metric-names does not list yet is a 404 (a console error).
+    expect(await stack.waitForRows(limited.id, passed * 5)).toBe(passed * 5)
+
+    const dashboard = await openDashboard('?metric=response_time')
+    const { page } = dashboard
+    await dashboard.connect(limited.apiKey)
+    await page.getByTestId('auto-refresh').uncheck()
+    // Usage is published every 10 s by the ingest process.
+    await waitForUsageRequests(dashboard, String(passed + rateLimited + 1))
+    expect(await dashboard.text('usage-rateLimited')).toBe('3')
+    expect(await dashboard.text('usage-refused')).toBe('1')
+    expect(await dashboard.text('usage-samples')).toBe(String(passed * 5))
+    expect(await dashboard.text('usage-quota')).toBe('1 samples/s, burst 5')
+    // The busiest minute against the quota, as the API reports it for the range the page asked.
+    const range = await page.evaluate(() => window.__tidemark.range)
+    const api = await stack.request('GET', `/api/v2/usage?from=${range.fromMs}&to=${range.toMs}`, limited.apiKey)
+    expect(api.body.quota).toEqual({ samplesPerSec: 1, burst: 5, source: 'tenant' })
+    const peak = api.body.peakSamplesPerSec as number
+    expect(peak).toBeGreaterThan(0)
+    const oneDecimal = new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 })
+    expect(await dashboard.text('usage-peak')).toBe(`${oneDecimal.format(peak)} samples/s`)
+    expect(await dashboard.text('usage-of-quota')).toBe(`Busiest minute at ${oneDecimal.format(peak * 100)} % of the quota`)
+    expect(await page.getByTestId('usage-meter').evaluate((m) => [(m as HTMLMeterElement).max, (m as HTMLMeterElement).value])).toEqual([1, Math.min(1, peak)])
+
+    // The other tenant's panel shows its own quota, the default, and none of these 429s.
+    const other = await openDashboard('?metric=response_time')
+    await other.connect(tenant.apiKey)
+    await other.page.getByTestId('auto-refresh').uncheck()
+    await other.waitForText('usage-rateLimited', '0')
+    expect(await other.text('usage-quota')).toMatch(/ \(default\)$/)
+    await page.screenshot({ path: path.join(os.tmpdir(), 'tidemark-views-usage.png'), fullPage: true })
+    expect(dashboard.errors).toEqual([])
+    expect(dashboard.consoleErrors).toEqual([])
+    expect(other.consoleErrors).toEqual([])
+  })
+
+  it('draws the highest anomaly score of each step as a band under the performance chart, once scores exist', async () => {
+    // Before any score: no band and no request for one (the route would answer 404, a console error).
+    const before = await openDashboard('?metric=response_time')
+    const anomalyAsks: string[] = []
+    before.page.on('request', (r) => {
+      if (r.url().includes('metric=anomaly_score')) anomalyAsks.push(r.url())
+    })
+    await before.connect(tenant.apiKey)
+    await before.page.getByTestId('performance-panel').waitFor({ state: 'visible' })
+    await before.waitForText('perf-response_time-count', '100')
+    expect(anomalyAsks).toEqual([])
+    expect(await before.page.getByTestId('anomaly-response_time').isHidden()).toBe(true)
+
+    // Scores as the engine stores them: anomaly_score tagged metric=response_time; two in one step (max 0.95).
+    const base = Math.floor((now - 40 * MINUTE) / MINUTE) * MINUTE
+    const scores = [
+      { ts: base, anomaly_score: 0.2, tags: { metric: 'response_time' } },
+      { ts: base + 10 * MINUTE, anomaly_score: 0.3, tags: { metric: 'response_time' } },
+      { ts: base + 10 * MINUTE + 2000, anomaly_score: 0.95, tags: { metric: 'response_time' } },
+      { ts: base + 20 * MINUTE, anomaly_score: 0.4, tags: { metric: 'response_time' } },
+      { ts: base + 30 * MINUTE, anomaly_score: 0.7, tags: { metric: 'response_time' } },
+    ]
+    const rowsBefore = Number((await stack.tidemark.runtime.store!.rows<{ n: string }>(`SELECT count() AS n FROM ${stack.tidemark.runtime.store!.database}.samples WHERE tenant = {t:String}`, { t: tenant.id }))[0]!.n)
+    const sent = await stack.request('POST', '/api/v2/analytics/metrics', tenant.ingestToken, scores)
+    expect(sent.status, JSON.stringify(sent.body)).toBe(200)
+    expect(await stack.waitForRows(tenant.id, rowsBefore + 5)).toBe(rowsBefore + 5)
+
+    const dashboard = await openDashboard('?metric=response_time')
+    const asked = dashboard.page.waitForRequest((r) => r.url().includes('metric=anomaly_score'))
+    await dashboard.connect(tenant.apiKey)
+    const request = new URL((await asked).url())
+    expect(request.searchParams.getAll('tag')).toHaveLength(1)
+    await dashboard.page.getByTestId('anomaly-response_time').waitFor({ state: 'visible' })
+    // The band's values: one per step that holds a score, the highest of the step, in time order.
+    const drawn = await dashboard.page.evaluate(() => {
+      const plot = window.__tidemark.plots.response_time_anomaly!
+      const perf = window.__tidemark.plots.response_time!
+      return { values: Array.from(plot.data[1]!).filter((v) => v !== null), sameBuckets: JSON.stringify(Array.from(plot.data[0]!)) === JSON.stringify(Array.from(perf.data[0]!)) }
+    })
+    expect(drawn).toEqual({ values: [0.2, 0.95, 0.4, 0.7], sameBuckets: true })
+    expect(await dashboard.text('anomaly-response_time-summary')).toBe('Anomaly score, highest per step: peak 0.95, 2 steps at or above the threshold 0.5')
+    // Asked in the performance view's own step; the metrics without scores get no band.
+    const perfStep = await dashboard.page.evaluate(() => {
+      const t = window.__tidemark.plots.response_time!.data[0]!
+      return (t[1]! - t[0]!) / 1000
+    })
+    expect(Number(request.searchParams.get('step'))).toBe(perfStep)
+    expect(await dashboard.page.getByTestId('anomaly-db_query_time').isHidden()).toBe(true)
+    expect(await dashboard.page.getByTestId('anomaly-memory_usage').isHidden()).toBe(true)
+    // The band is on the canvas: the anomaly fill (#bf3989 at 35 % on white: pink) in the middle of the 0.95 step, above the threshold.
+    const painted = await dashboard.page.evaluate(() => {
+      const plot = window.__tidemark.plots.response_time_anomaly!
+      const t = plot.data[0]!
+      const i = Array.from(plot.data[1]!).indexOf(0.95)
+      const x = Math.round(plot.valToPos(t[i]! + (t[1]! - t[0]!) / 2, 'x', true))
+      const y = Math.round(plot.valToPos(0.7, 'y', true))
+      const [r, g, b] = plot.ctx.getImageData(x, y, 1, 1).data
+      return r! - g! > 30 && b! - g! > 15
+    })
+    expect(painted).toBe(true)
+
+    await dashboard.page.locator('[data-testid="performance-response_time"]').screenshot({ path: path.join(os.tmpdir(), 'tidemark-views-anomaly.png') })
+    await dashboard.page.getByTestId('theme-toggle').click()
+    await dashboard.page.locator('[data-testid="performance-response_time"]').screenshot({ path: path.join(os.tmpdir(), 'tidemark-views-anomaly-dark.png') })
+    expect(before.consoleErrors).toEqual([])
     expect(dashboard.errors).toEqual([])
     expect(dashboard.consoleErrors).toEqual([])
   })

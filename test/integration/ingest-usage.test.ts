@@ -66,16 +66,24 @@ describe('usage per credential', () => {
     expect(publisher.stats.usageSamples).toBe(8)
     const requests = 3 + 1 + passed + limited
     await expect.poll(async () => (await usageOf(busy)).requests, { timeout: 10_000 }).toBe(requests)
-    expect(await usageOf(busy)).toEqual({
+    const { quota, peakSamplesPerSec, ...counts } = await usageOf(busy)
+    expect(counts).toEqual({
       bytes: (3 + passed + limited) * Buffer.byteLength(ok) + Buffer.byteLength(bad),
       rateLimited: 1,
       refused: 1,
       requests,
       samples: (3 + passed) * 3,
     })
-    // The other tenant sees only its own, and neither tenant's data holds a usage sample.
+    // Against its quota: the tenant's own, and the busiest minute of its one ingest process (every sample, unless the run crossed a minute).
+    expect(quota).toEqual({ samplesPerSec: 1, burst: 3, source: 'tenant' })
+    expect(peakSamplesPerSec).toBeGreaterThan(0)
+    expect(peakSamplesPerSec).toBeLessThanOrEqual(((3 + passed) * 3) / 60)
+    // The other tenant sees only its own (and the default quota, not busy's), and neither tenant's data holds a usage sample.
     await expect.poll(async () => (await usageOf(quiet)).requests, { timeout: 10_000 }).toBe(1)
-    expect(await usageOf(quiet)).toEqual({ bytes: Buffer.byteLength('{"page_views":1}'), rateLimited: 0, refused: 0, requests: 1, samples: 1 })
+    const { quota: quietQuota, peakSamplesPerSec: quietPeak, ...quietCounts } = await usageOf(quiet)
+    expect(quietCounts).toEqual({ bytes: Buffer.byteLength('{"page_views":1}'), rateLimited: 0, refused: 0, requests: 1, samples: 1 })
+    expect(quietQuota).toEqual({ samplesPerSec: stack.config.quotaSamplesPerSec, burst: stack.config.quotaBurst, source: 'default' })
+    expect(quietPeak).toBeCloseTo(1 / 60)
     expect(await ownMetrics(busy)).toEqual(['load_time', 'page_views'])
     expect(await stack.waitForRows(quiet.id, 1)).toBe(1)
     const unknown = await stack.request('GET', '/api/v2/usage', busy.ingestToken)

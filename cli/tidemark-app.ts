@@ -23,10 +23,12 @@ import {
   type EngineRuntime,
   type HealthCheck,
   type NatsRole,
+  SiteRegistry,
 } from '../engine/index.ts'
 import { STREAM_RULES_MODULE, streamRulesSnapshot, TriggerHistoryWriter, TriggerOutputSink } from '../engine/rules/index.ts'
 import { StreamRuntime } from '../engine/stream/index.ts'
-import { createPublisher, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
+import { HitWriter } from '../engine/tracker/index.ts'
+import { createPublisher, createTracker, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
 import { queryPlugin } from '../query/index.ts'
 import { createProcessMetrics } from './process-metrics.ts'
 
@@ -75,6 +77,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
   let triggerHistory: TriggerHistoryWriter | undefined
   let stopWatchingRules: (() => void) | undefined
   let publisher: BatchPublisher | undefined
+  let tracker: { stop(): void } | undefined
+  let hitWriter: HitWriter | undefined
   let app: FastifyInstance | undefined
   try {
     const { store, storageState } = runtime
@@ -89,6 +93,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
         afterInsert: options.afterInsert,
       })
       await storage.start()
+      hitWriter = await HitWriter.start({ nc: runtime.nc, js: runtime.js, store, log })
     }
     if (roles.includes('engine') || roles.includes('query')) {
       // One store per process: the engine evaluates the rules the query tier serves, from the same watch.
@@ -151,7 +156,9 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
 
     if (roles.includes('ingest')) {
       publisher = createPublisher(runtime.nc, config, log)
-      const ingestOptions = { tenants: runtime.tenants, publisher }
+      const opened = await createTracker(runtime.nc, log)
+      tracker = opened
+      const ingestOptions = { tenants: runtime.tenants, publisher, tracker: opened }
       await server.register(async (scope) => ingestPlugin(scope, ingestOptions))
       const publisherRef = publisher
       checks.ingest = async () => publisherRef.health()
@@ -159,7 +166,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     let adminToken: AdminToken | undefined
     if (roles.includes('query') && store) {
       adminToken = loadAdminToken(config.dataDir, config.adminToken)
-      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules, nc: runtime.nc }
+      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules, nc: runtime.nc, sites: await SiteRegistry.open(runtime.nc) }
       await server.register(async (scope) => queryPlugin(scope, queryOptions))
     }
     registerMetricsRoute(server, createProcessMetrics({ storage, publisher, stream, triggers, triggerHistory }))
@@ -186,6 +193,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
           await started.app.close()
           await started.publisher?.drain()
           await started.storage?.drain()
+          tracker?.stop()
+          await hitWriter?.stop()
           // The stream engine hands its partitions over: readers finish what they read, publish it, checkpoint.
           stopWatchingRules?.()
           await started.stream?.stop()
@@ -199,6 +208,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
   } catch (err) {
     await app?.close().catch(() => {})
     await storage?.stop().catch(() => {})
+    tracker?.stop()
+    await hitWriter?.stop()
     stopWatchingRules?.()
     await stream?.stop().catch(() => {})
     await triggerHistory?.stop()

@@ -40,7 +40,7 @@ export interface MetricsRouteOptions {
 /** pino's level numbers; 'silent' is above them all. */
 const LEVEL_VALUES: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
 
-function atLeastWarn(app: FastifyInstance): LogLevel {
+export function atLeastWarn(app: FastifyInstance): LogLevel {
   return (LEVEL_VALUES[app.log.level] ?? 0) >= 40 ? (app.log.level as LogLevel) : 'warn'
 }
 

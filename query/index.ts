@@ -1,7 +1,7 @@
 // The query tier's public door: a fastify plugin with the read routes, the
 // SQL console, retention settings, the tenant admin routes and the dashboard. ingest/ never imports it.
 import type { FastifyInstance } from 'fastify'
-import { createErrorHandler, type ClickHouseStore, type RuleStore, type TenantRegistry } from '../engine/index.ts'
+import { createErrorHandler, type ClickHouseStore, type RuleStore, type SiteRegistry, type TenantRegistry } from '../engine/index.ts'
 import { registerAggregateRoutes } from './aggregate-route.ts'
 import { registerRetentionRoutes } from './retention-route.ts'
 import { registerSqlRoute } from './sql-route.ts'
@@ -15,6 +15,7 @@ import { registerCacheRoute } from './cache-route.ts'
 import { registerTriggersRoute } from './triggers-route.ts'
 import { registerLiveRoute, type LiveOptions } from './live-route.ts'
 import { registerChartsRoute } from './charts-route.ts'
+import { registerSitesRoutes } from './sites-route.ts'
 
 export { QueryErrors } from './errors.ts'
 
@@ -22,6 +23,8 @@ export interface QueryPluginOptions {
   tenants: TenantRegistry
   store: ClickHouseStore
   adminToken: string
+  /** The tracker's sites: /api/v2/sites is served, and a deleted tenant's sites go with it, when given. */
+  sites?: SiteRegistry
   /** The rule store (engine/rules/rule-store.ts); the rules API is served when the process opened one. */
   rules?: RuleStore
   /** GET /api/v2/live's heartbeat, tick and per-tenant bound; defaults in live-route.ts (tests shorten them). */
@@ -43,6 +46,7 @@ export async function queryPlugin(app: FastifyInstance, options: QueryPluginOpti
   registerTenantRoutes(app, options)
   registerQuotaRoutes(app, options)
   registerUsageRoutes(app, options)
+  if (options.sites) registerSitesRoutes(app, { tenants: options.tenants, sites: options.sites })
   if (options.rules) registerRulesRoutes(app, { tenants: options.tenants, rules: options.rules })
   await registerUi(app, options.uiDir)
 }

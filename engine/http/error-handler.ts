@@ -133,6 +133,8 @@ function defaultValidationError(fields: FieldProblem[], context: string): Tidema
 /** What of the request the translation may name (fastify's 415 names no type itself). */
 export interface RequestContext {
   contentType?: string
+  /** The route's body limit, which fastify's 413 does not carry. */
+  bodyLimit?: number
 }
 
 export function translateError(
@@ -146,7 +148,7 @@ export function translateError(
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new HttpErrors.BodyTooLarge(String((error as { bodyLimit?: number }).bodyLimit ?? 'allowed')) as TidemarkHttpError
+      return new HttpErrors.BodyTooLarge(String((error as { bodyLimit?: number }).bodyLimit ?? request.bodyLimit ?? 'allowed')) as TidemarkHttpError
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new HttpErrors.UnsupportedMediaType(request.contentType ? `"${request.contentType.slice(0, 100)}"` : 'none given') as TidemarkHttpError
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -188,7 +190,7 @@ export function errorBody(translated: TidemarkHttpError): Record<string, unknown
 
 export function createErrorHandler(options: ErrorHandlerOptions = {}) {
   return function tidemarkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-    const translated = translateError(error, options, { contentType: request.headers['content-type'] })
+    const translated = translateError(error, options, { contentType: request.headers['content-type'], bodyLimit: request.routeOptions?.bodyLimit })
     // The detail (with the dependency's own words, in the cause chain) is logged, never sent.
     if (translated.statusCode >= 500) request.log.error({ err: error }, translated.message)
     if (translated.statusCode === 503 || translated.retryAfterSeconds !== undefined) {

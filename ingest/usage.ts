@@ -34,7 +34,8 @@ export class IngestUsage {
     }
     const giveBack = (notDurable?: Uint8Array | null) => {
       samples.forEach((s, i) => {
-        if (notDurable === undefined || notDurable === null || notDurable[i]) {
+        // No flags: the publish failed, all of it comes back; null: every sample is durable, none does.
+        if (notDurable === undefined || (notDurable !== null && notDurable[i])) {
           this.add((s[4] as Record<string, string>)[USAGE_TENANT_TAG] as string, COUNTER_OF[s[1]] as UsageCounter, s[3])
         }
       })

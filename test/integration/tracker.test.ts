@@ -20,6 +20,7 @@ import {
   type Hit,
 } from '../../engine/index.ts'
 import { ADMIN_TOKEN, connectAs, startStack, tempDir, type Stack } from '../helpers/stack.ts'
+import { pageviewHit } from '../helpers/tracker-hits.ts'
 
 const serverLog: string[] = []
 let nats: SupervisedNatsServer
@@ -275,7 +276,7 @@ describe('cookieless visitors', () => {
     // What the stream holds: hashed ids, no address, no User-Agent.
     const jsm = await jetstreamManager(engine.tidemark.runtime.nc)
     const last = await jsm.streams.getMessage(HITS_STREAM, { last_by_subj: `tm.hits.${acme.id}` })
-    const text = new TextDecoder().decode(last.data)
+    const text = new TextDecoder().decode(last!.data)
     expect(text).not.toMatch(/127\.0\.0\.1|::1|ua-one/)
     const hit = JSON.parse(text) as Hit
     expect(hit.visitor).toBe(visitorId(saltA, hit.site, '127.0.0.1', 'ua-one'))
@@ -290,22 +291,7 @@ describe('GET /api/v2/analytics/sites-summary', () => {
     const idle = (await query.request('POST', '/api/v2/sites', tenant.apiKey, { name: 'Idle', domains: ['idle.example'] })).body
     const hour = Date.UTC(2026, 10, 20, 10)
     const minute = 60_000
-    let n = 0
-    const hit = (site: string, person: string, at: number): Hit => ({
-      id: (++n).toString(16).padStart(32, '0'),
-      tenant: tenant.id,
-      site,
-      kind: 'pageview',
-      ts: at,
-      visitor: visitorId('salt', site, person, 'ua'),
-      tenantVisitor: visitorId('salt', tenant.id, person, 'ua'),
-      path: '/',
-      referrer: '',
-      utm: { source: '', medium: '', campaign: '', term: '', content: '' },
-      screen: 'desktop',
-      name: '',
-      props: {},
-    })
+    const hit = (site: string, person: string, at: number): Hit => pageviewHit(tenant.id, site, person, at)
     const hits = [
       // p1 on A: 10:00, 10:20 (same visit), 11:00 (a gap of 40 min: a second visit).
       hit(a.id, 'p1', hour),

@@ -2,7 +2,7 @@
 // Everything else under engine/ is internal and may change without notice
 // (eslint's no-restricted-imports keeps it so). The engine is rooms by concern,
 // each with its own door (<room>/index.ts): model, nats, tenancy, storage,
-// clickhouse, http, stream, rules, anomaly; this file re-exports those doors.
+// clickhouse, http, stream, rules, anomaly, tracker; this file re-exports those doors.
 export { loadConfig, type Config, type Env } from './config.ts'
 export { EngineErrors } from './errors.ts'
 export { METRIC_NAME_PATTERN, metricKind, type MetricKind } from './model/index.ts'

@@ -27,7 +27,7 @@ import {
 } from '../engine/index.ts'
 import { STREAM_RULES_MODULE, streamRulesSnapshot, TriggerHistoryWriter, TriggerOutputSink } from '../engine/rules/index.ts'
 import { StreamRuntime } from '../engine/stream/index.ts'
-import { HitWriter } from '../engine/tracker/index.ts'
+import { startHitWriter, type HitWriter } from '../engine/tracker/index.ts'
 import { createPublisher, createTracker, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
 import { queryPlugin } from '../query/index.ts'
 import { createProcessMetrics } from './process-metrics.ts'
@@ -93,7 +93,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
         afterInsert: options.afterInsert,
       })
       await storage.start()
-      hitWriter = await HitWriter.start({ nc: runtime.nc, js: runtime.js, store, log })
+      hitWriter = await startHitWriter({ nc: runtime.nc, js: runtime.js, store, log })
     }
     if (roles.includes('engine') || roles.includes('query')) {
       // One store per process: the engine evaluates the rules the query tier serves, from the same watch.

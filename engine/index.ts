@@ -42,7 +42,7 @@ export { requireRole, requireAdmin, tenantOf, type AuthHook } from './http/index
 export { registerHealthRoute, type HealthCheck } from './http/index.ts'
 export { TidemarkMetrics, registerMetricsRoute, type StatsExport } from './http/index.ts'
 export { SiteRegistry, siteServes, isSiteId, SITE_ID_PATTERN, SITE_DOMAIN_PATTERN, MAX_SITE_DOMAINS, MAX_SITE_NAME, type Site } from './tenancy/index.ts'
-export { TrackerBeaconSchema, TRACKER_BODY_LIMIT, SCREEN_CLASSES, UTM_FIELDS, VisitorSalts, visitorId, HitWriter, PAGEVIEWS_TABLE, EVENTS_TABLE } from './tracker/index.ts'
+export { TrackerBeaconSchema, TRACKER_BODY_LIMIT, SCREEN_CLASSES, UTM_FIELDS, VisitorSalts, visitorId, PAGEVIEWS_TABLE, EVENTS_TABLE } from './tracker/index.ts'
 export { insertHits, type TrackerBeacon, type Hit, type HitWriterStats } from './tracker/index.ts'
 export { hitSubject, HITS_STREAM, HITS_CONSUMER, TRACKER_SALTS_BUCKET } from './nats/index.ts'
 export { rulesTestCommand } from './rules/index.ts'

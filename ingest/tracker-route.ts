@@ -32,6 +32,7 @@ import {
 import type { BatchPublisher } from './batch-publisher.ts'
 import { IngestErrors, invalidBeacon } from './errors.ts'
 import { atLeastWarn } from './metrics-route.ts'
+import { usageHook } from './usage.ts'
 
 export const TRACKER_SCRIPT_PATH = '/t.js'
 export const TRACKER_BEACON_PATH = '/api/v2/beacon'
@@ -143,16 +144,10 @@ export function registerTrackerRoutes(app: FastifyInstance, publisher: BatchPubl
         onRequest: async (request) => {
           if (!originOf(request)) throw new IngestErrors.OriginMissing()
         },
-        onResponse: async (request, reply) => {
-          const tenant = tenantOfRequest.get(request)
-          const usage = publisher.usage
-          if (!usage || !tenant) return
-          usage.add(tenant, 'requests', 1)
-          const length = Number(request.headers['content-length'])
-          if (length > 0) usage.add(tenant, 'bytes', length)
-          if (reply.statusCode === 429) usage.add(tenant, 'rateLimited', 1)
-          else if (reply.statusCode >= 400) usage.add(tenant, 'refused', 1)
-        },
+        onResponse: usageHook(
+          () => publisher.usage,
+          (request) => tenantOfRequest.get(request)
+        ),
       },
       async (request: FastifyRequest, reply: FastifyReply) => {
         const ts = Date.now()

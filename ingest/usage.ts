@@ -5,6 +5,7 @@
 // Each point is the count over its interval, so a sum over a range is the total.
 // /metrics carries no tenant at all.
 import { randomBytes } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { USAGE_METRICS, USAGE_TENANT, USAGE_TENANT_TAG, type Sample, type UsageCounter } from '../engine/index.ts'
 
 type Counts = Record<UsageCounter, number>
@@ -41,5 +42,19 @@ export class IngestUsage {
       })
     }
     return { samples, giveBack }
+  }
+}
+
+/** A route's onResponse hook counting each request for the tenant it wrote for (none found: not counted). */
+export function usageHook(usage: () => IngestUsage | undefined, tenantOf: (request: FastifyRequest) => string | undefined) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const counts = usage()
+    const tenant = tenantOf(request)
+    if (!counts || !tenant) return
+    counts.add(tenant, 'requests', 1)
+    const length = Number(request.headers['content-length'])
+    if (length > 0) counts.add(tenant, 'bytes', length)
+    if (reply.statusCode === 429) counts.add(tenant, 'rateLimited', 1)
+    else if (reply.statusCode >= 400) counts.add(tenant, 'refused', 1)
   }
 }

@@ -5,6 +5,7 @@
 // a clear 4xx that stores nothing), a deleted site's beacons refused within a
 // second, cookieless visitors from one shared daily salt, and the sites
 // summary's pageviews, visits and unique visitors.
+import { execFile } from 'node:child_process'
 import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { jetstreamManager } from '@nats-io/jetstream'
@@ -19,7 +20,8 @@ import {
   type CreatedTenant,
   type Hit,
 } from '../../engine/index.ts'
-import { ADMIN_TOKEN, connectAs, startStack, tempDir, type Stack } from '../helpers/stack.ts'
+import { ADMIN_TOKEN, connectAs, natsEnv, startStack, tempDir, type Stack } from '../helpers/stack.ts'
+import { TIDEMARK_BIN } from '../helpers/tidemark-process.ts'
 import { pageviewHit } from '../helpers/tracker-hits.ts'
 
 const serverLog: string[] = []
@@ -254,6 +256,34 @@ describe('/api/v2/sites', () => {
     expect(none.status).toBe(400)
     expect((await query.request('GET', '/api/v2/sites', acme.apiKey)).body.sites.length).toBe(before)
   })
+
+  it('`tidemark site create|list|delete` as the query user, and a deleted site is refused at ingest', async () => {
+    const env = { ...process.env, ...natsEnv(nats, 'query'), TIDEMARK_DATA_DIR: tempDir('site-cli'), LOG_LEVEL: 'silent' }
+    // Not spawnSync: this process runs the stacks the command talks to.
+    const cli = (...args: string[]) =>
+      new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [TIDEMARK_BIN, 'site', ...args], { env, encoding: 'utf8', timeout: 30_000 }, (err, stdout, stderr) =>
+          resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr })
+        )
+      })
+    const created = await cli('create', acme.id, 'From the CLI', 'cli.example', 'www.cli.example')
+    expect(created.status, created.stderr).toBe(0)
+    const site = JSON.parse(created.stdout)
+    expect(site).toMatchObject({ tenant: acme.id, name: 'From the CLI', domains: ['cli.example', 'www.cli.example'] })
+    const send = () => beacon({ site: site.id, kind: 'pageview', path: '/' }, { origin: 'https://cli.example' })
+    expect((await waitFor(send, (r) => r.status === 204)).status).toBe(204)
+    const listed = await cli('list', acme.id)
+    expect(JSON.parse(listed.stdout).map((s: any) => s.id)).toContain(site.id)
+    // Not a tenant of that id: refused, naming it.
+    const wrongTenant = await cli('delete', globex.id, site.id)
+    expect(wrongTenant.status).toBe(1)
+    expect(wrongTenant.stderr).toMatch(/TM_ENGINE_SITE_NOT_FOUND/)
+    const bad = await cli('create', acme.id, 'Bad', 'https://bad.example')
+    expect(bad.status).toBe(1)
+    expect(bad.stderr).toMatch(/TM_ENGINE_SITE_INVALID: .*https:\/\/bad\.example/)
+    expect((await cli('delete', acme.id, site.id)).status).toBe(0)
+    expect((await waitFor(send, (r) => r.status === 404, 2000)).status).toBe(404)
+  }, 120_000)
 
   it('answers the <script> tag to paste', async () => {
     const made = await query.request('POST', '/api/v2/sites', globex.apiKey, { name: 'Docs', domains: ['docs.example'] })

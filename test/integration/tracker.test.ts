@@ -228,6 +228,16 @@ describe('POST /api/v2/beacon', () => {
   })
 })
 
+it("refuses a deleted tenant's sites: the tracker carries no credential to withdraw", async () => {
+  const doomed = await query.createTenant('doomed')
+  const site = (await query.request('POST', '/api/v2/sites', doomed.apiKey, { name: 'D', domains: ['doomed.example'] })).body
+  const send = () => beacon({ site: site.id, kind: 'pageview', path: '/' }, { origin: 'https://doomed.example' })
+  expect((await waitFor(send, (r) => r.status === 204)).status).toBe(204)
+  expect((await query.request('DELETE', `/api/v2/tenants/${doomed.id}`, ADMIN_TOKEN)).status).toBe(200)
+  const refused = await waitFor(send, (r) => r.status === 404, 1000)
+  expect(refused.body?.code).toBe('TM_INGEST_SITE_UNKNOWN')
+})
+
 describe('/api/v2/sites', () => {
   it("lists, creates and deletes the credential's tenant's sites only", async () => {
     const mine = await query.request('GET', '/api/v2/sites', acme.apiKey)

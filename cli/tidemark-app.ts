@@ -169,7 +169,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
       const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules, nc: runtime.nc, sites: await SiteRegistry.open(runtime.nc) }
       await server.register(async (scope) => queryPlugin(scope, queryOptions))
     }
-    registerMetricsRoute(server, createProcessMetrics({ storage, publisher, stream, triggers, triggerHistory }))
+    registerMetricsRoute(server, createProcessMetrics({ storage, publisher, stream, triggers, triggerHistory, hitWriter }))
     await server.listen({ port: config.port, host: config.host })
     const { port } = server.server.address() as { port: number }
     const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`

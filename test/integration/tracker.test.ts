@@ -143,6 +143,8 @@ describe('POST /api/v2/beacon', () => {
     expect(ev).toMatchObject({ site: shop.id, name: 'add_to_cart', props: { sku: 'S-1', price: '42', gift: 'true' } })
     // The same browser on the same site is the same visitor.
     expect(ev.visitor).toBe(pv.visitor)
+    // The engine's /metrics counts what its hit writer stored (no tenant named).
+    expect(await (await fetch(`${engine.url}/metrics`)).text()).toMatch(/^tidemark_tracker_stored(_total)? [1-9]/m)
     // Nothing reached the metrics: hits are not samples.
     const [samples] = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${store.database}.samples WHERE tenant = {t:String}`, { t: acme.id })
     expect(Number(samples?.n)).toBe(0)

@@ -132,6 +132,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     const server: FastifyInstance = Fastify({
       loggerInstance: log as FastifyBaseLogger,
       ...httpServerOptions({ longestHandlerMs: config.publishTimeoutMs }),
+      // Only the proxies named: a client's own X-Forwarded-For would otherwise choose its visitor id.
+      ...(config.trustProxy ? { trustProxy: config.trustProxy.split(',').map((p) => p.trim()) } : {}),
       // The router answers a URL that does not percent-decode (`/%zz`) itself, before any route: in Tidemark's shape too.
       frameworkErrors: (error, request, reply) =>
         errorHandler(error.code === 'FST_ERR_BAD_URL' ? new HttpErrors.InvalidRequest('the URL is not valid percent-encoding') : error, request, reply),

@@ -325,6 +325,39 @@ describe('cookieless visitors', () => {
   })
 })
 
+describe('behind a proxy', () => {
+  it('hashes the forwarded address when TIDEMARK_TRUST_PROXY names the proxy, and ignores a client\'s own X-Forwarded-For otherwise', async () => {
+    const proxied = await startStack({ trustProxy: '127.0.0.1' }, { nats, natsUser: 'ingest', roles: ['ingest'] })
+    try {
+      const site = (await query.request('POST', '/api/v2/sites', globex.apiKey, { name: 'P', domains: ['proxied.example'] })).body
+      const send = async (url: string, forwardedFor: string): Promise<string> => {
+        const before = await hitsInStream()
+        const res = await fetch(`${url}/api/v2/beacon`, {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain', origin: 'https://proxied.example', 'user-agent': 'same-agent', 'x-forwarded-for': forwardedFor },
+          body: JSON.stringify({ site: site.id, kind: 'pageview', path: '/' }),
+        })
+        expect(res.status).toBe(204)
+        await waitFor(hitsInStream, (n) => n > before)
+        const jsm = await jetstreamManager(engine.tidemark.runtime.nc)
+        const last = await jsm.streams.getMessage(HITS_STREAM, { last_by_subj: `tm.hits.${globex.id}` })
+        return (JSON.parse(new TextDecoder().decode(last!.data)) as Hit).visitor
+      }
+      // Behind the trusted proxy: two clients with the same browser are two visitors.
+      const a = await send(proxied.url, '198.51.100.1')
+      const b = await send(proxied.url, '198.51.100.2')
+      expect(a).not.toBe(b)
+      expect(await send(proxied.url, '198.51.100.1')).toBe(a)
+      // Straight to an ingest that trusts no proxy: the header is the client's own claim, and changes nothing.
+      const c = await send(ingest.url, '198.51.100.1')
+      const d = await send(ingest.url, '198.51.100.2')
+      expect(c).toBe(d)
+    } finally {
+      await proxied.stop()
+    }
+  }, 60_000)
+})
+
 describe('GET /api/v2/analytics/sites-summary', () => {
   it('counts pageviews, visits (30-minute gaps) and unique visitors per site and in total, a visitor of two sites once', async () => {
     const tenant = await query.createTenant('summary')

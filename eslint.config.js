@@ -21,6 +21,14 @@ export default tseslint.config(
     },
   },
   {
+    // The browser tracker, served as written (ingest/tracker-route.ts): plain ES5-era script for any page.
+    files: ['ingest/tracker/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', navigator: 'readonly', history: 'readonly', fetch: 'readonly', URL: 'readonly', URLSearchParams: 'readonly' },
+    },
+  },
+  {
     files: ['ingest/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: [engineInternals, { group: ['**/query/**', '**/cli/**'], message: 'ingest/ never imports query/ or cli/.' }] }] },
   },

@@ -2,7 +2,7 @@
 import { loadConfig, migrateCommand, rulesTestCommand, type Config } from '../engine/index.ts'
 import { startTidemark, ALL_ROLES, type TierRole } from './tidemark-app.ts'
 import { deploymentProblems } from './deployment-checks.ts'
-import { natsConfigCommand, setupCommand, tenantCommand } from './nats-commands.ts'
+import { natsConfigCommand, setupCommand, siteCommand, tenantCommand } from './nats-commands.ts'
 
 const HELP = `tidemark: stream-processing time-series engine
 
@@ -15,12 +15,15 @@ const HELP = `tidemark: stream-processing time-series engine
   tidemark tenant list        list tenants
   tidemark tenant rotate ID ingestToken|apiKey   replace a credential; prints the new one, the old one is refused everywhere within 1 s
   tidemark tenant delete ID   delete a tenant: its credentials are refused within 1 s, its name is free, its stored data is kept
+  tidemark site create TENANT_ID NAME DOMAIN…   a site for the browser tracker; prints it with its public id (s_…)
+  tidemark site list TENANT_ID                   the tenant's sites
+  tidemark site delete TENANT_ID SITE_ID         delete a site: its beacons are refused everywhere within 1 s, its pageviews are kept
   tidemark rules test FILE…   run promtool unit-test files through Tidemark's rule evaluator; exits 0 or 1 as promtool does
   tidemark migrate status|up|down [N]   the ClickHouse schema's migrations (see docs/migrations.md)
   tidemark setup              create or change streams, consumer and buckets to this configuration (the engine does it at start)
   tidemark nats-config        print a nats-server authorization block with one user per role
 
-The tenant and setup commands use NATS_URL, else the nats-server of the Tidemark
+The tenant, site and setup commands use NATS_URL, else the nats-server of the Tidemark
 running on TIDEMARK_DATA_DIR, and say on stderr which one.
 
 Configuration is read from the environment: see the README's table.
@@ -111,6 +114,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'tenant':
       return tenantCommand(config, rest)
+    case 'site':
+      return siteCommand(config, rest)
     case 'setup':
       return setupCommand(config)
     case 'migrate':

@@ -2,7 +2,7 @@
 // `tidemark setup`, `tidemark nats-config`. Each says on stderr which NATS it
 // used (findNats: NATS_URL, the running Tidemark's server, or a temporary one
 // when nothing runs on the data directory).
-import { CREDENTIAL_ROLES, findNats, natsAuthorizationConfig, openEngineRuntime, passwordVariable, NATS_ROLES, type Config, type CredentialName, type EngineRuntime, type NatsRole } from '../engine/index.ts'
+import { CREDENTIAL_ROLES, EngineErrors, findNats, SiteRegistry, natsAuthorizationConfig, openEngineRuntime, passwordVariable, NATS_ROLES, type Config, type CredentialName, type EngineRuntime, type NatsRole } from '../engine/index.ts'
 
 /**
  * Opens NATS acting as `role`: tenant commands do what the query role does,
@@ -47,9 +47,41 @@ export async function tenantCommand(config: Config, args: string[]): Promise<num
     const token = await withNats(config, 'query', (runtime) => runtime.tenants.rotate(subject, credential))
     result = { id: subject, [credential]: token }
   } else if (action === 'delete' && subject && args.length === 2) {
-    result = { ...(await withNats(config, 'query', (runtime) => runtime.tenants.delete(subject))), deleted: true }
+    result = await withNats(config, 'query', async (runtime) => {
+      const deleted = await runtime.tenants.delete(subject)
+      // Its sites go too, as with DELETE /api/v2/tenants/<id>: nothing else stops its pages' beacons.
+      await (await SiteRegistry.open(runtime.nc)).deleteAllOf(subject)
+      return { ...deleted, deleted: true }
+    })
   } else {
     process.stderr.write(TENANT_USAGE)
+    return 2
+  }
+  process.stdout.write(JSON.stringify(result) + '\n')
+  return 0
+}
+
+const SITE_USAGE = 'usage: tidemark site create TENANT_ID NAME DOMAIN… | list TENANT_ID | delete TENANT_ID SITE_ID\n'
+
+/** A tenant's tracker sites, as POST/GET/DELETE /api/v2/sites do them with the tenant's apiKey. */
+export async function siteCommand(config: Config, args: string[]): Promise<number> {
+  const [action, tenant, ...rest] = args
+  const sites = (work: (registry: SiteRegistry, tenantId: string) => Promise<unknown>) =>
+    withNats(config, 'query', async (runtime) => {
+      // A site must belong to a tenant that exists: the registry itself takes any id.
+      if (!(await runtime.tenants.get(tenant as string))) throw new EngineErrors.TenantNotFound(String(tenant))
+      return work(await SiteRegistry.open(runtime.nc), tenant as string)
+    })
+  let result: unknown
+  if (action === 'create' && tenant && rest.length >= 2) {
+    const [name, ...domains] = rest
+    result = await sites((registry, id) => registry.create(id, name as string, domains))
+  } else if (action === 'list' && tenant && rest.length === 0) {
+    result = await sites((registry, id) => registry.list(id))
+  } else if (action === 'delete' && tenant && rest.length === 1) {
+    result = { ...((await sites((registry, id) => registry.delete(id, rest[0] as string))) as object), deleted: true }
+  } else {
+    process.stderr.write(SITE_USAGE)
     return 2
   }
   process.stdout.write(JSON.stringify(result) + '\n')

@@ -3,10 +3,11 @@
 // event-loop delay, heap and GC from prom-client's defaults.
 import { TidemarkMetrics, type StorageConsumer } from '../engine/index.ts'
 import type { TriggerHistoryWriter, TriggerOutputSink } from '../engine/rules/index.ts'
+import type { HitWriter } from '../engine/tracker/index.ts'
 import { registerStreamMetrics, type StreamRuntime } from '../engine/stream/index.ts'
 import type { BatchPublisher } from '../ingest/index.ts'
 
-export function createProcessMetrics(parts: { storage?: StorageConsumer; publisher?: BatchPublisher; stream?: StreamRuntime; triggers?: TriggerOutputSink; triggerHistory?: TriggerHistoryWriter }): TidemarkMetrics {
+export function createProcessMetrics(parts: { storage?: StorageConsumer; publisher?: BatchPublisher; stream?: StreamRuntime; triggers?: TriggerOutputSink; triggerHistory?: TriggerHistoryWriter; hitWriter?: HitWriter }): TidemarkMetrics {
   const metrics = new TidemarkMetrics()
   const { storage, publisher } = parts
   if (storage) {
@@ -51,7 +52,7 @@ export function createProcessMetrics(parts: { storage?: StorageConsumer; publish
       gauges: { pendingSamples: 'Samples accepted by ingest and waiting for JetStream acks' },
     })
   }
-  const { stream, triggers, triggerHistory } = parts
+  const { stream, triggers, triggerHistory, hitWriter } = parts
   if (stream) {
     // Per partition: backlog (consumer lag), late samples, watermark, rebuilds, outputs; the pool's threads and
     // their utilisation; rule evaluations and transitions from the worker threads.
@@ -74,6 +75,16 @@ export function createProcessMetrics(parts: { storage?: StorageConsumer; publish
       counters: {
         stored: 'Trigger events written from TM_TRIGGERS to ClickHouse trigger_events (redeliveries included; the table keeps each id once)',
         insertFailures: 'Inserts into trigger_events that failed (the events were handed back to JetStream)',
+      },
+    })
+  }
+  if (hitWriter) {
+    metrics.exportStats({
+      prefix: 'tidemark_tracker_',
+      read: () => hitWriter.stats,
+      counters: {
+        stored: 'Tracker hits written from TM_HITS to ClickHouse pageviews and events (redeliveries included; the tables keep each id once)',
+        insertFailures: 'Inserts into pageviews or events that failed (the hits were handed back to JetStream)',
       },
     })
   }

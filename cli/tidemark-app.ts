@@ -24,10 +24,12 @@ import {
   type EngineRuntime,
   type HealthCheck,
   type NatsRole,
+  SiteRegistry,
 } from '../engine/index.ts'
 import { STREAM_RULES_MODULE, streamRulesSnapshot, TriggerHistoryWriter, TriggerOutputSink } from '../engine/rules/index.ts'
 import { StreamRuntime } from '../engine/stream/index.ts'
-import { createPublisher, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
+import { startHitWriter, type HitWriter } from '../engine/tracker/index.ts'
+import { createPublisher, createTracker, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
 import { queryPlugin } from '../query/index.ts'
 import { createProcessMetrics } from './process-metrics.ts'
 
@@ -76,6 +78,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
   let triggerHistory: TriggerHistoryWriter | undefined
   let stopWatchingRules: (() => void) | undefined
   let publisher: BatchPublisher | undefined
+  let tracker: { stop(): void } | undefined
+  let hitWriter: HitWriter | undefined
   let app: FastifyInstance | undefined
   try {
     const { store, storageState } = runtime
@@ -90,6 +94,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
         afterInsert: options.afterInsert,
       })
       await storage.start()
+      hitWriter = await startHitWriter({ nc: runtime.nc, js: runtime.js, store, log })
     }
     if (roles.includes('engine') || roles.includes('query')) {
       // One store per process: the engine evaluates the rules the query tier serves, from the same watch.
@@ -128,6 +133,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     const server: FastifyInstance = Fastify({
       loggerInstance: log as FastifyBaseLogger,
       ...httpServerOptions({ longestHandlerMs: config.publishTimeoutMs }),
+      // Only the proxies named: a client's own X-Forwarded-For would otherwise choose its visitor id.
+      ...(config.trustProxy ? { trustProxy: config.trustProxy.split(',').map((p) => p.trim()) } : {}),
       // The router answers a URL that does not percent-decode (`/%zz`) itself, before any route: in Tidemark's shape too.
       frameworkErrors: (error, request, reply) =>
         errorHandler(error.code === 'FST_ERR_BAD_URL' ? new HttpErrors.InvalidRequest('the URL is not valid percent-encoding') : error, request, reply),
@@ -152,7 +159,9 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
 
     if (roles.includes('ingest')) {
       publisher = createPublisher(runtime.nc, config, log)
-      const ingestOptions = { tenants: runtime.tenants, publisher }
+      const opened = await createTracker(runtime.nc, log)
+      tracker = opened
+      const ingestOptions = { tenants: runtime.tenants, publisher, tracker: opened }
       await server.register(async (scope) => ingestPlugin(scope, ingestOptions))
       const publisherRef = publisher
       checks.ingest = async () => publisherRef.health()
@@ -160,10 +169,10 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     let adminToken: AdminToken | undefined
     if (roles.includes('query') && store) {
       adminToken = loadAdminToken(config.dataDir, config.adminToken)
-      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules, nc: runtime.nc, defaultQuota: defaultQuota(config) }
+      const queryOptions = { tenants: runtime.tenants, store, adminToken: adminToken.token, uiDir: options.uiDir, rules, nc: runtime.nc, defaultQuota: defaultQuota(config), sites: await SiteRegistry.open(runtime.nc) }
       await server.register(async (scope) => queryPlugin(scope, queryOptions))
     }
-    registerMetricsRoute(server, createProcessMetrics({ storage, publisher, stream, triggers, triggerHistory }))
+    registerMetricsRoute(server, createProcessMetrics({ storage, publisher, stream, triggers, triggerHistory, hitWriter }))
     await server.listen({ port: config.port, host: config.host })
     const { port } = server.server.address() as { port: number }
     const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host}:${port}`
@@ -187,6 +196,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
           await started.app.close()
           await started.publisher?.drain()
           await started.storage?.drain()
+          tracker?.stop()
+          await hitWriter?.stop()
           // The stream engine hands its partitions over: readers finish what they read, publish it, checkpoint.
           stopWatchingRules?.()
           await started.stream?.stop()
@@ -200,6 +211,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
   } catch (err) {
     await app?.close().catch(() => {})
     await storage?.stop().catch(() => {})
+    tracker?.stop()
+    await hitWriter?.stop()
     stopWatchingRules?.()
     await stream?.stop().catch(() => {})
     await triggerHistory?.stop()

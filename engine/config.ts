@@ -40,6 +40,11 @@ export const ConfigSchema = Type.Object({
   quotaSamplesPerSec: Type.Integer({ minimum: 0, maximum: 1_000_000_000 }),
   /** The burst (token bucket size) of that default quota. */
   quotaBurst: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+  /**
+   * The proxies in front of the HTTP tiers (addresses or CIDRs, comma-separated), whose X-Forwarded-For is
+   * believed: the tracker hashes the client's address into visitor ids. Unset: the socket's address.
+   */
+  trustProxy: Type.Optional(Type.String({ pattern: '^[0-9A-Fa-f.:/]+(,\\s*[0-9A-Fa-f.:/]+)*$' })),
   /** Largest number of rows the storage consumer writes in one insert. */
   storageBatchRows: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
   /** How long the storage consumer waits to fill an insert. */
@@ -112,6 +117,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     publishTimeoutMs: int(env.TIDEMARK_PUBLISH_TIMEOUT_MS, 10_000),
     quotaSamplesPerSec: int(env.TIDEMARK_QUOTA_SAMPLES_PER_SEC, 1_000_000),
     quotaBurst: int(env.TIDEMARK_QUOTA_BURST, 2_000_000),
+    trustProxy: env.TIDEMARK_TRUST_PROXY || undefined,
     storageBatchRows: int(env.TIDEMARK_STORAGE_BATCH_ROWS, 100_000),
     storageLingerMs: int(env.TIDEMARK_STORAGE_LINGER_MS, 500),
     storageAckWaitMs: int(env.TIDEMARK_STORAGE_ACK_WAIT_MS, 60_000),

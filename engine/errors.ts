@@ -28,6 +28,8 @@ export const EngineErrors = {
   ),
   TenantNotFound: createError('TM_ENGINE_TENANT_NOT_FOUND', 'No tenant with id "%s"', 404),
   TenantChanged: createError('TM_ENGINE_TENANT_CHANGED', 'The tenant changed meanwhile: %s', 409),
+  SiteNotFound: createError('TM_ENGINE_SITE_NOT_FOUND', 'This tenant has no site with id "%s"', 404),
+  SiteInvalid: createError('TM_ENGINE_SITE_INVALID', 'Invalid site: %s', 400),
   StorageInsertFailed: createError('TM_ENGINE_STORAGE_INSERT_FAILED', 'ClickHouse insert failed: %s', 503),
   BatchDecodeFailed: createError('TM_ENGINE_BATCH_DECODE_FAILED', 'A beacon batch could not be decoded: %s', 500),
   AnomalyInputInvalid: createError('TM_ENGINE_ANOMALY_INPUT_INVALID', 'Anomaly scorer: %s', 400),

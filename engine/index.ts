@@ -2,7 +2,7 @@
 // Everything else under engine/ is internal and may change without notice
 // (eslint's no-restricted-imports keeps it so). The engine is rooms by concern,
 // each with its own door (<room>/index.ts): model, nats, tenancy, storage,
-// clickhouse, http, stream, rules, anomaly; this file re-exports those doors.
+// clickhouse, http, stream, rules, anomaly, tracker; this file re-exports those doors.
 export { loadConfig, type Config, type Env } from './config.ts'
 export { EngineErrors } from './errors.ts'
 export { METRIC_NAME_PATTERN, metricKind, type MetricKind } from './model/index.ts'
@@ -42,6 +42,10 @@ export { validatorCompiler } from './http/index.ts'
 export { requireRole, requireAdmin, tenantOf, type AuthHook } from './http/index.ts'
 export { registerHealthRoute, type HealthCheck } from './http/index.ts'
 export { TidemarkMetrics, registerMetricsRoute, type StatsExport } from './http/index.ts'
+export { SiteRegistry, siteServes, isSiteId, SITE_ID_PATTERN, SITE_DOMAIN_PATTERN, MAX_SITE_DOMAINS, MAX_SITE_NAME, type Site } from './tenancy/index.ts'
+export { TrackerBeaconSchema, TRACKER_BODY_LIMIT, SCREEN_CLASSES, UTM_FIELDS, VisitorSalts, visitorId, PAGEVIEWS_TABLE, EVENTS_TABLE } from './tracker/index.ts'
+export { insertHits, type TrackerBeacon, type Hit, type HitWriterStats } from './tracker/index.ts'
+export { hitSubject, HITS_STREAM, HITS_CONSUMER, TRACKER_SALTS_BUCKET } from './nats/index.ts'
 export { rulesTestCommand } from './rules/index.ts'
 export { openBucket } from './nats/index.ts'
 export { RuleStore, ensureRulesBucket, RULES_BUCKET, MAX_RULE_FILE_BYTES, type RuleFileSpec, type RuleSource, type TenantRules } from './rules/index.ts'

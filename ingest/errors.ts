@@ -27,6 +27,13 @@ export const IngestErrors = {
     'A request with this Idempotency-Key is still being made durable; retry after Retry-After seconds',
     409
   ),
+  OriginMissing: createError(
+    'TM_INGEST_ORIGIN_MISSING',
+    'A tracker beacon must come from a page of a registered site: the request has no Origin header (or Origin "null"); nothing was stored',
+    403
+  ),
+  OriginNotAllowed: createError('TM_INGEST_ORIGIN_NOT_ALLOWED', 'Origin %s is not one of the domains of site %s; nothing was stored. Add the domain to the site (tidemark site create … or POST /api/v2/sites)', 403),
+  SiteUnknown: createError('TM_INGEST_SITE_UNKNOWN', 'No site has the id "%s" (never created, or deleted); nothing was stored', 404),
 } as const
 
 /** A 400 that names every bad field, in the shape the error handler sends as `fields`. */

@@ -3,7 +3,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstream } from '@nats-io/jetstream'
-import { createErrorHandler, defaultQuota, TenantQuotas, type Logger, type TenantRegistry } from '../engine/index.ts'
+import { createErrorHandler, defaultQuota, SiteRegistry, TenantQuotas, VisitorSalts, type Logger, type TenantRegistry } from '../engine/index.ts'
 import { BatchPublisher } from './batch-publisher.ts'
 import { beaconBodyParsers } from './body-formats.ts'
 import { invalidBeacon } from './errors.ts'
@@ -12,14 +12,18 @@ import { registerCacheRoute } from './cache-route.ts'
 import { registerMetricsRoute } from './metrics-route.ts'
 import { TenantRateLimiter } from './rate-limiter.ts'
 import { IngestUsage } from './usage.ts'
+import { registerTrackerRoutes, type TrackerOptions } from './tracker-route.ts'
 
 export { BatchPublisher, type PublisherStats, type PublishOutcome } from './batch-publisher.ts'
 export { IngestErrors } from './errors.ts'
 export { IdempotencyStore } from './idempotency.ts'
+export { TRACKER_SCRIPT, type TrackerOptions } from './tracker-route.ts'
 
 export interface IngestPluginOptions {
   tenants: TenantRegistry
   publisher: BatchPublisher
+  /** The browser tracker's sites, salts and JetStream: GET /t.js and POST /api/v2/beacon are served when given. */
+  tracker?: TrackerOptions
 }
 
 export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOptions): Promise<void> {
@@ -28,6 +32,14 @@ export async function ingestPlugin(app: FastifyInstance, options: IngestPluginOp
   const routeOptions = { ...options, idempotency: options.publisher.idempotency }
   registerMetricsRoute(app, routeOptions)
   registerCacheRoute(app, routeOptions)
+  if (options.tracker) registerTrackerRoutes(app, options.publisher, options.tracker)
+}
+
+/** What the tracker routes need: the sites, followed from now on (stop() them at close), and the shared daily salts. */
+export async function createTracker(nc: NatsConnection, log?: Logger): Promise<TrackerOptions & { stop(): void }> {
+  const sites = await SiteRegistry.open(nc)
+  sites.follow(nc, log)
+  return { sites, salts: new VisitorSalts(nc), js: jetstream(nc), stop: () => sites.stop() }
 }
 
 export function createPublisher(

@@ -22,6 +22,7 @@ import type { TenantRateLimiter } from './rate-limiter.ts'
 import { beaconsToSamples, notDurableBeacons } from './beacon-samples.ts'
 import { IngestErrors, invalidBeacon } from './errors.ts'
 import { decodeDurable, encodeDurable, isValidIdempotencyKey, type IdempotencyStore } from './idempotency.ts'
+import { usageHook } from './usage.ts'
 
 /** 1,000 beacons of up to 64 metrics fit well within it. */
 export const METRICS_BODY_LIMIT = 1024 * 1024
@@ -40,7 +41,7 @@ export interface MetricsRouteOptions {
 /** pino's level numbers; 'silent' is above them all. */
 const LEVEL_VALUES: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
 
-function atLeastWarn(app: FastifyInstance): LogLevel {
+export function atLeastWarn(app: FastifyInstance): LogLevel {
   return (LEVEL_VALUES[app.log.level] ?? 0) >= 40 ? (app.log.level as LogLevel) : 'warn'
 }
 
@@ -143,16 +144,10 @@ export function registerBeaconRoute(app: FastifyInstance, options: MetricsRouteO
       logLevel: atLeastWarn(app),
       onRequest: requireRole(options.tenants, 'ingest'),
       // Usage of the credential: only an authenticated request has a tenant to count it for.
-      onResponse: async (request, reply) => {
-        const usage = publisher.usage
-        const tenant = request.principal?.tenantId
-        if (!usage || !tenant) return
-        usage.add(tenant, 'requests', 1)
-        const length = Number(request.headers['content-length'])
-        if (length > 0) usage.add(tenant, 'bytes', length)
-        if (reply.statusCode === 429) usage.add(tenant, 'rateLimited', 1)
-        else if (reply.statusCode >= 400) usage.add(tenant, 'refused', 1)
-      },
+      onResponse: usageHook(
+        () => publisher.usage,
+        (request) => request.principal?.tenantId
+      ),
     },
     async (request, reply) => {
       const receivedAt = Date.now()

@@ -5,6 +5,7 @@
 // Each point is the count over its interval, so a sum over a range is the total.
 // /metrics carries no tenant at all.
 import { randomBytes } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { USAGE_METRICS, USAGE_TENANT, USAGE_TENANT_TAG, type Sample, type UsageCounter } from '../engine/index.ts'
 
 type Counts = Record<UsageCounter, number>
@@ -38,12 +39,26 @@ export class IngestUsage {
     }
     const giveBack = (notDurable?: Uint8Array | null) => {
       samples.forEach((s, i) => {
-        // null restored everything once, so every interval published the counts again on top (the views test saw 3 requests read 15).
+        // No flags: the publish failed, all of it comes back; null: every sample is durable, none does.
         if (notDurable === undefined || (notDurable !== null && notDurable[i])) {
           this.add((s[4] as Record<string, string>)[USAGE_TENANT_TAG] as string, COUNTER_OF[s[1]] as UsageCounter, s[3])
         }
       })
     }
     return { samples, giveBack }
+  }
+}
+
+/** A route's onResponse hook counting each request for the tenant it wrote for (none found: not counted). */
+export function usageHook(usage: () => IngestUsage | undefined, tenantOf: (request: FastifyRequest) => string | undefined) {
+  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const counts = usage()
+    const tenant = tenantOf(request)
+    if (!counts || !tenant) return
+    counts.add(tenant, 'requests', 1)
+    const length = Number(request.headers['content-length'])
+    if (length > 0) counts.add(tenant, 'bytes', length)
+    if (reply.statusCode === 429) counts.add(tenant, 'rateLimited', 1)
+    else if (reply.statusCode >= 400) counts.add(tenant, 'refused', 1)
   }
 }

@@ -3,7 +3,7 @@
 // the credential's, never a parameter.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
-import { metricKind, METRIC_NAME_PATTERN, requireRole, tenantOf, type ClickHouseStore, type TenantRegistry } from '../engine/index.ts'
+import { metricKind, METRIC_NAME_PATTERN, requireRole, tenantOf, type ClickHouseStore, type SiteRegistry, type TenantRegistry } from '../engine/index.ts'
 import { aggregate, metricNames, type AggregateStat } from './aggregate-query.ts'
 import { requireKnownMetrics } from './bucket-query.ts'
 import type { AggregateResponse, AggregateSeries, MetricInfo } from './read-contract.ts'
@@ -44,6 +44,8 @@ export const SitesSummaryQuerySchema = Type.Object({ ...RANGE_QUERY }, { additio
 export interface AggregateRouteOptions {
   tenants: TenantRegistry
   store: ClickHouseStore
+  /** The tenants' sites: sites-summary names them, and lists those without a pageview yet. */
+  sites?: SiteRegistry
 }
 
 /** The CSV columns of an aggregate series: all but t, in the JSON's order. */
@@ -89,7 +91,9 @@ export function registerAggregateRoutes(app: FastifyInstance, options: Aggregate
     async (request: FastifyRequest, reply: FastifyReply) => {
       const query = request.query as Static<typeof SitesSummaryQuerySchema>
       const range = resolveRange(query)
-      const answer = await sitesSummary(options.store, tenantOf(request), range)
+      const tenant = tenantOf(request)
+      const sites = (await options.sites?.list(tenant)) ?? []
+      const answer = await sitesSummary(options.store, tenant, range, sites)
       return sendReport(request, reply, answer, () => [
         { keys: { scope: 'total', site: '' }, series: answer.series as unknown as Columns },
         ...answer.sites.map((s) => ({ keys: { scope: 'site', site: s.site }, series: s.series as unknown as Columns })),

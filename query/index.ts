@@ -2,7 +2,7 @@
 // SQL console, retention settings, the tenant admin routes and the dashboard. ingest/ never imports it.
 import type { FastifyInstance } from 'fastify'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { createErrorHandler, type ClickHouseStore, type RuleStore, type TenantQuota, type TenantRegistry } from '../engine/index.ts'
+import { createErrorHandler, type ClickHouseStore, type RuleStore, type SiteRegistry, type TenantQuota, type TenantRegistry } from '../engine/index.ts'
 import { registerAggregateRoutes } from './aggregate-route.ts'
 import { registerRetentionRoutes } from './retention-route.ts'
 import { registerSqlRoute } from './sql-route.ts'
@@ -16,6 +16,7 @@ import { registerCacheRoute } from './cache-route.ts'
 import { registerTriggersRoute } from './triggers-route.ts'
 import { registerLiveRoute, type LiveOptions } from './live-route.ts'
 import { registerChartsRoute } from './charts-route.ts'
+import { registerSitesRoutes } from './sites-route.ts'
 
 export { QueryErrors } from './errors.ts'
 
@@ -23,6 +24,8 @@ export interface QueryPluginOptions {
   tenants: TenantRegistry
   store: ClickHouseStore
   adminToken: string
+  /** The tracker's sites: /api/v2/sites is served, and a deleted tenant's sites go with it, when given. */
+  sites?: SiteRegistry
   /** The rule store (engine/rules/rule-store.ts); the rules API is served when the process opened one. */
   rules?: RuleStore
   /** GET /api/v2/live's heartbeat, tick and per-tenant bound; defaults in live-route.ts (tests shorten them). */
@@ -48,6 +51,7 @@ export async function queryPlugin(app: FastifyInstance, options: QueryPluginOpti
   registerTenantRoutes(app, options)
   registerQuotaRoutes(app, options)
   registerUsageRoutes(app, options)
+  if (options.sites) registerSitesRoutes(app, { tenants: options.tenants, sites: options.sites })
   if (options.rules) registerRulesRoutes(app, { tenants: options.tenants, rules: options.rules })
   await registerUi(app, options.uiDir)
 }

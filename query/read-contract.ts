@@ -63,7 +63,7 @@ export interface AggregateResponse {
   groups?: AggregateGroup[]
 }
 
-/** Tracker figures of one site, or of all: sums of page_views and visits, and distinct visitors (the `visitor` tag). */
+/** Tracker figures of one site, or of all: pageviews, visits (a visitor's pageviews with gaps under 30 min) and unique visitors. */
 export interface SiteTotals {
   page_views: number
   visits: number
@@ -77,7 +77,7 @@ export interface SiteSeries {
   visitors: number[]
 }
 
-/** GET /api/v2/analytics/sites-summary: the MultiSiteAggregator's figures, per site (the `site` tag) and in total. */
+/** GET /api/v2/analytics/sites-summary: the MultiSiteAggregator's figures from the tracker's pageviews, per site and in total. */
 export interface SitesSummaryResponse {
   from: number
   to: number
@@ -86,8 +86,8 @@ export interface SitesSummaryResponse {
   /** Across every site; visitors counted once however many sites they saw. */
   total: SiteTotals
   series: SiteSeries
-  /** Most page views first; "" gathers beacons without a site tag. */
-  sites: { site: string; total: SiteTotals; series: SiteSeries }[]
+  /** Most page views first; every registered site (with its name), and deleted sites that still have pageviews (id only). */
+  sites: { site: string; name?: string; total: SiteTotals; series: SiteSeries }[]
 }
 
 /** The figures a performance metric has per step and over the range. */

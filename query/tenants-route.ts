@@ -4,7 +4,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { Type, type Static } from '@sinclair/typebox'
 import type { ErrorObject } from 'ajv'
-import { CREDENTIAL_ROLES, EngineErrors, fieldProblems, requireAdmin, TENANT_NAME_PATTERN, type CredentialName, type TenantRegistry } from '../engine/index.ts'
+import { CREDENTIAL_ROLES, EngineErrors, fieldProblems, requireAdmin, TENANT_NAME_PATTERN, type CredentialName, type SiteRegistry, type TenantRegistry } from '../engine/index.ts'
 
 export const CreateTenantSchema = Type.Object(
   {
@@ -41,7 +41,7 @@ function creationError(body: unknown, validationError: FastifyError): Error {
   return Object.assign(new EngineErrors.TenantNameInvalid(name), { fields })
 }
 
-export function registerTenantRoutes(app: FastifyInstance, options: { tenants: TenantRegistry; adminToken: string }): void {
+export function registerTenantRoutes(app: FastifyInstance, options: { tenants: TenantRegistry; adminToken: string; sites?: SiteRegistry }): void {
   const authorize = requireAdmin(options.adminToken)
   app.post('/api/v2/tenants', { schema: { body: CreateTenantSchema }, attachValidation: true, onRequest: authorize }, async (request, reply) => {
     if (request.validationError) throw creationError(request.body, request.validationError as FastifyError)
@@ -64,6 +64,8 @@ export function registerTenantRoutes(app: FastifyInstance, options: { tenants: T
   app.delete('/api/v2/tenants/:id', { schema: { params: TenantParams }, onRequest: authorize }, async (request) => {
     const { id } = request.params as Static<typeof TenantParams>
     const deleted = await options.tenants.delete(id)
+    // Its sites go too: the tracker carries no credential, so only this stops its pages' beacons.
+    await options.sites?.deleteAllOf(id)
     return { ...deleted, deleted: true }
   })
 }

@@ -341,18 +341,18 @@ async function loadAnomalies(key: string, range: TimeRange, signal: AbortSignal,
 
 /**
  * Asks only for the views whose metrics the tenant has sent: the reporting routes answer 404 otherwise,
- * which the browser logs as a console error on every refresh.
+ * which the browser logs as a console error on every refresh. The sites view reads the tracker's tables
+ * and is asked always; it shows when the tenant has a site.
  */
 async function loadPanels(key: string, range: TimeRange, signal: AbortSignal, quiet: boolean, names: Set<string>): Promise<void> {
   const has = (...wanted: string[]): boolean => wanted.some((name) => names.has(name))
   performance.panel.root.hidden = !has('response_time', 'db_query_time', 'memory_usage')
   cache.panel.root.hidden = !has('cache_hits', 'cache_misses', 'cache_size_kb', 'cache_size_bytes')
-  sites.panel.root.hidden = !has('page_views', 'visits')
   for (const panel of [timeline.panel, usage.panel, sqlConsole.panel, retention.panel]) panel.root.hidden = false
   const empty = {
     performance: 'No response_time, db_query_time or memory_usage samples in this range: send them to POST /api/v2/analytics/metrics, or widen the range.',
     cache: 'No cache stats in this range: report hits, misses and size_kb to POST /api/v2/analytics/cache, or widen the range.',
-    sites: 'No site traffic in this range: send page_views and visits with a site tag, or widen the range.',
+    sites: 'No site traffic in this range: add the tracker to your pages (README, "Track a site"), or widen the range.',
   }
   await Promise.all([
     performance.panel.root.hidden ||
@@ -360,7 +360,11 @@ async function loadPanels(key: string, range: TimeRange, signal: AbortSignal, qu
         loadAnomalies(key, range, signal, names.has(ANOMALY_METRIC))
       ),
     cache.panel.root.hidden || loadPanel(cache.panel, quiet, empty.cache, () => fetchCache(key, range, signal), (a) => cache.show(a), signal),
-    sites.panel.root.hidden || loadPanel(sites.panel, quiet, empty.sites, () => fetchSitesSummary(key, range, signal), (a) => sites.show(a), signal),
+    // The tracker's view: shown once the tenant has a site (the route answers for any tenant, never 404).
+    loadPanel(sites.panel, quiet, empty.sites, () => fetchSitesSummary(key, range, signal), (a) => {
+      sites.panel.root.hidden = a.sites.length === 0
+      sites.show(a)
+    }, signal),
     loadPanel(usage.panel, quiet, 'No usage recorded.', () => fetchUsage(key, range, signal), (a) => usage.show(a, range), signal),
     retention.load(signal),
     fetchTriggers(key, range, signal).then(

@@ -1,5 +1,6 @@
 // MultiSiteAggregator: visits and unique visitors per site and in total (from
-// /analytics/sites-summary), a sparkline per site and one chart of the total.
+// /analytics/sites-summary, the browser tracker's pageviews), a sparkline per
+// site and one chart of the total.
 import uPlot from 'uplot'
 import type { SitesSummaryResponse } from './api.ts'
 import { cssVar, followSize, nameChart, timeChartOptions, valueAxis, type ChartContext } from './chart-kit.ts'
@@ -74,7 +75,7 @@ export class SitesPanel {
   show(response: SitesSummaryResponse): void {
     const { total, series, sites } = response
     if (sites.length === 0 || total.page_views + total.visits === 0) {
-      this.panel.set('empty', 'No site traffic in this range: send page_views and visits with a site tag (and a visitor tag for unique visitors), or widen the range.')
+      this.panel.set('empty', 'No site traffic in this range: add a site (POST /api/v2/sites or tidemark site create) and its <script> tag to your pages, or widen the range.')
       return
     }
     this.figures.set('visits', integer(total.visits))
@@ -86,7 +87,7 @@ export class SitesPanel {
         const row = element('tr')
         row.dataset.site = site.site
         row.append(
-          element('td', undefined, site.site || '(no site tag)'),
+          element('td', undefined, site.name ?? `${site.site} (deleted)`),
           element('td', 'num', integer(site.total.visits)),
           element('td', 'num', integer(site.total.visitors)),
           element('td', 'num', integer(site.total.page_views))

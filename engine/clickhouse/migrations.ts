@@ -14,7 +14,8 @@ import { tenantViews } from './migrations/002-tenant-views.ts'
 import { seriesRollups } from './migrations/003-series-rollups.ts'
 import { retention } from './migrations/004-retention.ts'
 import { triggerEvents } from './migrations/005-trigger-events.ts'
+import { trackerTables } from './migrations/007-tracker-tables.ts'
 
 export type { Migration } from './migration.ts'
 
-export const MIGRATIONS: readonly Migration[] = [releaseSchema, tenantViews, seriesRollups, retention, triggerEvents]
+export const MIGRATIONS: readonly Migration[] = [releaseSchema, tenantViews, seriesRollups, retention, triggerEvents, trackerTables]

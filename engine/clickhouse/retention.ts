@@ -30,6 +30,15 @@ export const RETENTION_TARGETS: ReadonlyArray<{ table: string; time: string; fie
   { table: 'samples_1h', time: 't', field: 'rollup1hDays' },
 ]
 
+/**
+ * The tracker's tables (migration 7) age with the raw samples' policy. Apart from RETENTION_TARGETS, which
+ * migration 4 reads and must not change; applied only where the table exists (a schema held below 7).
+ */
+export const TRACKER_RETENTION_TARGETS: ReadonlyArray<{ table: string; time: string; field: PolicyField }> = [
+  { table: 'pageviews', time: 'toDateTime(ts)', field: 'rawDays' },
+  { table: 'events', time: 'toDateTime(ts)', field: 'rawDays' },
+]
+
 /** A rule that deletes nothing: the TTL of a table no tenant limits (a table keeps a TTL once it had one, so REMOVE TTL never meets "no TTL"). */
 export function neutralTtl(time: string): string {
   return `${time} + toIntervalDay(1) DELETE WHERE 0`
@@ -91,7 +100,10 @@ export async function applyRetentionPolicies(store: ClickHouseStore): Promise<vo
     tenant: row.tenant,
     policy: { rawDays: days(row.raw_days), rollup1mDays: days(row.rollup_1m_days), rollup1hDays: days(row.rollup_1h_days) },
   }))
-  for (const target of RETENTION_TARGETS) {
+  const present = new Set(
+    (await store.rows<{ name: string }>(`SELECT name FROM system.tables WHERE database = {db:String}`, { db: store.database })).map((t) => t.name)
+  )
+  for (const target of [...RETENTION_TARGETS, ...TRACKER_RETENTION_TARGETS.filter((t) => present.has(t.table))]) {
     await store.command(`ALTER TABLE ${store.database}.${target.table} MODIFY TTL ${ttlFor(target, policies)} SETTINGS materialize_ttl_after_modify = 0`)
   }
 }

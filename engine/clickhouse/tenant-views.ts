@@ -28,6 +28,8 @@ export const TENANT_VIEWS: readonly TenantView[] = [
   named('tenant_analytics'),
   named('series_1m'),
   named('series_1h'),
+  named('pageviews'),
+  named('events'),
 ]
 
 export function tenantView(name: string): TenantView | undefined {

@@ -26,7 +26,21 @@ import { describeNatsAuth, natsAuthOptions, type NatsAuth } from './nats-auth.ts
 import { backoffDelayMs } from '../retry.ts'
 import { ensureRulesBucket } from '../rules/rule-store.ts'
 import { triggersStreamConfig } from '../rules/trigger-stream.ts'
-import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_STREAM, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, IDEMPOTENCY_TTL_MS, STORAGE_CONSUMER, STORAGE_STATE_BUCKET, TENANTS_BUCKET } from './subjects.ts'
+import {
+  BEACONS_STREAM,
+  BEACONS_SUBJECTS,
+  DEAD_LETTERS_STREAM,
+  DEAD_LETTERS_SUBJECTS,
+  HITS_STREAM,
+  HITS_SUBJECTS,
+  IDEMPOTENCY_BUCKET,
+  IDEMPOTENCY_TTL_MS,
+  STORAGE_CONSUMER,
+  STORAGE_STATE_BUCKET,
+  TENANTS_BUCKET,
+  TRACKER_SALT_TTL_MS,
+  TRACKER_SALTS_BUCKET,
+} from './subjects.ts'
 
 export interface JetStreamLayout {
   replicas: number
@@ -230,7 +244,25 @@ export async function setupJetStream(nc: NatsConnection, layout: JetStreamLayout
       changes.push(`${STORAGE_CONSUMER}: ${changed.join(', ')}`)
     }
   }
+  // Tracker hits: kept like beacons, read by the engine's hit writer (engine/tracker/hit-writer.ts).
+  await upsertStream(
+    jsm,
+    {
+      name: HITS_STREAM,
+      subjects: [HITS_SUBJECTS],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      num_replicas: layout.replicas,
+      max_age: nanos(BEACONS_MAX_AGE_MS),
+      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    },
+    [replicasSetting],
+    changes
+  )
   await upsertStream(jsm, triggersStreamConfig(layout.replicas) as Parameters<JetStreamManager['streams']['add']>[0] & { name: string }, [replicasSetting], changes)
+  // The bucket's age limit is what deletes a day's salt 48 h after it was made. Before the tenants bucket, as
+  // the hits stream: an ingest process that found that bucket finds these too.
+  await upsertBucket(nc, jsm, TRACKER_SALTS_BUCKET, layout.replicas, changes, TRACKER_SALT_TTL_MS)
   // Before the tenants bucket: a process that waits for that one (verifyJetStream) then finds the rules too.
   await ensureRulesBucket(nc, layout.replicas)
   await upsertBucket(nc, jsm, TENANTS_BUCKET, layout.replicas, changes)

@@ -7,7 +7,8 @@
 import { ROLE_RULES_PUBLISH } from '../rules/trigger-permissions.ts'
 import { QUOTA_KEY_PREFIX } from '../tenancy/tenant-quotas.ts'
 import { PARTITION_LEASES_BUCKET, STREAM_CHECKPOINTS_BUCKET, WINDOWS_SUBJECTS } from '../stream/stream-layout.ts'
-import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_SUBJECTS, IDEMPOTENCY_BUCKET, STORAGE_STATE_BUCKET, TENANTS_BUCKET, TRIGGERS_SUBJECTS } from './subjects.ts'
+import { SITE_KEY_PREFIX } from '../tenancy/site-registry.ts'
+import { BEACONS_STREAM, BEACONS_SUBJECTS, DEAD_LETTERS_SUBJECTS, HITS_SUBJECTS, IDEMPOTENCY_BUCKET, STORAGE_STATE_BUCKET, TENANTS_BUCKET, TRACKER_SALTS_BUCKET, TRIGGERS_SUBJECTS } from './subjects.ts'
 
 export type NatsRole = 'ingest' | 'engine' | 'query'
 export const NATS_ROLES: readonly NatsRole[] = ['ingest', 'engine', 'query']
@@ -57,6 +58,13 @@ const followTokens = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.*.$KV.${TENANTS_
  */
 const watchQuotas = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.*.$KV.${TENANTS_BUCKET}.${QUOTA_KEY_PREFIX}>`]
 
+/** Following the tracker's sites (engine/tenancy/site-registry.ts), as the quotas are: the filter holds the watch to `site.>`. */
+const watchSites = [`${API}.CONSUMER.CREATE.${TENANTS_STREAM}.*.$KV.${TENANTS_BUCKET}.${SITE_KEY_PREFIX}>`]
+
+/** The tracker's daily salts: ingest reads today's and creates it when it is missing (kv.create: the first process wins). */
+const SALTS_STREAM = `KV_${TRACKER_SALTS_BUCKET}`
+const keepSalts = [`${API}.STREAM.INFO.${SALTS_STREAM}`, `${API}.DIRECT.GET.${SALTS_STREAM}.>`, `$KV.${TRACKER_SALTS_BUCKET}.>`]
+
 /** Idempotency-Key records: ingest reads, creates and updates them (kv.create is the lock), nothing else. */
 const IDEMPOTENCY_STREAM = `KV_${IDEMPOTENCY_BUCKET}`
 const keepIdempotencyRecords = [`${API}.STREAM.INFO.${IDEMPOTENCY_STREAM}`, `${API}.DIRECT.GET.${IDEMPOTENCY_STREAM}.>`, `$KV.${IDEMPOTENCY_BUCKET}.>`]
@@ -65,10 +73,10 @@ const keepIdempotencyRecords = [`${API}.STREAM.INFO.${IDEMPOTENCY_STREAM}`, `${A
 const checkBeacons = [`${API}.STREAM.INFO.${BEACONS_STREAM}`]
 
 export const ROLE_PERMISSIONS: Record<NatsRole, NatsPermissions> = {
-  // Publishes beacons, reads tenants (to resolve ingest tokens), follows token withdrawals and watches quotas;
-  // never consumes beacons, never lists or writes a tenant.
+  // Publishes beacons and tracker hits, reads tenants (to resolve ingest tokens), follows token withdrawals and
+  // watches quotas and sites, keeps the tracker's salts; never consumes beacons, never lists or writes a tenant.
   ingest: {
-    publish: [BEACONS_SUBJECTS, ...checkBeacons, ...readTenants, ...followTokens, ...watchQuotas, ...keepIdempotencyRecords],
+    publish: [BEACONS_SUBJECTS, HITS_SUBJECTS, ...checkBeacons, ...readTenants, ...followTokens, ...watchQuotas, ...watchSites, ...keepIdempotencyRecords, ...keepSalts],
     subscribe: [`${inboxPrefixFor(['ingest'])}.>`],
   },
   // Owns JetStream: creates and changes streams, consumers and buckets (the whole API), consumes beacons
@@ -91,7 +99,7 @@ export const ROLE_PERMISSIONS: Record<NatsRole, NatsPermissions> = {
     ],
     subscribe: [`${inboxPrefixFor(['engine'])}.>`],
   },
-  // Reads, lists and (for the admin route POST /api/v2/tenants) writes tenants; serves the rules API (reads and
+  // Reads, lists and (for the admin route POST /api/v2/tenants, and a tenant's sites) writes tenants; serves the rules API (reads and
   // writes tm_rules); publishes no beacon.
   query: {
     publish: [...checkBeacons, ...readTenants, ...listTenants, `$KV.${TENANTS_BUCKET}.>`, ...ROLE_RULES_PUBLISH.query],

@@ -20,6 +20,20 @@ export const IDEMPOTENCY_BUCKET = 'tm_ingest_idempotency'
 /** How long a key is remembered: a retry after this is a new request. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3600_000
 
+/** Browser tracker hits (pageviews and events), `tm.hits.<tenant>`: their own stream, never metrics (docs/tracker.md). */
+export const HITS_STREAM = 'TM_HITS'
+export const HITS_SUBJECT_PREFIX = 'tm.hits.'
+export const HITS_SUBJECTS = `${HITS_SUBJECT_PREFIX}>`
+/** The durable consumer that writes hits into ClickHouse's pageviews and events. */
+export const HITS_CONSUMER = 'tm-hits'
+/** The tracker's daily visitor salts, `salt.<YYYY-MM-DD>`: random, shared by every ingest process, gone 48 h after they were made. */
+export const TRACKER_SALTS_BUCKET = 'tm_tracker_salts'
+export const TRACKER_SALT_TTL_MS = 48 * 3600_000
+
+export function hitSubject(tenant: string): string {
+  return HITS_SUBJECT_PREFIX + tenant
+}
+
 export function beaconSubject(partition: number): string {
   return BEACONS_SUBJECT_PREFIX + partition
 }

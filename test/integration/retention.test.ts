@@ -2,8 +2,9 @@
 // sets a policy over HTTP, ClickHouse is made to merge, and only that tenant's
 // expired rows are gone, raw and rolled up alike; every other row stays.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { applyMigrations, type CreatedTenant } from '../../engine/index.ts'
+import { applyMigrations, insertHits, type CreatedTenant } from '../../engine/index.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
+import { pageviewHit } from '../helpers/tracker-hits.ts'
 
 let stack: Stack
 let acme: CreatedTenant
@@ -22,6 +23,8 @@ beforeAll(async () => {
     const beacons = AGES.map((age) => ({ page_views: age, ts: now - age * DAY }))
     expect((await stack.request('POST', '/api/v2/analytics/metrics', tenant.ingestToken, beacons)).status).toBe(200)
     expect(await stack.waitForRows(tenant.id, AGES.length)).toBe(AGES.length)
+    // The tracker's pageviews age with the raw samples.
+    await insertHits(stack.tidemark.runtime.store!, AGES.map((age) => pageviewHit(tenant.id, 's_00000000000a', 'v', now - age * DAY)))
   }
 }, 60_000)
 afterAll(async () => stack?.stop())
@@ -29,14 +32,14 @@ afterAll(async () => stack?.stop())
 /** The ages (days) of a tenant's rows left in a table, after ClickHouse merged every part. */
 async function agesIn(table: string, tenant: CreatedTenant): Promise<number[]> {
   const store = stack.tidemark.runtime.store!
-  const time = table === 'samples' ? 'toUnixTimestamp64Milli(ts)' : 'toInt64(toUnixTimestamp(t)) * 1000'
+  const time = table === 'samples' || table === 'pageviews' ? 'toUnixTimestamp64Milli(ts)' : 'toInt64(toUnixTimestamp(t)) * 1000'
   const rows = await store.rows<{ at: number | string }>(`SELECT ${time} AS at FROM ${store.database}.${table} WHERE tenant = {t:String} ORDER BY at`, { t: tenant.id })
   return rows.map((r) => Math.round((now - Number(r.at)) / DAY)).sort((a, b) => b - a)
 }
 
 async function mergeAll(): Promise<void> {
   const store = stack.tidemark.runtime.store!
-  for (const table of ['samples', 'series_1m', 'series_1h', 'samples_1m', 'samples_1h']) await store.command(`OPTIMIZE TABLE ${store.database}.${table} FINAL`)
+  for (const table of ['samples', 'series_1m', 'series_1h', 'samples_1m', 'samples_1h', 'pageviews']) await store.command(`OPTIMIZE TABLE ${store.database}.${table} FINAL`)
 }
 
 describe('retention', () => {
@@ -55,11 +58,12 @@ describe('retention', () => {
     expect((await stack.request('GET', '/api/v2/retention', acme.apiKey)).body).toEqual(policy)
     await mergeAll()
     expect(await agesIn('samples', acme)).toEqual([10, 1])
+    expect(await agesIn('pageviews', acme)).toEqual([10, 1])
     expect(await agesIn('series_1m', acme)).toEqual([40, 10, 1])
     expect(await agesIn('samples_1m', acme)).toEqual([40, 10, 1])
     expect(await agesIn('series_1h', acme)).toEqual([120, 40, 10, 1])
     expect(await agesIn('samples_1h', acme)).toEqual([120, 40, 10, 1])
-    for (const table of ['samples', 'series_1m', 'series_1h']) expect(await agesIn(table, other), table).toEqual([...AGES])
+    for (const table of ['samples', 'series_1m', 'series_1h', 'pageviews']) expect(await agesIn(table, other), table).toEqual([...AGES])
   })
 
   it('answers aggregates from what remains', async () => {

@@ -102,10 +102,10 @@ describe("the specification's tables", () => {
       { db: store.database }
     )
     const merges = tables.filter((t) => t.engine.endsWith('MergeTree'))
-    expect(merges.map((t) => t.name).sort()).toEqual(['retention_policies', 'samples', 'samples_1h', 'samples_1m', 'series_1h', 'series_1m', 'trigger_events'])
+    expect(merges.map((t) => t.name).sort()).toEqual(['events', 'pageviews', 'retention_policies', 'samples', 'samples_1h', 'samples_1m', 'series_1h', 'series_1m', 'trigger_events'])
     for (const t of merges) expect(t.sorting_key, t.name).toMatch(/^tenant(,|$)/)
     const views = tables.filter((t) => t.name.endsWith('_for_tenant'))
-    expect(views).toHaveLength(9)
+    expect(views).toHaveLength(11)
     for (const v of views) expect(v.create_table_query, v.name).toMatch(/WHERE \(?tenant = \{tenant:String\}/)
   })
 })

@@ -29,11 +29,11 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { parseArgs } from 'node:util'
 import { pack } from 'msgpackr'
 import type { ClickHouseStore, Sample } from '../engine/index.ts'
 import { insertFile, rowBinaryFile } from './direct-insert.ts'
 import { cpuSince, cpuSnapshot } from './cpu-usage.ts'
+import { wholeNumberFlags } from './flags.ts'
 import type { E2eLoadResult, E2eLoadSpec, E2eProgress } from './e2e-load.ts'
 import { int, machineInfo, quantile, writeResults } from './report.ts'
 import { startTidemarkStack } from './tidemark-stack.ts'
@@ -83,32 +83,19 @@ async function rawInsertRate(store: ClickHouseStore, dir: string, samples: Sampl
 }
 
 export async function e2eScenario(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      duration: { type: 'string', default: '20' },
-      warmup: { type: 'string', default: '3' },
-      connections: { type: 'string', default: '8' },
-      beacons: { type: 'string', default: '1000' },
-      'raw-seconds': { type: 'string', default: '5' },
-      help: { type: 'boolean', short: 'h', default: false },
+  const flags = wholeNumberFlags(
+    argv,
+    {
+      duration: { default: 20, min: 1 },
+      warmup: { default: 3, min: 0 },
+      connections: { default: 8, min: 1 },
+      beacons: { default: 1000, min: 1 },
+      'raw-seconds': { default: 5, min: 1 },
     },
-  })
-  if (values.help) {
-    process.stdout.write(HELP)
-    return 0
-  }
-  const durationSec = Number(values.duration)
-  const warmupSec = Number(values.warmup)
-  const connections = Number(values.connections)
-  const beaconCount = Number(values.beacons)
-  const rawSeconds = Number(values['raw-seconds'])
-  for (const [flag, n] of Object.entries({ duration: durationSec, warmup: warmupSec, connections, beacons: beaconCount, 'raw-seconds': rawSeconds })) {
-    if (!Number.isInteger(n) || n < (flag === 'warmup' ? 0 : 1)) {
-      process.stderr.write(`--${flag} must be a whole number${flag === 'warmup' ? '' : ' above 0'}\n\n${HELP}`)
-      return 2
-    }
-  }
+    HELP
+  )
+  if (typeof flags === 'number') return flags
+  const { duration: durationSec, warmup: warmupSec, connections, beacons: beaconCount, 'raw-seconds': rawSeconds } = flags
 
   const stack = await startTidemarkStack({ quotaSamplesPerSec: 0 })
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-e2e-'))

@@ -1,20 +1,17 @@
 // The client of the query scenario, in its own process (the timings must not
-// share the server's event loop): GETs one URL `warmup` times untimed, then
-// `requests` times timed, one at a time, each answer read to its end.
-// Argument: a JSON spec; one result over IPC.
+// share the server's event loop). Argument: a JSON spec. For each message
+// {requests: n} from the parent it GETs the URL n times, one after another,
+// each answer read to its end, and replies with each request's ms; a message
+// {requests: 0} ends it. The parent asks for one at a time and runs the raw
+// statements in between, so API and raw meet the same neighbours.
 import { performance } from 'node:perf_hooks'
-import { timingOf, type Timing } from './report.ts'
 
 export interface QueryLoadSpec {
   url: string
   apiKey: string
-  requests: number
-  warmup: number
 }
 
-export interface QueryLoadResult {
-  timing: Timing
-  /** Each timed request, ms, in order. */
+export interface QueryLoadReply {
   ms: number[]
   problems: string[]
 }
@@ -22,31 +19,29 @@ export interface QueryLoadResult {
 const spec = JSON.parse(process.argv[2] ?? '{}') as QueryLoadSpec
 const headers = { authorization: `Bearer ${spec.apiKey}` }
 
-async function once(): Promise<{ ms: number; status: number }> {
-  const started = performance.now()
-  const response = await fetch(spec.url, { headers })
-  await response.arrayBuffer()
-  return { ms: performance.now() - started, status: response.status }
-}
-
-async function main(): Promise<void> {
-  const problems: string[] = []
-  for (let i = 0; i < spec.warmup; i++) await once()
+async function timed(n: number): Promise<QueryLoadReply> {
   const ms: number[] = []
-  for (let i = 0; i < spec.requests; i++) {
-    const r = await once()
-    if (r.status !== 200) problems.push(`GET ${new URL(spec.url).pathname} answered ${r.status}`)
-    ms.push(r.ms)
+  const problems = new Set<string>()
+  for (let i = 0; i < n; i++) {
+    const started = performance.now()
+    const response = await fetch(spec.url, { headers })
+    await response.arrayBuffer()
+    ms.push(performance.now() - started)
+    if (response.status !== 200) problems.add(`GET ${new URL(spec.url).pathname} answered ${response.status}`)
   }
-  const result: QueryLoadResult = {
-    timing: timingOf(ms),
-    ms,
-    problems: [...new Set(problems)],
-  }
-  await new Promise<void>((resolve) => process.send?.(result, () => resolve()))
+  return { ms, problems: [...problems] }
 }
 
-main().catch((err: Error) => {
-  process.stderr.write(`${err.stack ?? err.message}\n`)
-  process.exitCode = 1
+process.on('message', (message: { requests: number }) => {
+  if (message.requests === 0) {
+    process.disconnect()
+    return
+  }
+  timed(message.requests).then(
+    (reply) => process.send?.(reply),
+    (err: Error) => {
+      process.stderr.write(`${err.stack ?? err.message}\n`)
+      process.exit(1)
+    }
+  )
 })

@@ -7,12 +7,12 @@
 //    own insert path (bench/direct-insert.ts: storage's RowBinary encoder and
 //    its INSERT … SELECT FROM file statement, 1,000,000 rows a statement), so
 //    the rollup views fill as they do in production. Setup, not timed.
-// 3. API: GET /api/v2/analytics/aggregate?metric=response_time over that day
-//    at step=60 (1,440 points), --requests times one after another from a
-//    client in another process, after --warmup requests.
-// 4. Raw: the statements the route ran for one such request (recorded on the
-//    store as the route issued them: the known-metric check and the bucket
-//    query), run with their parameters on the same store, --requests times.
+// 3. Takes turns, --requests times after --warmup: one API request
+//    (GET /api/v2/analytics/aggregate?metric=response_time over that day at
+//    step=60, 1,440 points) from a client in another process; the statements
+//    the route ran for such a request (recorded on the store as it issued
+//    them), with their parameters, on the same store; and the route's code
+//    without HTTP. Taking turns, all three meet the same neighbours.
 //
 // Also timed, for the detail file only: the same aggregate with
 // stats=quantiles, and GET /api/v2/analytics/performance, both at step=60
@@ -25,14 +25,13 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { parseArgs } from 'node:util'
 import type { ClickHouseStore, Sample } from '../engine/index.ts'
 import { insertFile, rowBinaryFile } from './direct-insert.ts'
+import { wholeNumberFlags } from './flags.ts'
 import { int, machineInfo, timingOf, writeResults, type Timing } from './report.ts'
 import { startTidemarkStack } from './tidemark-stack.ts'
-import type { QueryLoadResult, QueryLoadSpec } from './query-load.ts'
+import type { QueryLoadReply, QueryLoadSpec } from './query-load.ts'
 import { aggregate } from '../query/aggregate-query.ts'
-import { requireKnownMetrics } from '../query/bucket-query.ts'
 import { resolveRange } from '../query/time-range.ts'
 
 const HELP = `npm run bench -- query [--points N] [--series N] [--requests N] [--warmup N]   (</dev/null)
@@ -46,8 +45,6 @@ SQL run directly on the same chDB. Writes bench/results/query.json.
 const LOAD = new URL('./query-load.ts', import.meta.url)
 const METRIC = 'response_time'
 const ROWS_PER_INSERT = 1_000_000
-/** API and raw alternate this many times. */
-const ROUNDS = 4
 /** How long to wait for ClickHouse to finish merging the loaded parts before timing. */
 const MERGE_WAIT_MS = 120_000
 const DAY_MS = 86_400_000
@@ -101,14 +98,25 @@ async function settleMerges(store: ClickHouseStore): Promise<void> {
   }
 }
 
-function runClient(spec: QueryLoadSpec): Promise<QueryLoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = fork(LOAD, [JSON.stringify(spec)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    let result: QueryLoadResult | undefined
-    child.on('message', (message: QueryLoadResult) => (result = message))
-    child.on('error', reject)
-    child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`the query client exited with code ${code}`))))
-  })
+interface Client {
+  /** n requests, one after another, timed by the client process. */
+  get(n: number): Promise<QueryLoadReply>
+  close(): void
+}
+
+function startClient(spec: QueryLoadSpec): Client {
+  const child = fork(LOAD, [JSON.stringify(spec)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const waiting: Array<{ resolve: (r: QueryLoadReply) => void; reject: (e: Error) => void }> = []
+  child.on('message', (reply: QueryLoadReply) => waiting.shift()?.resolve(reply))
+  child.on('exit', (code) => waiting.splice(0).forEach((w) => w.reject(new Error(`the query client exited with code ${code}`))))
+  return {
+    get: (n) =>
+      new Promise((resolve, reject) => {
+        waiting.push({ resolve, reject })
+        child.send({ requests: n })
+      }),
+    close: () => void (child.connected && child.send({ requests: 0 })),
+  }
 }
 
 interface Statement {
@@ -133,30 +141,13 @@ async function recordStatements(store: ClickHouseStore, work: () => Promise<void
 }
 
 export async function queryScenario(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      points: { type: 'string', default: '10000000' },
-      series: { type: 'string', default: '100' },
-      requests: { type: 'string', default: '200' },
-      warmup: { type: 'string', default: '20' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  })
-  if (values.help) {
-    process.stdout.write(HELP)
-    return 0
-  }
-  const points = Number(values.points)
-  const series = Number(values.series)
-  const requests = Number(values.requests)
-  const warmup = Number(values.warmup)
-  for (const [flag, n] of Object.entries({ points, series, requests, warmup })) {
-    if (!Number.isInteger(n) || n < (flag === 'warmup' ? 0 : 1)) {
-      process.stderr.write(`--${flag} must be a whole number${flag === 'warmup' ? '' : ' above 0'}\n\n${HELP}`)
-      return 2
-    }
-  }
+  const flags = wholeNumberFlags(
+    argv,
+    { points: { default: 10_000_000, min: 1 }, series: { default: 100, min: 1 }, requests: { default: 200, min: 4 }, warmup: { default: 20, min: 0 } },
+    HELP
+  )
+  if (typeof flags === 'number') return flags
+  const { points, series, requests, warmup } = flags
   const stack = await startTidemarkStack()
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-query-'))
   try {
@@ -169,7 +160,7 @@ export async function queryScenario(argv: string[]): Promise<number> {
 
     const range = { from: String(dayMs), to: String(dayMs + DAY_MS), step: '60' }
     const aggregatePath = `/api/v2/analytics/aggregate?${new URLSearchParams({ metric: METRIC, ...range })}`
-    const client = (urlPath: string, count: number): Promise<QueryLoadResult> => runClient({ url: `${app.url}${urlPath}`, apiKey: tenant.apiKey, requests: count, warmup })
+    const client = (urlPath: string): Client => startClient({ url: `${app.url}${urlPath}`, apiKey: tenant.apiKey })
 
     // What the route runs for one request, recorded as it runs it; and the answer, checked against the load.
     let answer: { source: string; total: { count: number }; series: { t: number[] } } | undefined
@@ -194,32 +185,49 @@ export async function queryScenario(argv: string[]): Promise<number> {
     const rawMs: number[] = []
     const bucketOnlyMs: number[] = []
     const routeCodeMs: number[] = []
-    const perRound = Math.ceil(requests / ROUNDS)
-    // API and raw take turns, a round each, so both meet the same neighbours (a shared machine's load drifts).
-    for (let round = 1; round <= ROUNDS; round++) {
-      process.stderr.write(`  round ${round}/${ROUNDS}: API ${warmup} + ${perRound} × GET ${aggregatePath.replace(/\?.*/, '')} from another process; raw: the route's ${statements.length} statements on the same chDB, as often\n`)
-      const api = await client(aggregatePath, perRound)
-      problems.push(...api.problems)
-      apiMs.push(...api.ms)
+    const apiClient = client(aggregatePath)
+    process.stderr.write(
+      `  ${warmup} + ${requests} × (GET ${aggregatePath.replace(/\?.*/, '')} from another process, then the route's ${statements.length} statement(s) on the same chDB, then the route's code without HTTP), taking turns so both meet the same neighbours\n`
+    )
+    try {
+      problems.push(...(await apiClient.get(warmup)).problems)
       for (let i = 0; i < warmup; i++) await runStatements(statements)
-      for (let i = 0; i < perRound; i++) {
+      for (let i = 1; i <= requests; i++) {
+        const reply = await apiClient.get(1)
+        problems.push(...reply.problems)
+        apiMs.push(...reply.ms)
         rawMs.push(await runStatements(statements))
-        bucketOnlyMs.push(await runStatements([bucketStatement]))
-        // The route's own code (known-metric check, bucket query, shaping) without HTTP: where the rest goes.
+        if (statements.length > 1) bucketOnlyMs.push(await runStatements([bucketStatement]))
+        // The route's own code (bucket query and shaping, the known-metric check for an empty answer) without HTTP.
         const started = performance.now()
-        await requireKnownMetrics(store, tenant.id, [METRIC])
         await aggregate(store, tenant.id, METRIC, resolveRange({ from: range.from, to: range.to, step: 60 }))
         routeCodeMs.push(performance.now() - started)
+        if (i % 50 === 0 || i === requests) {
+          const [a, r, c] = [timingOf(apiMs), timingOf(rawMs), timingOf(routeCodeMs)]
+          process.stderr.write(`  ${String(i).padStart(5)} of ${requests}: API p50 ${a.p50Ms} p95 ${a.p95Ms} ms; raw p50 ${r.p50Ms} p95 ${r.p95Ms} ms; route code p50 ${c.p50Ms} p95 ${c.p95Ms} ms\n`)
+        }
       }
-      const [a, r] = [timingOf(api.ms), timingOf(rawMs.slice(-perRound))]
-      process.stderr.write(`    API p50 ${a.p50Ms} ms p95 ${a.p95Ms} ms; raw p50 ${r.p50Ms} ms p95 ${r.p95Ms} ms\n`)
+    } finally {
+      apiClient.close()
     }
     const api = { timing: timingOf(apiMs) }
     const raw = timingOf(rawMs)
 
-    process.stderr.write(`  detail: the aggregate with stats=quantiles and /performance, ${Math.min(requests, 20)} each\n`)
-    const quantiles = await client(`/api/v2/analytics/aggregate?${new URLSearchParams({ metric: METRIC, stats: 'quantiles', ...range })}`, Math.min(requests, 20))
-    const perf = await client(`/api/v2/analytics/performance?${new URLSearchParams(range)}`, Math.min(requests, 20))
+    const DETAIL = Math.min(requests, 20)
+    process.stderr.write(`  detail: the aggregate with stats=quantiles and /performance, ${warmup} + ${DETAIL} each\n`)
+    const slow = async (urlPath: string): Promise<Timing> => {
+      const c = client(urlPath)
+      try {
+        await c.get(Math.min(warmup, 3))
+        const reply = await c.get(DETAIL)
+        problems.push(...reply.problems)
+        return timingOf(reply.ms)
+      } finally {
+        c.close()
+      }
+    }
+    const quantiles = { timing: await slow(`/api/v2/analytics/aggregate?${new URLSearchParams({ metric: METRIC, stats: 'quantiles', ...range })}`) }
+    const perf = { timing: await slow(`/api/v2/analytics/performance?${new URLSearchParams(range)}`) }
 
     const ratio = api.timing.p95Ms / raw.p95Ms
     const file = writeResults('query', { p50Ms: api.timing.p50Ms, p95Ms: api.timing.p95Ms, rawP95Ms: raw.p95Ms, ratio })
@@ -227,7 +235,7 @@ export async function queryScenario(argv: string[]): Promise<number> {
       scenario: 'query',
       api: api.timing,
       raw,
-      bucketQueryOnly: timingOf(bucketOnlyMs),
+      bucketQueryOnly: bucketOnlyMs.length > 0 ? timingOf(bucketOnlyMs) : null,
       routeCodeWithoutHttp: timingOf(routeCodeMs),
       ratio,
       source: answer?.source,
@@ -242,7 +250,7 @@ export async function queryScenario(argv: string[]): Promise<number> {
       requests,
       warmup,
       clean: problems.length === 0,
-      problems,
+      problems: [...new Set(problems)],
       machine: machineInfo(),
       loadAverage: os.loadavg(),
       finishedAt: new Date().toISOString(),
@@ -253,7 +261,7 @@ export async function queryScenario(argv: string[]): Promise<number> {
       `\n${int(points)} points over a day, step=60 (1,440 buckets), read from ${answer?.source}\n` +
         row('API aggregate', api.timing) +
         row(`raw (${statements.length} statements)`, raw) +
-        row('raw bucket query alone', timingOf(bucketOnlyMs)) +
+        (bucketOnlyMs.length > 0 ? row('raw bucket query alone', timingOf(bucketOnlyMs)) : '') +
         row('route code without HTTP', timingOf(routeCodeMs)) +
         `ratio (API p95 / raw p95)    ${ratio.toFixed(3)}\n` +
         row('API aggregate, quantiles', quantiles.timing) +

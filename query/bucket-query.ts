@@ -1,7 +1,8 @@
 // The one query every reporting route runs: measures of some metrics of one
 // tenant in step-wide buckets, optionally split by a group (a tag's value or
 // the metric), from the widest rollup that divides the step and carries what
-// was asked, else raw samples. One statement answers the buckets, each
+// was asked (per metric when no tag filters or splits, else per series), else
+// raw samples. One statement answers the buckets, each
 // group's total and the overall figures: GROUP BY CUBE(group, bucket) with
 // group_by_use_nulls, where NULL marks the rolled-up side. Quantile sketches
 // and visitor states merge exactly there, so totals are not sums of buckets.

@@ -7,8 +7,10 @@
 //
 // A probe is one msgpack beacon of its own: metric e2e_probe, tag probe=<id>
 // unique to it. Its freshness is from the 2xx of its POST to the first answer
-// of GET /api/v2/analytics/aggregate (filtered by that tag) that counts it,
-// polled every pollMs; one probe is in flight at a time.
+// of GET /api/v2/analytics/aggregate that counts it. One is sent every
+// probeGapMs while fewer than 16 wait; every pollMs one request asks for all
+// the waiting ones (a tag filter per probe, grouped by the probe tag). Probes
+// sent before 'stop' are still waited for after it.
 import fs from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -21,7 +23,7 @@ export interface E2eLoadSpec {
   apiKey: string
   bodyFile: string
   connections: number
-  /** Pause between one probe's visibility and the next probe's POST. */
+  /** Time between two probes' POSTs (while fewer than MAX_PROBES wait). */
   probeGapMs: number
   pollMs: number
   /** A probe not visible after this long counts as lost (a problem of the run). */
@@ -48,11 +50,13 @@ export interface E2eLoadResult {
   /** Freshness of each probe that became visible, ms, in the order sent. */
   freshnessMs: number[]
   probeTimeouts: number
-  /** Polls per probe, on average: the query load the probes add. */
+  /** Polls (one query each, for every probe waiting) per probe: the query load the probes add. */
   pollsPerProbe: number
 }
 
 export const PROBE_METRIC = 'e2e_probe'
+/** Probes waiting at once at most: one poll filters by all of them, and a request takes at most 16 tag filters. */
+const MAX_PROBES = 16
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as E2eLoadSpec
 const body = new Uint8Array(fs.readFileSync(spec.bodyFile))
@@ -95,43 +99,68 @@ async function loadLoop(): Promise<void> {
   }
 }
 
-async function visible(id: string, fromMs: number): Promise<boolean> {
-  const query = new URLSearchParams({ metric: PROBE_METRIC, tag: `probe:${id}`, from: String(fromMs), to: String(fromMs + 180_000), step: '60' })
-  const response = await fetch(`${spec.url}/api/v2/analytics/aggregate?${query}`, { headers: { authorization: `Bearer ${spec.apiKey}` } })
-  const text = await response.text()
-  // 404: the probe metric is not known yet (none stored): not visible.
-  if (response.status === 404) return false
-  if (response.status !== 200) throw new Error(`the aggregate answered ${response.status}: ${text.slice(0, 200)}`)
-  return (JSON.parse(text) as { total: { count: number } }).total.count > 0
+/** A probe posted and answered 2xx, not yet counted by the aggregate. */
+interface Probe {
+  id: string
+  acceptedAt: number
 }
 
+/** The ids among `probes` the aggregate counts: one query for all, filtered by their tags and split by them. */
+async function visibleOf(probes: readonly Probe[], fromMs: number): Promise<Set<string>> {
+  const query = new URLSearchParams({ metric: PROBE_METRIC, from: String(fromMs), to: String(Date.now() + 60_000), step: '60', groupBy: 'probe' })
+  for (const p of probes) query.append('tag', `probe:${p.id}`)
+  const response = await fetch(`${spec.url}/api/v2/analytics/aggregate?${query}`, { headers: { authorization: `Bearer ${spec.apiKey}` } })
+  const text = await response.text()
+  // 404: the probe metric is not known yet (none stored): none visible.
+  if (response.status === 404) return new Set()
+  if (response.status !== 200) throw new Error(`the aggregate answered ${response.status}: ${text.slice(0, 200)}`)
+  const groups = (JSON.parse(text) as { groups?: { value: string; total: { count: number } }[] }).groups ?? []
+  return new Set(groups.filter((g) => g.total.count > 0).map((g) => g.value))
+}
+
+/**
+ * Sends a probe every probeGapMs while fewer than MAX_PROBES wait, and polls for all waiting ones
+ * together every pollMs: many probes a second, for a few queries a second on the connection.
+ */
 async function probeLoop(): Promise<void> {
   let n = 0
-  while (phase === 'measure') {
+  const waiting: Probe[] = []
+  // From a minute before the first probe: a poll reads at most a few minutes of the probe metric.
+  const fromMs = Math.floor(Date.now() / 60_000) * 60_000 - 60_000
+  const send = async (): Promise<void> => {
     const id = `${process.pid}-${n++}`
     const probe = new Uint8Array(pack([{ [PROBE_METRIC]: 1, tags: { probe: id } }]))
-    const fromMs = Math.floor(Date.now() / 60_000) * 60_000 - 60_000
     const response = await fetch(`${spec.url}/api/v2/analytics/metrics`, { method: 'POST', headers: ingestHeaders, body: probe })
     await response.arrayBuffer()
-    if (response.status < 200 || response.status >= 300) {
-      non2xx++
-      await sleep(spec.probeGapMs)
-      continue
-    }
-    const acceptedAt = performance.now()
-    let seen = false
-    while (performance.now() - acceptedAt < spec.probeTimeoutMs) {
-      polls++
-      if (await visible(id, fromMs)) {
-        seen = true
-        break
-      }
-      await sleep(spec.pollMs)
-    }
-    if (seen) freshness.push(performance.now() - acceptedAt)
-    else probeTimeouts++
-    await sleep(spec.probeGapMs)
+    if (response.status >= 200 && response.status < 300) waiting.push({ id, acceptedAt: performance.now() })
+    else non2xx++
   }
+  let lastSent = 0
+  const sending: Promise<void>[] = []
+  while (phase === 'measure' || (phase === 'stop' && waiting.length > 0 && performance.now() - (waiting[0]?.acceptedAt ?? 0) < spec.probeTimeoutMs)) {
+    if (phase === 'measure' && waiting.length < MAX_PROBES && performance.now() - lastSent >= spec.probeGapMs) {
+      lastSent = performance.now()
+      sending.push(send())
+    }
+    if (waiting.length > 0) {
+      polls++
+      const seen = await visibleOf(waiting, fromMs)
+      const now = performance.now()
+      for (let i = waiting.length - 1; i >= 0; i--) {
+        const probe = waiting[i] as Probe
+        if (seen.has(probe.id)) {
+          freshness.push(now - probe.acceptedAt)
+          waiting.splice(i, 1)
+        } else if (now - probe.acceptedAt > spec.probeTimeoutMs) {
+          probeTimeouts++
+          waiting.splice(i, 1)
+        }
+      }
+    }
+    await sleep(spec.pollMs)
+  }
+  await Promise.all(sending)
+  probeTimeouts += waiting.length
 }
 
 async function main(): Promise<void> {

@@ -127,21 +127,31 @@ async function probeLoop(): Promise<void> {
   const waiting: Probe[] = []
   // From a minute before the first probe: a poll reads at most a few minutes of the probe metric.
   const fromMs = Math.floor(Date.now() / 60_000) * 60_000 - 60_000
+  let posting = 0
   const send = async (): Promise<void> => {
     const id = `${process.pid}-${n++}`
     const probe = new Uint8Array(pack([{ [PROBE_METRIC]: 1, tags: { probe: id } }]))
-    const response = await fetch(`${spec.url}/api/v2/analytics/metrics`, { method: 'POST', headers: ingestHeaders, body: probe })
-    await response.arrayBuffer()
-    if (response.status >= 200 && response.status < 300) waiting.push({ id, acceptedAt: performance.now() })
-    else non2xx++
-  }
-  let lastSent = 0
-  const sending: Promise<void>[] = []
-  while (phase === 'measure' || (phase === 'stop' && waiting.length > 0 && performance.now() - (waiting[0]?.acceptedAt ?? 0) < spec.probeTimeoutMs)) {
-    if (phase === 'measure' && waiting.length < MAX_PROBES && performance.now() - lastSent >= spec.probeGapMs) {
-      lastSent = performance.now()
-      sending.push(send())
+    posting++
+    try {
+      const response = await fetch(`${spec.url}/api/v2/analytics/metrics`, { method: 'POST', headers: ingestHeaders, body: probe })
+      await response.arrayBuffer()
+      if (response.status >= 200 && response.status < 300) waiting.push({ id, acceptedAt: performance.now() })
+      else non2xx++
+    } catch {
+      errors++
+    } finally {
+      posting--
     }
+  }
+  // Sending does not wait for polls (a poll may take a while under load), nor polls for sending.
+  const sending = (async () => {
+    while (phase === 'measure') {
+      if (waiting.length + posting < MAX_PROBES) void send()
+      await sleep(spec.probeGapMs)
+    }
+  })()
+  const oldest = (): number => Math.min(...waiting.map((p) => p.acceptedAt))
+  while (phase === 'measure' || posting > 0 || (waiting.length > 0 && performance.now() - oldest() < spec.probeTimeoutMs)) {
     if (waiting.length > 0) {
       polls++
       const seen = await visibleOf(waiting, fromMs)
@@ -159,7 +169,7 @@ async function probeLoop(): Promise<void> {
     }
     await sleep(spec.pollMs)
   }
-  await Promise.all(sending)
+  await sending
   probeTimeouts += waiting.length
 }
 

@@ -23,7 +23,7 @@ import { tempDir } from '../helpers/stack.ts'
 const URL_ = process.env.TIDEMARK_TEST_CLICKHOUSE_URL
 const USER = process.env.TIDEMARK_TEST_CLICKHOUSE_USER ?? 'default'
 const PASSWORD = process.env.TIDEMARK_TEST_CLICKHOUSE_PASSWORD ?? ''
-const SKIPPED = 'against a ClickHouse server: skipped, TIDEMARK_TEST_CLICKHOUSE_URL is not set (a ClickHouse 24.8 or newer server, e.g. `docker compose up clickhouse`)'
+const SKIPPED = 'against a ClickHouse server: skipped, TIDEMARK_TEST_CLICKHOUSE_URL is not set (a ClickHouse 24.8 or newer server, e.g. `docker run -p 8123:8123 clickhouse/clickhouse-server:24.8`)'
 if (!URL_) console.warn(`clickhouse-server.test.ts: ${SKIPPED}`)
 
 const db = `tidemark_test_${randomBytes(4).toString('hex')}`

@@ -19,6 +19,10 @@ scenarios:
   nab      the anomaly scorer on the Numenta Anomaly Benchmark (own flags: --help)
   ingest-batch  msgpack bodies of 1,000 beacons against raw JetStream publishing of the
            same batches; writes bench/results/ingest-batch.json (own flags: --help)
+  e2e      msgpack batches from HTTP to queryable on the embedded stack, beside raw chDB
+           inserts of the same rows, with freshness probes; writes bench/results/e2e.json
+  query    a day's per-minute aggregate over 10,000,000 points through the API, beside the
+           same SQL run directly on the same chDB; writes bench/results/query.json
   triggers from the HTTP arrival of the beacon that completes a condition to its
            event on NATS, under background load; writes bench/results/triggers.json
 
@@ -44,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'nab') return nabScenario(argv.slice(1)) // its own flags and folder: bench/nab/nab-scenario.ts
   if (argv[0] === 'engine') return engineScenario(argv.slice(1)) // its own flags: bench/engine.ts
   if (argv[0] === 'ingest-batch') return (await import('./ingest-batch.ts')).ingestBatchScenario(argv.slice(1)) // its own flags: bench/ingest-batch.ts
+  if (argv[0] === 'e2e') return (await import('./e2e.ts')).e2eScenario(argv.slice(1)) // its own flags: bench/e2e.ts
+  if (argv[0] === 'query') return (await import('./query.ts')).queryScenario(argv.slice(1)) // its own flags: bench/query.ts
   if (argv[0] === 'triggers') return (await import('./triggers.ts')).triggersScenario(argv.slice(1)) // its own flags: bench/triggers.ts
   let options: IngestOptions
   let scenario: string | undefined

@@ -37,6 +37,26 @@ export function writeResults(scenario: string, results: object): string {
   return path.relative(process.cwd(), file)
 }
 
+/** The q-quantile (0 to 1) of ascending figures, nearest rank; NaN for none. */
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number
+}
+
+export interface Timing {
+  p50Ms: number
+  p95Ms: number
+  p99Ms: number
+  meanMs: number
+}
+
+/** p50, p95, p99 and mean of durations in ms, to 0.01 ms. */
+export function timingOf(ms: readonly number[]): Timing {
+  const sorted = [...ms].sort((a, b) => a - b)
+  const round = (n: number): number => Math.round(n * 100) / 100
+  return { p50Ms: round(quantile(sorted, 0.5)), p95Ms: round(quantile(sorted, 0.95)), p99Ms: round(quantile(sorted, 0.99)), meanMs: round(sorted.reduce((a, b) => a + b, 0) / sorted.length) }
+}
+
 /** A count or rate as people read it: 12,345. */
 export const int = (n: number): string => Math.round(n).toLocaleString('en-US')
 

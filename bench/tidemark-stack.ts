@@ -49,7 +49,8 @@ async function createTenant(url: string, adminToken: string): Promise<CreatedTen
   return (await response.json()) as CreatedTenant
 }
 
-export async function startTidemarkStack(): Promise<TidemarkStack> {
+/** `overrides`: settings a scenario changes on top of the defaults (e2e turns the tenant quota off). */
+export async function startTidemarkStack(overrides: Partial<Config> = {}): Promise<TidemarkStack> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-'))
   const adminToken = randomBytes(24).toString('hex')
   let nats: SupervisedNatsServer | undefined
@@ -64,7 +65,7 @@ export async function startTidemarkStack(): Promise<TidemarkStack> {
     // loadConfig({}, ...): the bench's figures must not depend on the caller's TIDEMARK_* environment.
     const config = loadConfig(
       {},
-      { port: 0, host: '127.0.0.1', dataDir: path.join(root, 'data'), natsUrl: nats.url, ...natsAuthConfig(nats.auth), chdbPath: path.join(root, 'chdb'), adminToken, logLevel: 'warn' }
+      { port: 0, host: '127.0.0.1', dataDir: path.join(root, 'data'), natsUrl: nats.url, ...natsAuthConfig(nats.auth), chdbPath: path.join(root, 'chdb'), adminToken, logLevel: 'warn', ...overrides }
     )
     app = await startTidemark(config)
     const { store } = app.runtime

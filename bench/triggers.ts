@@ -31,7 +31,7 @@ import { partitionOf, seriesKey, SupervisedNatsServer, type CreatedTenant } from
 import type { StreamRuntimeStats } from '../engine/stream/index.ts'
 import type { TriggerEvent } from '../engine/rules/index.ts'
 import { cpuSince, cpuSnapshot } from './cpu-usage.ts'
-import { machineInfo, writeResults } from './report.ts'
+import { machineInfo, quantile, writeResults } from './report.ts'
 import { startTidemarkStack } from './tidemark-stack.ts'
 
 const BEACONS_PER_REQUEST = 1000
@@ -199,11 +199,6 @@ async function split(): Promise<Topology> {
     await stop().catch(() => {})
     throw err
   }
-}
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number
 }
 
 const round2 = (n: number): number => Math.round(n * 100) / 100

@@ -20,7 +20,7 @@ export { beaconSubject, BEACONS_STREAM, DEAD_LETTERS_STREAM, IDEMPOTENCY_BUCKET,
 export { TenantRegistry, type Principal, type Role, type CreatedTenant, type TenantRecord } from './tenancy/index.ts'
 export { TENANT_NAME_PATTERN, CREDENTIAL_ROLES, type CredentialName } from './tenancy/index.ts'
 export { loadAdminToken, type AdminToken } from './tenancy/index.ts'
-export { ROLLUPS, QUANTILES_FN, SKETCH_ACCURACY, SKETCH_LEVELS, VISITOR_TAG, VISITORS_FN } from './clickhouse/index.ts'
+export { ROLLUPS, METRIC_ROLLUPS, QUANTILES_FN, SKETCH_ACCURACY, SKETCH_LEVELS, VISITOR_TAG, VISITORS_FN } from './clickhouse/index.ts'
 export { TENANT_VIEWS, tenantView, type TenantView } from './clickhouse/index.ts'
 export { CACHE_METRICS, PERFORMANCE_METRICS } from './clickhouse/index.ts'
 export { applyMigrations, migrationStatus, migrateUp, migrateDown, type SchemaStatus, type MigrationState } from './clickhouse/index.ts'

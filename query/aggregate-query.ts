@@ -44,7 +44,8 @@ function measuresFor(stats: readonly AggregateStat[]): Measure[] {
 }
 
 export function sourceFor(stepS: number, options: AggregateOptions = {}): { table: string; raw: boolean } {
-  return bucketSource(stepS, { needsSketches: (options.stats ?? []).length > 0, raw: options.raw })
+  const perSeries = (options.filters ?? []).length > 0 || options.groupBy !== undefined
+  return bucketSource(stepS, { needsSketches: (options.stats ?? []).length > 0, raw: options.raw, perSeries })
 }
 
 export function aggregateSql(db: string, stepS: number, maxRowsRead = MAX_ROWS_READ, options: AggregateOptions = {}): { sql: string; table: string } {

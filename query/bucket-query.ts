@@ -1,11 +1,12 @@
 // The one query every reporting route runs: measures of some metrics of one
 // tenant in step-wide buckets, optionally split by a group (a tag's value or
 // the metric), from the widest rollup that divides the step and carries what
-// was asked, else raw samples. One statement answers the buckets, each
+// was asked (per metric when no tag filters or splits, else per series), else
+// raw samples. One statement answers the buckets, each
 // group's total and the overall figures: GROUP BY CUBE(group, bucket) with
 // group_by_use_nulls, where NULL marks the rolled-up side. Quantile sketches
 // and visitor states merge exactly there, so totals are not sums of buckets.
-import { ROLLUPS, VISITOR_TAG, type ClickHouseStore } from '../engine/index.ts'
+import { METRIC_ROLLUPS, ROLLUPS, VISITOR_TAG, type ClickHouseStore } from '../engine/index.ts'
 import { QueryErrors } from './errors.ts'
 import { tagFilterSql, type TagFilter } from './tag-filters.ts'
 import type { TimeRange } from './time-range.ts'
@@ -68,8 +69,15 @@ export async function readRows<T>(store: ClickHouseStore, sql: string, params: R
   }
 }
 
-export function sourceFor(stepS: number, options: { needsSketches?: boolean; raw?: boolean } = {}): { table: string; raw: boolean } {
-  const rollup = options.raw ? undefined : ROLLUPS.find((r) => stepS % r.seconds === 0 && (r.sketches || !options.needsSketches))
+/**
+ * Where a read goes: raw rows when asked, else the widest rollup whose buckets divide the step and that
+ * carries what is asked. Plain measures over every series of the metrics (no tag filter, no tag group)
+ * read the rollups per metric, one row a bucket; the rest the rollups per series.
+ */
+export function sourceFor(stepS: number, options: { needsSketches?: boolean; raw?: boolean; perSeries?: boolean } = {}): { table: string; raw: boolean } {
+  if (options.raw) return { table: 'samples', raw: true }
+  const perMetric = options.needsSketches || options.perSeries ? undefined : METRIC_ROLLUPS.find((r) => stepS % r.seconds === 0)
+  const rollup = perMetric ?? ROLLUPS.find((r) => stepS % r.seconds === 0 && (r.sketches || !options.needsSketches))
   return rollup ? { table: rollup.table, raw: false } : { table: 'samples', raw: true }
 }
 
@@ -79,7 +87,8 @@ function usesVisitorTag(spec: BucketSpec): boolean {
 }
 
 export function bucketSql(db: string, stepS: number, spec: BucketSpec): { sql: string; table: string; params: Record<string, unknown> } {
-  const { table, raw } = sourceFor(stepS, { needsSketches: spec.needsSketches, raw: spec.raw || usesVisitorTag(spec) })
+  const perSeries = (spec.filters ?? []).length > 0 || (spec.groupBy !== undefined && 'tag' in spec.groupBy)
+  const { table, raw } = sourceFor(stepS, { needsSketches: spec.needsSketches, raw: spec.raw || usesVisitorTag(spec), perSeries })
   const timeMs = raw ? 'toUnixTimestamp64Milli(ts)' : 'toInt64(toUnixTimestamp(t)) * 1000'
   const timeColumn = raw ? 'ts' : 't'
   const filters = tagFilterSql(spec.filters ?? [])

@@ -18,4 +18,17 @@ export const SAMPLE_COLUMNS = ['tenant', 'metric', 'ts', 'value', 'tags', 'recei
  */
 export const ROLLUPS: ReadonlyArray<{ table: string; seconds: number; sketches: boolean }> = SERIES_ROLLUPS
 
+/**
+ * Release 0.1.0's rollups per metric (migrations/001), widest first: one row
+ * per tenant, metric and bucket, whatever the series. A read of every series
+ * of a metric with plain measures (count, sum, min, max) scans one row per
+ * bucket there instead of one per series and bucket: a hundred times fewer
+ * for a metric of a hundred series. Same samples, same retention (retention.ts),
+ * so the same figures as the per-series rollups.
+ */
+export const METRIC_ROLLUPS: ReadonlyArray<{ table: string; seconds: number }> = [
+  { table: 'samples_1h', seconds: 3600 },
+  { table: 'samples_1m', seconds: 60 },
+]
+
 export { QUANTILES_FN, SKETCH_ACCURACY, SKETCH_LEVELS, VISITOR_TAG, VISITORS_FN } from './migrations/003-series-rollups.ts'

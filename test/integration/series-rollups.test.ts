@@ -68,14 +68,41 @@ describe('rollups per series', () => {
 
   it('answer per minute from series_1m as raw rows do, and read raw rows when asked for quantiles', async () => {
     const store = stack.tidemark.runtime.store!
-    const rolled = await aggregate(store, acme.id, 'response_time', range(300))
-    const raw = await aggregate(store, acme.id, 'response_time', range(300), MAX_ROWS_READ, { raw: true })
+    // A filter every sample passes: the per-series rollup, compared with raw rows under the same filter.
+    const filters = [{ name: 'site', values: SITES }]
+    const rolled = await aggregate(store, acme.id, 'response_time', range(300), MAX_ROWS_READ, { filters })
+    const raw = await aggregate(store, acme.id, 'response_time', range(300), MAX_ROWS_READ, { raw: true, filters })
     expect(rolled.source).toBe('series_1m')
+    expect(raw.total.count).toBe(PER_HOUR * HOURS)
     for (const key of ['count', 'min', 'max'] as const) expect(rolled.series[key]).toEqual(raw.series[key])
     expect(rolled.total.sum).toBeCloseTo(raw.total.sum!, 6)
     const withQuantiles = await aggregate(store, acme.id, 'response_time', range(300), MAX_ROWS_READ, { stats: ['quantiles'] })
     expect(withQuantiles.source).toBe('samples')
     expect(withQuantiles.series.p95?.filter((v) => v !== null)).toHaveLength(HOURS * 12)
+  })
+
+  it('answer every series of a metric from the rollups per metric as raw rows and the rollups per series do', async () => {
+    const store = stack.tidemark.runtime.store!
+    const filters = [{ name: 'site', values: SITES }]
+    for (const [stepS, perMetric, perSeries] of [
+      [300, 'samples_1m', 'series_1m'],
+      [3600, 'samples_1h', 'series_1h'],
+    ] as const) {
+      const metric = await aggregate(store, acme.id, 'response_time', range(stepS))
+      const series = await aggregate(store, acme.id, 'response_time', range(stepS), MAX_ROWS_READ, { filters })
+      const raw = await aggregate(store, acme.id, 'response_time', range(stepS), MAX_ROWS_READ, { raw: true })
+      expect([metric.source, series.source, raw.source]).toEqual([perMetric, perSeries, 'samples'])
+      expect(metric.total.count).toBe(PER_HOUR * HOURS)
+      for (const key of ['t', 'count', 'min', 'max'] as const) {
+        expect(metric.series[key], `${key} per ${stepS} s`).toEqual(raw.series[key])
+        expect(series.series[key], `${key} per ${stepS} s`).toEqual(raw.series[key])
+      }
+      metric.series.sum.forEach((v, i) => expect(v).toBeCloseTo(raw.series.sum[i]!, 6))
+      expect(metric.total).toMatchObject({ count: raw.total.count, min: raw.total.min, max: raw.total.max })
+      expect(metric.total.sum).toBeCloseTo(raw.total.sum!, 6)
+      // The other tenant's 99999 is in the same tables: never in this answer.
+      expect(metric.total.max).toBeLessThan(99999)
+    }
   })
 
   it('give quantiles within the sketch’s 1 % of the exact value at that rank', async () => {

@@ -68,9 +68,18 @@ describe('parseInstant', () => {
 
 describe('aggregate source', () => {
   it('reads the widest rollup that divides the step, else raw rows', () => {
-    expect(sourceFor(7200).table).toBe('series_1h')
-    expect(sourceFor(300).table).toBe('series_1m')
+    const site = [{ name: 'site', values: ['a'] }]
+    expect(sourceFor(7200, { filters: site }).table).toBe('series_1h')
+    expect(sourceFor(300, { filters: site }).table).toBe('series_1m')
+    expect(sourceFor(300, { groupBy: 'site' }).table).toBe('series_1m')
     expect(sourceFor(45).table).toBe('samples')
+  })
+
+  it('reads every series of a metric from the rollups per metric, one row a bucket', () => {
+    expect(sourceFor(7200).table).toBe('samples_1h')
+    expect(sourceFor(300).table).toBe('samples_1m')
+    expect(sourceFor(45).table).toBe('samples')
+    expect(sourceFor(300, { raw: true }).table).toBe('samples')
   })
 
   it('reads quantiles and visitors from the hourly rollup only, else raw rows', () => {

@@ -1,6 +1,7 @@
 // `npm run bench -- <scenario> [options]`: picks a scenario, reads the flags,
 // and exits 0 only for a clean run (no errors, stored samples equal to published ones),
 // so a script can tell a measurement from a broken one.
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { MAX_BEACONS_PER_REQUEST } from '../engine/index.ts'
 import { ingestScenario, type IngestOptions } from './ingest.ts'
@@ -11,14 +12,17 @@ const HELP = `npm run bench -- <scenario> [options]        (run with </dev/null:
 
 scenarios:
   ingest   POST /api/v2/analytics/metrics (one beacon a request) against a bare
-           fastify route answering 204, plus a batched variant; prints both rates
-           and their ratio, writes bench/results/ingest.json
+           fastify route answering 204, plus a batched variant: the ingest role
+           alone in its own process, then embedded; prints the rates and their
+           ratios, writes bench/results/ingest.json
   engine   samples/s through event-time windows per worker thread against decoding
            the same batches alone, then through the pool and from JetStream;
            writes bench/results/engine.json (own flags: --samples --series --threads)
   nab      the anomaly scorer on the Numenta Anomaly Benchmark (own flags: --help)
   ingest-batch  msgpack bodies of 1,000 beacons against raw JetStream publishing of the
            same batches; writes bench/results/ingest-batch.json (own flags: --help)
+  soak     the ingest role alone at half its peak single-beacon rate for 10 minutes
+           (--minutes N): its RSS over time; writes bench/results/soak.json and .svg
   triggers from the HTTP arrival of the beacon that completes a condition to its
            event on NATS, under background load; writes bench/results/triggers.json
 
@@ -27,6 +31,8 @@ options:
   --warmup N        seconds of unmeasured load before each one  (default 2)
   --connections N   concurrent HTTP connections                 (default 50)
   --batch N         beacons per request in the batched variant, 0 to skip it (default 100)
+  --alone-only      ingest: measure the ingest role alone only, not the embedded process too
+  --cpu-prof DIR    ingest: write a CPU profile of the ingest-alone process into DIR
   -h, --help        this text
 
 See bench/README.md for what the figures mean.
@@ -45,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'engine') return engineScenario(argv.slice(1)) // its own flags: bench/engine.ts
   if (argv[0] === 'ingest-batch') return (await import('./ingest-batch.ts')).ingestBatchScenario(argv.slice(1)) // its own flags: bench/ingest-batch.ts
   if (argv[0] === 'triggers') return (await import('./triggers.ts')).triggersScenario(argv.slice(1)) // its own flags: bench/triggers.ts
+  if (argv[0] === 'soak') return (await import('./soak.ts')).soakScenario(argv.slice(1)) // its own flags: bench/soak.ts
   let options: IngestOptions
   let scenario: string | undefined
   try {
@@ -56,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
         warmup: { type: 'string', default: '2' },
         connections: { type: 'string', default: '50' },
         batch: { type: 'string', default: '100' },
+        'alone-only': { type: 'boolean', default: false },
+        'cpu-prof': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     })
@@ -70,6 +79,8 @@ async function main(argv: string[]): Promise<number> {
       warmupSec: integer('warmup', values.warmup, 0, 600),
       connections: integer('connections', values.connections, 1, 10_000),
       batch: integer('batch', values.batch, 0, MAX_BEACONS_PER_REQUEST),
+      aloneOnly: values['alone-only'],
+      cpuProfileDir: values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']),
     }
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${HELP}`)

@@ -18,7 +18,7 @@
 // drops the copy if an earlier attempt did land.
 import { randomBytes } from 'node:crypto'
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { beaconSubject, encodeBatch, partitionOf, retryWithBackoff, seriesKey, sha256Hex, SampleField, type Sample } from '../engine/index.ts'
+import { beaconSubject, encodeBatch, retryWithBackoff, seriesPartition, seriesTagsKey, sha256Hex, SampleField, tenantHashSeed, type Sample } from '../engine/index.ts'
 import { BATCH_ENVELOPE_BYTES, batchByteLimit, sampleBytesBound } from './batch-bytes.ts'
 import { IngestErrors } from './errors.ts'
 import type { IdempotencyStore } from './idempotency.ts'
@@ -125,6 +125,7 @@ export class BatchPublisher {
   readonly #busy: Uint32Array
   readonly #idPrefix = randomBytes(8).toString('hex')
   #sequence = 0
+  readonly #metricLengths = new Map<string, number>()
   #lastSuccessAt = 0
   #lastFailureAt = 0
   #lastError = ''
@@ -340,27 +341,44 @@ export class BatchPublisher {
     const bytes = new Uint32Array(samples.length)
     let tenant = ''
     let tenantBytes = 0
+    let seed = 0
     let tags: Record<string, string> | null = null
     let tagCount = 0
+    let tagsKey = ''
+    let tagsKeyBytes = 0
     for (let i = 0; i < samples.length; i++) {
       const sample = samples[i] as Sample
-      if (sample[SampleField.Tenant] !== tenant) {
+      if (sample[SampleField.Tenant] !== tenant || i === 0) {
         tenant = sample[SampleField.Tenant]
         tenantBytes = Buffer.byteLength(tenant)
+        seed = tenantHashSeed(tenant)
       }
-      // A beacon's samples share one tags object: count its tags once.
+      // A beacon's samples share one tags object: its part of the series key is built, and its tags counted, once.
       if (sample[SampleField.Tags] !== tags) {
         tags = sample[SampleField.Tags]
         tagCount = 0
         if (tags !== null) for (const _ in tags) tagCount++
+        tagsKey = seriesTagsKey(tags)
+        tagsKeyBytes = Buffer.byteLength(tagsKey)
       }
-      const key = seriesKey(sample[SampleField.Metric], tags)
-      partitions[i] = partitionOf(tenant, key, this.#o.partitions)
-      const size = sampleBytesBound(tenantBytes, Buffer.byteLength(key), tagCount)
+      const metric = sample[SampleField.Metric]
+      // The series key, seriesKey(metric, tags), is never built: its partition and length come from its pieces.
+      partitions[i] = seriesPartition(seed, metric, tagsKey, this.#o.partitions)
+      const size = sampleBytesBound(tenantBytes, this.#metricBytes(metric) + tagsKeyBytes, tagCount)
       if (size + BATCH_ENVELOPE_BYTES > limit) return new IngestErrors.SampleTooLarge(String(size), String(limit))
       bytes[i] = size
     }
     return { partitions, bytes, limit, count }
+  }
+
+  /** UTF-8 length of a metric name: a handful of names, asked for every sample. */
+  #metricBytes(metric: string): number {
+    let bytes = this.#metricLengths.get(metric)
+    if (bytes === undefined) {
+      if (this.#metricLengths.size >= 4096) this.#metricLengths.clear()
+      this.#metricLengths.set(metric, (bytes = Buffer.byteLength(metric)))
+    }
+    return bytes
   }
 
   #send(partition: number): void {

@@ -5,11 +5,14 @@
 // 2xx only for durable data, and a 503 say what a retry must resend.
 //
 // Group commit, not a timer: a partition with no coalesced publish in flight
-// publishes what it has at once, so a lone beacon waits only for its own round
-// trip; while one is in flight, the next batch fills behind it and goes when
-// that one settles, or as soon as it reaches the batch limit (samples or
-// bytes), so a busy partition still sends full batches. The round trip itself
-// sets the batch size: the slower JetStream answers, the bigger the batches.
+// publishes what it has at the end of this turn of the event loop (setImmediate:
+// the requests read in the same turn share the batch, and every partition ready
+// goes in one socket write), so a lone beacon waits only for its own round trip;
+// while one is in flight, the next batch fills behind it and goes when that one
+// settles (again at the end of that turn), or as soon as it reaches the batch
+// limit (samples or bytes), so a busy partition still sends full batches. The
+// round trip itself sets the batch size: the slower JetStream answers, the
+// bigger the batches.
 //
 // Batches are bounded by samples and by bytes (under the server's max_payload),
 // so no batch is refused for its size and one tenant's large samples never fail
@@ -126,6 +129,9 @@ export class BatchPublisher {
   readonly #idPrefix = randomBytes(8).toString('hex')
   #sequence = 0
   readonly #metricLengths = new Map<string, number>()
+  /** Partitions whose open batch goes at the end of this turn (#sendSoon). */
+  readonly #ready = new Set<number>()
+  #readyScheduled = false
   #lastSuccessAt = 0
   #lastFailureAt = 0
   #lastError = ''
@@ -256,8 +262,8 @@ export class BatchPublisher {
       batches.add(batch)
       if (batch.samples.length >= this.#o.maxSamples) this.#send(partition)
     }
-    // An idle partition publishes now; a busy one's open batch goes when its publish in flight settles.
-    for (const batch of batches) if (this.#open[batch.partition] === batch && this.#busy[batch.partition] === 0) this.#send(batch.partition)
+    // An idle partition publishes at the end of this turn; a busy one's open batch goes when its publish in flight settles.
+    for (const batch of batches) if (this.#open[batch.partition] === batch && this.#busy[batch.partition] === 0) this.#sendSoon(batch.partition)
     return outcomeOf(owners, batches)
   }
 
@@ -371,6 +377,19 @@ export class BatchPublisher {
     return { partitions, bytes, limit, count }
   }
 
+  /** Sends the partition's open batch at the end of this turn of the event loop, with every other partition ready by then. */
+  #sendSoon(partition: number): void {
+    this.#ready.add(partition)
+    if (this.#readyScheduled) return
+    this.#readyScheduled = true
+    setImmediate(() => {
+      this.#readyScheduled = false
+      // A partition that sent a full batch meanwhile is busy again: its open batch waits for that one to settle.
+      for (const ready of this.#ready) if (this.#busy[ready] === 0) this.#send(ready)
+      this.#ready.clear()
+    })
+  }
+
   /** UTF-8 length of a metric name: a handful of names, asked for every sample. */
   #metricBytes(metric: string): number {
     let bytes = this.#metricLengths.get(metric)
@@ -391,7 +410,7 @@ export class BatchPublisher {
     void batch.settled.then(() => {
       busy[partition] = (busy[partition] as number) - 1
       // The next group goes when the partition has nothing coalesced in flight (full batches went on their own).
-      if (busy[partition] === 0) this.#send(partition)
+      if (busy[partition] === 0) this.#sendSoon(partition)
     })
     this.#dispatch(batch)
   }

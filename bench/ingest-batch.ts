@@ -82,11 +82,12 @@ async function rawPublish(nc: NatsConnection, batches: Batch[], samplesPerBody: 
   return (bodies * samplesPerBody) / ((Date.now() - started) / 1000)
 }
 
-function runLoad(spec: BatchLoadSpec): Promise<BatchLoadResult> {
+/** The load's result, with the CPU seconds its process used (read as it reports, warm-up included). */
+function runLoad(spec: BatchLoadSpec): Promise<BatchLoadResult & { loadGeneratorCpuSec?: number }> {
   return new Promise((resolve, reject) => {
     const child = fork(LOAD, [JSON.stringify(spec)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    let result: BatchLoadResult | undefined
-    child.on('message', (message: BatchLoadResult) => (result = message))
+    let result: (BatchLoadResult & { loadGeneratorCpuSec?: number }) | undefined
+    child.on('message', (message: BatchLoadResult) => (result = { ...message, loadGeneratorCpuSec: child.pid === undefined ? undefined : pidCpuSeconds(child.pid) }))
     child.on('error', reject)
     child.on('exit', (code) => (result ? resolve(result) : reject(new Error(`the load process exited with code ${code}`))))
   })
@@ -147,7 +148,13 @@ export async function ingestBatchScenario(argv: string[]): Promise<number> {
       const now = pid === undefined ? undefined : pidCpuSeconds(pid)
       return before === undefined || now === undefined ? undefined : Math.round(((now - before) / ((Date.now() - cpuBefore.at) / 1000)) * 1000) / 10
     }
-    const cpu = { ingestProcessPct: cpuPct(cpuBefore.ingest, ingest.pid), natsServerPct: cpuPct(cpuBefore.nats, ingest.nats.pid) }
+    const seconds = (Date.now() - cpuBefore.at) / 1000
+    const cpu = {
+      ingestProcessPct: cpuPct(cpuBefore.ingest, ingest.pid),
+      natsServerPct: cpuPct(cpuBefore.nats, ingest.nats.pid),
+      // autocannon's process from its start (about a second of loading TypeScript included).
+      loadGeneratorPct: load.loadGeneratorCpuSec === undefined ? undefined : Math.round((load.loadGeneratorCpuSec / seconds) * 1000) / 10,
+    }
     const samplesPerSec = (load.ok * samplesPerBody) / load.durationSec
     const ratio = samplesPerSec / baselinePerSec
     const problems = [
@@ -179,7 +186,7 @@ export async function ingestBatchScenario(argv: string[]): Promise<number> {
       `\ningest-batch  ${int(samplesPerSec)} samples/s (${int(load.ok / load.durationSec)} bodies/s, p50 ${load.latencyMs.p50} ms, p99 ${load.latencyMs.p99} ms)\n` +
         `raw publish   ${int(baselinePerSec)} samples/s (the same ${batches.length} batches a body, NATS.js, acks awaited)\n` +
         `ratio         ${ratio.toFixed(3)}\n` +
-        `CPU           ingest process ${cpu.ingestProcessPct ?? '?'}%, nats-server ${cpu.natsServerPct ?? '?'}% (100 = one core, over the POST load)\n\nresults: ${file}\n`
+        `CPU           ingest process ${cpu.ingestProcessPct ?? '?'}%, nats-server ${cpu.natsServerPct ?? '?'}%, load generator ${cpu.loadGeneratorPct ?? '?'}% (100 = one core, over the POST load)\n\nresults: ${file}\n`
     )
     if (problems.length > 0) process.stdout.write(`\n!! THIS RUN HAD ERRORS:\n${problems.map((p) => `!!   ${p}\n`).join('')}`)
     return problems.length === 0 ? 0 : 1

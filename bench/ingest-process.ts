@@ -48,18 +48,10 @@ function freePort(): Promise<number> {
   })
 }
 
-/** A role's credentials as the CLI reads them from its environment (engine/config.ts). */
+/** A role's credentials as the CLI reads them from its environment: the supervised server's users have nkeys. */
 function authEnv(auth: NatsAuth): Record<string, string> {
-  switch (auth.kind) {
-    case 'creds':
-      return { NATS_CREDS: auth.file }
-    case 'nkey':
-      return { NATS_NKEY: auth.seedFile }
-    case 'user':
-      return { NATS_USER: auth.user, NATS_PASSWORD: auth.password }
-    case 'token':
-      return { NATS_TOKEN: auth.token }
-  }
+  if (auth.kind !== 'nkey') throw new Error(`the supervised nats-server has nkey users, not ${auth.kind}`)
+  return { NATS_NKEY: auth.seedFile }
 }
 
 /** The environment of a CLI child: PATH and HOME from ours, the rest given. */
@@ -96,7 +88,11 @@ export async function startIngestProcess(options: IngestProcessOptions = {}): Pr
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-ingest-'))
   let nats: SupervisedNatsServer | undefined
   let child: ChildProcess | undefined
+  // The bench ending any other way (an exception, process.exit) takes the ingest process with it.
+  const orphaned = (): void => void child?.kill('SIGKILL')
+  process.once('exit', orphaned)
   const stop = async (): Promise<void> => {
+    process.off('exit', orphaned)
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child?.once('exit', resolve))
       child.kill('SIGTERM')

@@ -64,6 +64,12 @@ interface VariantResult {
   ratio: number
   latencyMs: LoadResult['latencyMs']
   baselineLatencyMs: LoadResult['latencyMs']
+  /**
+   * CPU microseconds of the server's own process per 2xx request, Tidemark and the baseline (alone only: embedded,
+   * the process holds chDB and the bench too). Steadier than the rates on a shared machine: it does not depend
+   * on how much of the machine the neighbours left.
+   */
+  cpuUsPerRequest?: { tidemark: number; baseline: number }
   /** Samples of 2xx answers, warm-up included: every one must be published (and, embedded, reach ClickHouse). */
   acceptedSamples: number
   storage: Settled
@@ -93,6 +99,9 @@ async function measureVariant(
     ...serverPid(target.serverPid),
   })
   const settled = await target.settle()
+  const perRequest = (r: LoadResult): number | undefined =>
+    r.cpu.serverProcessPct === undefined || r.ok === 0 ? undefined : Math.round((r.cpu.serverProcessPct / 100) * 1e6 / (r.ok / r.durationSec))
+  const [tidemarkCpu, baselineCpu] = [perRequest(tidemark), perRequest(base)]
   // Rates count 2xx only: a refused beacon was not ingested.
   const beaconsPerSec = (tidemark.ok * beaconsPerRequest) / tidemark.durationSec
   const baselinePerSec = (base.ok * beaconsPerRequest) / base.durationSec
@@ -106,6 +115,7 @@ async function measureVariant(
     ratio: baselinePerSec > 0 ? Number((beaconsPerSec / baselinePerSec).toFixed(4)) : 0,
     latencyMs: tidemark.latencyMs,
     baselineLatencyMs: base.latencyMs,
+    ...(tidemarkCpu !== undefined && baselineCpu !== undefined ? { cpuUsPerRequest: { tidemark: tidemarkCpu, baseline: baselineCpu } } : {}),
     acceptedSamples: (tidemark.ok + tidemark.warmup.ok) * beaconsPerRequest * SAMPLES_PER_BEACON,
     storage: {
       ...settled,
@@ -267,6 +277,7 @@ function headlineFigures(prefix: string, v: VariantResult): Record<string, unkno
     samplesPerSec: v.samplesPerSec,
     latencyMs: v.latencyMs,
     baselineLatencyMs: v.baselineLatencyMs,
+    ...(v.cpuUsPerRequest ? { cpuUsPerRequest: v.cpuUsPerRequest } : {}),
     non2xx: v.tidemark.non2xx,
     errors: v.tidemark.errors,
     acceptedSamples: v.acceptedSamples,
@@ -334,6 +345,9 @@ export async function ingestScenario(options: IngestOptions): Promise<boolean> {
     ...all.map(counts),
     'CPU during the measured loads (100% = one core; steal: share of the whole machine the host took):',
     ...all.flatMap(({ setup, v }) => [`  ${`${setup} ${v.name}`.padEnd(width)}  ${cpuNote('baseline', v.baseline)}`, `  ${''.padEnd(width)}  ${cpuNote('tidemark', v.tidemark)}`]),
+    ...all
+      .filter(({ v }) => v.cpuUsPerRequest)
+      .map(({ setup, v }) => `  ${`${setup} ${v.name}`.padEnd(width)}  server CPU per request: tidemark ${v.cpuUsPerRequest?.tidemark} µs, baseline ${v.cpuUsPerRequest?.baseline} µs`),
     ...noisyLoads(results),
     '',
     `results: ${file}`,

@@ -137,7 +137,7 @@ function writePrefix(tenant: string, metric: string): void {
     prefixes.clear()
     prefixTenant = tenant
   }
-  let prefix = prefixes.get(metric)
+  const prefix = prefixes.get(metric)
   if (prefix === undefined) {
     const start = pos
     room(1)

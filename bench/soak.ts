@@ -2,8 +2,10 @@
 // held for minutes at half the single-beacon rate it peaks at, to see whether
 // its memory stays flat. Measures the peak first (closed loop, as `ingest`
 // does), then loads at half of it with autocannon's fixed overall rate,
-// sampling the ingest process's RSS from /proc every few seconds. Writes
-// bench/results/soak.json (with the RSS series) and bench/results/soak.svg.
+// sampling the ingest process's RSS from /proc every few seconds. RSS is
+// compared from the first sample a minute in (the heap first settles from the
+// peak measurement's size) to the end. Writes bench/results/soak.json (with the
+// RSS series) and bench/results/soak.svg.
 import fs from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -153,10 +155,22 @@ export async function soakScenario(argv: string[]): Promise<number> {
     }
     const rssAtEnd = rssMb(ingest.pid) ?? series.at(-1)?.rssMb ?? 0
     series.push({ s: Math.round((Date.now() - started) / 100) / 10, rssMb: rssAtEnd, okPerSec: 0 })
-    // The first sample after a minute: the start of the run still grows the heap toward its working size.
-    const afterWarmup = series.find((p) => p.s >= 60)?.rssMb
-    const changePct = rssAtStart > 0 ? Math.round(((rssAtEnd - rssAtStart) / rssAtStart) * 1000) / 10 : 0
+    // The start is the first sample a settling time in (a minute, or a sixth of a shorter run): at the very start
+    // the heap still has the size the peak measurement gave it, and settles to the soak's working size after.
+    const settleSec = Math.min(60, durationSec / 6)
+    const rssStart = series.find((p) => p.s >= settleSec)?.rssMb ?? rssAtStart
+    const changePct = rssStart > 0 ? Math.round(((rssAtEnd - rssStart) / rssStart) * 1000) / 10 : 0
     const flat = Math.abs(changePct) <= FLAT_WITHIN * 100
+    // The last two thirds alone: a leak grows there; a heap settling after the peak measurement does not.
+    const tail = series.filter((p) => p.s >= durationSec / 3)
+    const tailFrom = tail[0]?.rssMb ?? rssStart
+    const lastTwoThirds = {
+      fromMb: tailFrom,
+      toMb: rssAtEnd,
+      minMb: Math.min(...tail.map((p) => p.rssMb)),
+      maxMb: Math.max(...tail.map((p) => p.rssMb)),
+      changePct: tailFrom > 0 ? Math.round(((rssAtEnd - tailFrom) / tailFrom) * 1000) / 10 : 0,
+    }
     const achievedPerSec = Math.round(soak.ok / soak.durationSec)
     const problems = [
       ...(soak.non2xx > 0 ? [`${soak.non2xx} non-2xx answers: ${JSON.stringify(soak.statusCodes)}`] : []),
@@ -171,12 +185,15 @@ export async function soakScenario(argv: string[]): Promise<number> {
       peakPerSec,
       targetPerSec: rate,
       achievedPerSec,
-      rssStartMb: rssAtStart,
+      rssStartMb: rssStart,
+      rssStartAfterSec: settleSec,
       rssEndMb: rssAtEnd,
-      rssAfterFirstMinuteMb: afterWarmup,
+      rssAtLoadStartMb: rssAtStart,
+      rssMinMb: Math.min(...series.map((p) => p.rssMb)),
       rssMaxMb: Math.max(...series.map((p) => p.rssMb)),
       rssChangePct: changePct,
       flat,
+      rssLastTwoThirds: lastTwoThirds,
       latencyMs: soak.latencyMs,
       non2xx: soak.non2xx,
       errors: soak.errors,
@@ -193,7 +210,9 @@ export async function soakScenario(argv: string[]): Promise<number> {
     fs.writeFileSync(svgFile, rssChart(series, title))
     process.stdout.write(
       `\nsoak     ${int(achievedPerSec)} req/s for ${durationSec} s (target ${int(rate)}${peakPerSec === undefined ? '' : `, half the peak of ${int(peakPerSec)}`}), p50 ${soak.latencyMs.p50} ms, p99 ${soak.latencyMs.p99} ms\n` +
-        `RSS      ${rssAtStart.toFixed(1)} MB at the start, ${rssAtEnd.toFixed(1)} MB at the end (${changePct >= 0 ? '+' : ''}${changePct} %: ${flat ? 'flat' : 'NOT flat'} within ${FLAT_WITHIN * 100} %), max ${Math.max(...series.map((p) => p.rssMb)).toFixed(1)} MB\n` +
+        `RSS      ${rssStart.toFixed(1)} MB ${Math.round(settleSec)} s in, ${rssAtEnd.toFixed(1)} MB at the end (${changePct >= 0 ? '+' : ''}${changePct} %: ${flat ? 'flat' : 'NOT flat'} within ${FLAT_WITHIN * 100} %); ` +
+        `${rssAtStart.toFixed(1)} MB when the load began, min ${Math.min(...series.map((p) => p.rssMb)).toFixed(1)}, max ${Math.max(...series.map((p) => p.rssMb)).toFixed(1)} MB; ` +
+        `last two thirds ${lastTwoThirds.fromMb.toFixed(1)} → ${rssAtEnd.toFixed(1)} MB (${lastTwoThirds.changePct >= 0 ? '+' : ''}${lastTwoThirds.changePct} %, ${lastTwoThirds.minMb.toFixed(1)}–${lastTwoThirds.maxMb.toFixed(1)})\n` +
         `CPU      ingest process ${soak.cpu.serverProcessPct ?? '?'}%, load generator ${soak.cpu.loadGeneratorPct}% (100 = one core)\n\nresults: ${file}, ${path.relative(process.cwd(), svgFile)}\n`
     )
     if (problems.length > 0) process.stdout.write(`\n!! THIS RUN HAD ERRORS:\n${problems.map((p) => `!!   ${p}\n`).join('')}`)

@@ -282,7 +282,8 @@ function headlineFigures(prefix: string, v: VariantResult): Record<string, unkno
     errors: v.tidemark.errors,
     acceptedSamples: v.acceptedSamples,
     publishedSamples: v.storage.published,
-    ...(v.storage.stored === undefined ? {} : { storedSamples: v.storage.stored }),
+    // null alone: nothing stores there (the embedded figure has it).
+    storedSamples: v.storage.stored ?? null,
   }
   return Object.fromEntries(Object.entries(figures).map(([name, value]) => [key(name), value]))
 }

@@ -52,3 +52,15 @@ export function cpuSince(start: CpuSnapshot): CpuShare {
   }
   return share
 }
+
+/** CPU seconds (user + system) another process has used so far, from /proc/<pid>/stat (Linux); undefined elsewhere or once it is gone. */
+export function pidCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The fields after the command name (which may hold spaces and parentheses): utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return undefined
+  }
+}

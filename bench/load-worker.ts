@@ -21,7 +21,15 @@ function run(phase: 'warm-up' | 'measure', durationSec: number): Promise<autocan
       counts = { ok: 0, non2xx: 0, errors: 0 }
     }, 1000)
     const instance = autocannon(
-      { url: spec.url, method: 'POST', headers: spec.headers, body: spec.body, connections: spec.connections, duration: durationSec },
+      {
+        url: spec.url,
+        method: 'POST',
+        headers: spec.headers,
+        body: spec.body,
+        connections: spec.connections,
+        duration: durationSec,
+        ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
+      },
       (err, result) => {
         clearInterval(timer)
         if (err) reject(err as Error)

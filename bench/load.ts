@@ -3,7 +3,7 @@
 // under test in this process. The child reports a line per second, shown on
 // stderr, and one summary at the end.
 import { fork } from 'node:child_process'
-import { cpuSince, cpuSnapshot, type CpuShare, type CpuSnapshot } from './cpu-usage.ts'
+import { cpuSince, cpuSnapshot, pidCpuSeconds, type CpuShare, type CpuSnapshot } from './cpu-usage.ts'
 
 export interface LoadSpec {
   /** Names the load in progress lines. */
@@ -14,6 +14,10 @@ export interface LoadSpec {
   connections: number
   durationSec: number
   warmupSec: number
+  /** Requests a second over all connections (autocannon's overallRate); none: as fast as answers come. */
+  overallRate?: number
+  /** A server in another process: its CPU over the measured run is reported as serverProcessPct (Linux). */
+  serverPid?: number
 }
 
 export interface LoadCounts {
@@ -34,7 +38,7 @@ export interface LoadResult extends LoadCounts {
   /** The warm-up is not measured, but what it sent reached the server (and, for Tidemark, storage). */
   warmup: LoadCounts
   /** Over the measured run; loadGeneratorPct is the autocannon process, 100 = one core. */
-  cpu: CpuShare & { loadGeneratorPct: number }
+  cpu: CpuShare & { loadGeneratorPct: number; serverProcessPct?: number }
 }
 
 /** What the worker knows; the parent adds the CPU it saw. */
@@ -55,19 +59,33 @@ function progressLine(spec: LoadSpec, message: Extract<WorkerMessage, { type: 'p
   return `  ${spec.label.padEnd(26)} ${message.phase.padEnd(7)} ${String(message.second).padStart(3)}/${total} s ${ok.toLocaleString('en-US').padStart(9)} req/s${problems}\n`
 }
 
-export function runLoad(spec: LoadSpec): Promise<LoadResult> {
+/** The progress messages of a load; by default each is a line on stderr. */
+export type ProgressListener = (message: Extract<WorkerMessage, { type: 'progress' }>) => void
+
+export function runLoad(spec: LoadSpec, onProgress?: ProgressListener): Promise<LoadResult> {
   return new Promise((resolve, reject) => {
     // The child is TypeScript too: tsx loads it (register() in this process does not reach children).
     const child = fork(WORKER, [JSON.stringify(spec)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     let measuring: CpuSnapshot | undefined
+    let serverCpuAtStart: number | undefined
     let result: LoadResult | undefined
     let failure: string | undefined
     child.on('message', (message: WorkerMessage) => {
-      if (message.type === 'progress') process.stderr.write(progressLine(spec, message))
-      else if (message.type === 'measuring') measuring = cpuSnapshot()
-      else if (message.type === 'result') {
+      if (message.type === 'progress') {
+        if (onProgress) onProgress(message)
+        else process.stderr.write(progressLine(spec, message))
+      } else if (message.type === 'measuring') {
+        measuring = cpuSnapshot()
+        if (spec.serverPid !== undefined) serverCpuAtStart = pidCpuSeconds(spec.serverPid)
+      } else if (message.type === 'result') {
         const { loadGeneratorCpuPct, ...counts } = message.result
-        result = { ...counts, cpu: { ...cpuSince(measuring ?? cpuSnapshot()), loadGeneratorPct: loadGeneratorCpuPct } }
+        const cpu: LoadResult['cpu'] = { ...cpuSince(measuring ?? cpuSnapshot()), loadGeneratorPct: loadGeneratorCpuPct }
+        const serverCpu = spec.serverPid === undefined ? undefined : pidCpuSeconds(spec.serverPid)
+        if (measuring && serverCpuAtStart !== undefined && serverCpu !== undefined) {
+          const seconds = Number(process.hrtime.bigint() - measuring.atNs) / 1e9
+          cpu.serverProcessPct = Math.round(((serverCpu - serverCpuAtStart) / seconds) * 1000) / 10
+        }
+        result = { ...counts, cpu }
       } else failure = message.message
     })
     child.on('error', reject)

@@ -1,6 +1,7 @@
 // `npm run bench -- <scenario> [options]`: picks a scenario, reads the flags,
 // and exits 0 only for a clean run (no errors, stored samples equal to published ones),
 // so a script can tell a measurement from a broken one.
+import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { MAX_BEACONS_PER_REQUEST } from '../engine/index.ts'
 import { ingestScenario, type IngestOptions } from './ingest.ts'
@@ -11,8 +12,9 @@ const HELP = `npm run bench -- <scenario> [options]        (run with </dev/null:
 
 scenarios:
   ingest   POST /api/v2/analytics/metrics (one beacon a request) against a bare
-           fastify route answering 204, plus a batched variant; prints both rates
-           and their ratio, writes bench/results/ingest.json
+           fastify route answering 204, plus a batched variant: the ingest role
+           alone in its own process, then embedded; prints the rates and their
+           ratios, writes bench/results/ingest.json
   engine   samples/s through event-time windows per worker thread against decoding
            the same batches alone, then through the pool and from JetStream;
            writes bench/results/engine.json (own flags: --samples --series --threads)
@@ -23,6 +25,8 @@ scenarios:
            inserts of the same rows, with freshness probes; writes bench/results/e2e.json
   query    a day's per-minute aggregate over 10,000,000 points through the API, beside the
            same SQL run directly on the same chDB; writes bench/results/query.json
+  soak     the ingest role alone at half its peak single-beacon rate for 10 minutes
+           (--minutes N): its RSS over time; writes bench/results/soak.json and .svg
   triggers from the HTTP arrival of the beacon that completes a condition to its
            event on NATS, under background load; writes bench/results/triggers.json
 
@@ -31,6 +35,8 @@ options:
   --warmup N        seconds of unmeasured load before each one  (default 2)
   --connections N   concurrent HTTP connections                 (default 50)
   --batch N         beacons per request in the batched variant, 0 to skip it (default 100)
+  --alone-only      ingest: measure the ingest role alone only, not the embedded process too
+  --cpu-prof DIR    ingest: write a CPU profile of the ingest-alone process into DIR
   -h, --help        this text
 
 See bench/README.md for what the figures mean.
@@ -51,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'e2e') return (await import('./e2e.ts')).e2eScenario(argv.slice(1)) // its own flags: bench/e2e.ts
   if (argv[0] === 'query') return (await import('./query.ts')).queryScenario(argv.slice(1)) // its own flags: bench/query.ts
   if (argv[0] === 'triggers') return (await import('./triggers.ts')).triggersScenario(argv.slice(1)) // its own flags: bench/triggers.ts
+  if (argv[0] === 'soak') return (await import('./soak.ts')).soakScenario(argv.slice(1)) // its own flags: bench/soak.ts
   let options: IngestOptions
   let scenario: string | undefined
   try {
@@ -62,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
         warmup: { type: 'string', default: '2' },
         connections: { type: 'string', default: '50' },
         batch: { type: 'string', default: '100' },
+        'alone-only': { type: 'boolean', default: false },
+        'cpu-prof': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     })
@@ -76,6 +85,8 @@ async function main(argv: string[]): Promise<number> {
       warmupSec: integer('warmup', values.warmup, 0, 600),
       connections: integer('connections', values.connections, 1, 10_000),
       batch: integer('batch', values.batch, 0, MAX_BEACONS_PER_REQUEST),
+      aloneOnly: values['alone-only'],
+      cpuProfileDir: values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']),
     }
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n\n${HELP}`)

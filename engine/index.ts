@@ -14,7 +14,7 @@ export { USAGE_METRICS, USAGE_TENANT, USAGE_TENANT_TAG, type UsageCounter } from
 export { CacheStatsBodySchema, CACHE_STATS_METRICS, CACHE_NAME_TAG, MAX_TAGS, type CacheStatsBody } from './model/index.ts'
 export { retryWithBackoff, backoffDelayMs, type Backoff, type RetryOptions } from './retry.ts'
 export { sha256, sha256Hex } from './tenancy/index.ts'
-export { SampleField, seriesKey, partitionOf, type Sample } from './model/index.ts'
+export { SampleField, seriesKey, seriesTagsKey, partitionOf, seriesPartition, tenantHashSeed, type Sample } from './model/index.ts'
 export { encodeBatch, decodeBatch } from './model/index.ts'
 export { beaconSubject, BEACONS_STREAM, DEAD_LETTERS_STREAM, IDEMPOTENCY_BUCKET, IDEMPOTENCY_TTL_MS, STORAGE_CONSUMER } from './nats/index.ts'
 export { TenantRegistry, type Principal, type Role, type CreatedTenant, type TenantRecord } from './tenancy/index.ts'

@@ -168,6 +168,8 @@ export function registerBeaconRoute(app: FastifyInstance, options: MetricsRouteO
         throw Object.assign(new IngestErrors.RateLimited(String(quota.samplesPerSec), String(quota.burst)), { retryAfterSeconds: wait })
       }
       if (key !== undefined) return publishKeyed(tenant, key, body, samples, receivedAt, reply)
+      // Counted now: nothing after the await refers to the samples, so they are garbage once encoded, not held to the answer.
+      const accepted = samples.length
       let outcome: PublishOutcome
       try {
         outcome = await publisher.publish(samples)
@@ -176,7 +178,7 @@ export function registerBeaconRoute(app: FastifyInstance, options: MetricsRouteO
       }
       publisher.usage?.add(tenant, 'samples', outcome.durable)
       if (outcome.notDurable !== null) throw partlyDurable(body, outcome, receivedAt, false)
-      return reply.code(200).send({ accepted: samples.length, beacons: beaconCount(body) })
+      return reply.code(200).send({ accepted, beacons: beaconCount(body) })
     }
   )
 }

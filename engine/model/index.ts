@@ -6,5 +6,5 @@ export { KIND_UNITS, unitOfKind, unitScale, formatInUnit, type Unit, type UnitSc
 export { MetricsBodySchema, MAX_BEACONS_PER_REQUEST, MAX_FUTURE_SKEW_MS, type BeaconBody } from './beacon-schema.ts'
 export { MAX_METRICS_PER_BEACON, MIN_TIMESTAMP_MS, parseIsoTimestamp } from './beacon-schema.ts'
 export { CacheStatsBodySchema, CACHE_STATS_METRICS, CACHE_NAME_TAG, MAX_TAGS, type CacheStatsBody } from './beacon-schema.ts'
-export { SampleField, seriesKey, partitionOf, type Sample } from './sample.ts'
+export { SampleField, seriesKey, seriesTagsKey, partitionOf, seriesPartition, tenantHashSeed, type Sample } from './sample.ts'
 export { encodeBatch, decodeBatch } from './beacon-batch.ts'

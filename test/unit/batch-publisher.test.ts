@@ -106,19 +106,37 @@ describe('BatchPublisher group commit', () => {
   // One series: every sample lands in the same partition.
   const one = (i: number): Sample => ['t_a', 'page_views', 1_800_000_000_000 + i, i, null, 1_800_000_000_000]
 
-  it('publishes a lone beacon at once, with no timer', async () => {
+  /** The end of this turn of the event loop, when an idle partition's batch goes. */
+  const turn = () => new Promise((resolve) => setImmediate(resolve))
+
+  it('publishes a lone beacon at the end of this turn of the event loop, with no timer', async () => {
     const { js, published } = fakeJetStream()
     const p = publisher(js, 1024 * 1024)
     const outcome = p.publish([one(0)])
-    // Synchronously handed to JetStream: nothing waits for a linger.
+    expect(published.length).toBe(0)
+    await turn()
+    // Handed to JetStream once the turn ends: nothing waits for a linger.
     expect(published.length).toBe(1)
     expect(await outcome).toEqual({ durable: 1, notDurable: null })
+  })
+
+  it('sends the requests of one turn as one batch, and every partition ready in that turn', async () => {
+    const { js, published } = fakeJetStream()
+    const p = publisher(js, 1024 * 1024)
+    const requests = Array.from({ length: 50 }, (_, i) => p.publish([one(i), ['t_a', `m_${i % 5}`, 1, i, null, 1]]))
+    await turn()
+    const partitions = new Set(published.map((m) => m.subject))
+    // One message a partition: the 50 requests' samples of a partition share it.
+    expect(published.length).toBe(partitions.size)
+    expect(published.reduce((n, m) => n + m.samples.length, 0)).toBe(100)
+    for (const outcome of await Promise.all(requests)) expect(outcome).toEqual({ durable: 2, notDurable: null })
   })
 
   it('fills the next batch behind a publish in flight and sends it when that one is acknowledged', async () => {
     const { js, published, releaseAll } = gatedJetStream()
     const p = publisher(js, 1024 * 1024)
     const first = p.publish([one(0)])
+    await turn()
     const behind = Array.from({ length: 50 }, (_, i) => p.publish([one(i + 1)]))
     await new Promise((resolve) => setTimeout(resolve, 20))
     // Only the first went: the other 50 requests wait together behind it.
@@ -136,6 +154,7 @@ describe('BatchPublisher group commit', () => {
     const { js, published, releaseAll } = gatedJetStream()
     const p = publisher(js, 1024 * 1024)
     const first = p.publish([one(0)])
+    await turn()
     const full = p.publish(Array.from({ length: 1000 }, (_, i) => one(i + 1)))
     const rest = p.publish(Array.from({ length: 10 }, (_, i) => one(i + 1001)))
     await new Promise((resolve) => setTimeout(resolve, 20))

@@ -1,6 +1,18 @@
 // Pure logic of the beacon model: series keys, partitions, the batch wire format, metric kinds.
 import { describe, expect, it } from 'vitest'
-import { decodeBatch, encodeBatch, metricKind, parseIsoTimestamp, partitionOf, seriesKey, type Sample } from '../../engine/index.ts'
+import { Packr } from 'msgpackr'
+import {
+  decodeBatch,
+  encodeBatch,
+  metricKind,
+  parseIsoTimestamp,
+  partitionOf,
+  seriesKey,
+  seriesPartition,
+  seriesTagsKey,
+  tenantHashSeed,
+  type Sample,
+} from '../../engine/index.ts'
 import { BATCH_ENVELOPE_BYTES, batchByteLimit, sampleBytesBound } from '../../ingest/batch-bytes.ts'
 import { beaconsToSamples, notDurableBeacons } from '../../ingest/beacon-samples.ts'
 import { decodeDurable, encodeDurable } from '../../ingest/idempotency.ts'
@@ -22,6 +34,20 @@ describe('seriesKey and partitionOf', () => {
     const differs = Array.from({ length: 50 }, (_, i) => partitionOf('a', `m${i}`, 16) !== partitionOf('b', `m${i}`, 16))
     expect(differs).toContain(true)
   })
+
+  it('seriesPartition, from the pieces without building the key, is partitionOf of the key (ingest partitions with it, the engine reads by it)', () => {
+    const tagSets: Array<Record<string, string> | null> = [null, {}, { page: '/p1' }, { b: '2', a: '1' }, { host: 'é€😀', 'x.y-z': '' }, { k: '{a=1}' }]
+    for (const tenant of ['t_0123456789abcdef', 'tenant-é', '']) {
+      for (const metric of ['page_views', 'm', 'x'.repeat(63)]) {
+        for (const tags of tagSets) {
+          expect(seriesKey(metric, tags)).toBe(metric + seriesTagsKey(tags))
+          for (const partitions of [1, 7, 16, 64]) {
+            expect(seriesPartition(tenantHashSeed(tenant), metric, seriesTagsKey(tags), partitions)).toBe(partitionOf(tenant, seriesKey(metric, tags), partitions))
+          }
+        }
+      }
+    }
+  })
 })
 
 describe('batch wire format', () => {
@@ -31,6 +57,32 @@ describe('batch wire format', () => {
       ['t1', 'load_time', 1_700_000_000_000, 420.5, { site: 'a' }, 1_700_000_000_005],
     ]
     expect(decodeBatch(encodeBatch(samples))).toEqual(samples)
+  })
+
+  it("writes Packr's very bytes (storage's batchLength reads its layout), for any numbers, strings and tags", () => {
+    const packr = new Packr({ useRecords: false, mapsAsObjects: true })
+    const now = 1_763_800_000_123
+    const shared = { page: '/p1', host: 'h' }
+    const manyTags = Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}`, 'v'.repeat(300)]))
+    const numbers = [0, 1, 31, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, -1, -32, -33, -128, -129, -32768, -32769, -(2 ** 31), 1.5, -0, NaN, Infinity, 1e300, now]
+    const samples: Sample[] = []
+    for (const [i, n] of numbers.entries()) samples.push(['t1', 'page_views', n, numbers[(i + 3) % numbers.length] as number, i % 2 ? shared : null, n])
+    samples.push(['tenant-é', 'm'.repeat(40), now, 420, shared, now], ['t1', 'load_time', now, 1, shared, now])
+    samples.push(['t', 'x', now, 1, { ['ä'.repeat(20)]: '€'.repeat(100), emoji: '😀'.repeat(10), empty: '' }, now], ['t', 'y', now, 2, manyTags, now], ['t', 'z', now, 3, {}, now])
+    const long = Array.from({ length: 70_000 }, (_, i): Sample => ['t1', i % 2 ? 'load_time' : 'page_views', now, i, { page: `/p${i % 50}` }, now])
+    for (const batch of [samples, [], samples.slice(0, 15), samples.slice(0, 16), long]) {
+      const ours = Buffer.from(encodeBatch(batch))
+      expect(ours.equals(Buffer.from(packr.pack({ v: 1, s: batch }))), `${batch.length} samples`).toBe(true)
+      expect(decodeBatch(ours)).toEqual(packr.unpack(ours).s)
+    }
+    // A batch of another shape (never from ingest) still encodes, through Packr.
+    const odd = [['t', 'm', now, 1, null, now, 'extra']] as unknown as Sample[]
+    expect(decodeBatch(encodeBatch(odd))).toEqual(odd)
+    // Consecutive batches do not share bytes (the writer's buffer is reused).
+    const first = encodeBatch(samples.slice(0, 2))
+    const copy = Buffer.from(first)
+    encodeBatch(samples.slice(2, 4))
+    expect(Buffer.from(first).equals(copy)).toBe(true)
   })
 
   it('refuses bytes that are not a batch with TM_ENGINE_BATCH_DECODE_FAILED', () => {

@@ -42,15 +42,21 @@ function runJob(job: CostJob): CostRun {
   let best: CostRun | undefined
   for (let r = 0; r < job.runs; r++) {
     const pipeline = new PartitionPipeline(0, pipelineSettings(DEFAULT_STREAM_SETTINGS), { evaluators })
-    const outputs: StreamOutput[] = []
+    // As in a worker, a task's outputs leave with its reply: none piles up over the run.
+    let outputs = 0
+    const out: StreamOutput[] = []
     const started = performance.now()
     const scoringBefore = scoringMs()
-    data.forEach((d, seq) => pipeline.apply({ kind: 'batch', seq: seq + 1, samples: decodeBatch(d) }, outputs))
+    data.forEach((d, seq) => {
+      pipeline.apply({ kind: 'batch', seq: seq + 1, samples: decodeBatch(d) }, out)
+      outputs += out.length
+      out.length = 0
+    })
     const ms = performance.now() - started
     const scoring = scoringMs() - scoringBefore
     const snapStarted = performance.now()
     const snapshot = pipeline.checkpoint(true).snapshot
-    const run = { ms, scoringMs: scoring, outputs: outputs.length, snapshotMs: performance.now() - snapStarted, snapshotBytes: snapshot?.length ?? 0 }
+    const run = { ms, scoringMs: scoring, outputs, snapshotMs: performance.now() - snapStarted, snapshotBytes: snapshot?.length ?? 0 }
     if (!best || run.ms < best.ms) best = run
   }
   return best as CostRun
@@ -69,6 +75,9 @@ export interface ScorerCost {
   withPerSec: number
   /** Extra time per sample the scorers add (0.2 = 20 % more): best run with against best run without. */
   cost: number
+  /** The same from each round's pair of threads (run back to back), the median over rounds: less at the mercy of one lucky run. */
+  costMedianOfRounds: number
+  rounds: number
   /**
    * Within the runs with scorers, the share of the time spent scoring, median over runs: measured inside one
    * run, so the machine's load moves it far less than the with/without comparison of separate runs. The
@@ -78,12 +87,17 @@ export interface ScorerCost {
   snapshot: { ms: number; bytes: number; series: number }
 }
 
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((x, y) => x - y)
+  return sorted[Math.floor(sorted.length / 2)] ?? 0
+}
+
 /** Alternates fresh threads with and without scorers, `rounds` of each. */
 export async function measureScorerCost(o: { samples: number; series: number; batch: number; rounds?: number; runs?: number }): Promise<ScorerCost> {
   const base = { samples: o.samples, series: o.series, batch: o.batch, runs: o.runs ?? 3 }
   const without: CostRun[] = []
   const withScores: CostRun[] = []
-  for (let r = 0; r < (o.rounds ?? 3); r++) {
+  for (let r = 0; r < (o.rounds ?? 5); r++) {
     without.push(await inWorker({ ...base, scores: false }))
     withScores.push(await inWorker({ ...base, scores: true }))
   }
@@ -94,7 +108,9 @@ export async function measureScorerCost(o: { samples: number; series: number; ba
     withoutPerSec: Math.round(o.samples / (a.ms / 1000)),
     withPerSec: Math.round(o.samples / (b.ms / 1000)),
     cost: Number((b.ms / a.ms - 1).toFixed(3)),
-    scoringShare: Number((withScores.map((r) => r.scoringMs / r.ms).sort((x, y) => x - y)[Math.floor(withScores.length / 2)] ?? 0).toFixed(3)),
+    costMedianOfRounds: Number((median(withScores.map((r, i) => r.ms / (without[i] as CostRun).ms - 1))).toFixed(3)),
+    rounds: withScores.length,
+    scoringShare: Number(median(withScores.map((r) => r.scoringMs / r.ms)).toFixed(3)),
     snapshot: { ms: Number(b.snapshotMs.toFixed(2)), bytes: b.snapshotBytes, series: o.series },
   }
 }

@@ -55,8 +55,9 @@ export interface AnomalyOutput extends StreamOutput {
   tags: Record<string, string>
   /** The broadcast that released these points: with the partition, it names the batch they are stored in. */
   watermark: number
-  ts: number[]
-  scores: number[]
+  /** Typed arrays: one allocation each per broadcast, cloned to the main thread without boxing. */
+  ts: Float64Array
+  scores: Float64Array
 }
 
 export function isAnomalyOutput(o: StreamOutput): o is AnomalyOutput {
@@ -126,8 +127,9 @@ export class SeriesScores implements SeriesEvaluator {
   /** The last message scored. */
   #lastSeq = -Infinity
   /** Points waiting for the next broadcast, scored then in one burst (the scorer's state stays in cache). */
-  #pendingTs: number[] = []
-  #pendingValues: number[] = []
+  #pendingTs = new Float64Array(16)
+  #pendingValues = new Float64Array(16)
+  #pending = 0
   /** Their messages, kept only for rules on the score series (their replay points). */
   #pendingCtx: MessageContext[] = []
   /** The base (see above) and the first message scored after it. */
@@ -156,8 +158,11 @@ export class SeriesScores implements SeriesEvaluator {
 
   onSample(ts: number, value: number, ctx: MessageContext): void {
     if (ctx.seq <= this.#skipThrough) return
-    this.#pendingTs.push(ts)
-    this.#pendingValues.push(value)
+    const n = this.#pending
+    if (n === this.#pendingTs.length) this.#grow()
+    ;(this.#pendingTs as Float64Array)[n] = ts
+    ;(this.#pendingValues as Float64Array)[n] = value
+    this.#pending = n + 1
     if (this.#children.length > 0) this.#pendingCtx.push(ctx)
     this.#lastSeq = ctx.seq
     // In log order: the first one after each mark is the oldest.
@@ -165,12 +170,22 @@ export class SeriesScores implements SeriesEvaluator {
     this.#sinceSnapshot ??= ctx
   }
 
+  /** Reused between broadcasts; doubled when a series brings more points per pane than ever before. */
+  #grow(): void {
+    const ts = new Float64Array(this.#pendingTs.length * 2)
+    const values = new Float64Array(ts.length)
+    ts.set(this.#pendingTs)
+    values.set(this.#pendingValues)
+    this.#pendingTs = ts
+    this.#pendingValues = values
+  }
+
   /** Scores the waiting points in arrival order (measured: per point, a burst per series costs a third of scoring each on arrival, interleaved with every other series). */
-  #scorePending(): number[] {
+  #scorePending(): Float64Array {
     const ts = this.#pendingTs
     const values = this.#pendingValues
-    const n = ts.length
-    const scores = new Array<number>(n)
+    const n = this.#pending
+    const scores = new Float64Array(n)
     const scorer = this.#scorer
     const started = performance.now()
     for (let i = 0; i < n; i++) scores[i] = scorer.score(ts[i] as number, values[i] as number)
@@ -185,16 +200,14 @@ export class SeriesScores implements SeriesEvaluator {
   }
 
   onWatermark(watermark: number, emit: boolean, out: StreamOutput[]): void {
-    if (this.#pendingTs.length > 0) {
+    if (this.#pending > 0) {
       const scores = this.#scorePending()
       if (emit) {
-        const output: AnomalyOutput = { id: ANOMALY_OUTPUT_KIND + '|' + watermark + this.#idTail, kind: ANOMALY_OUTPUT_KIND, tenant: this.#tenant, tags: this.#tags, watermark, ts: this.#pendingTs, scores }
+        const ts = this.#pendingTs.slice(0, this.#pending)
+        const output: AnomalyOutput = { id: ANOMALY_OUTPUT_KIND + '|' + watermark + this.#idTail, kind: ANOMALY_OUTPUT_KIND, tenant: this.#tenant, tags: this.#tags, watermark, ts, scores }
         out.push(output)
-        this.#pendingTs = []
-      } else {
-        this.#pendingTs.length = 0
       }
-      this.#pendingValues.length = 0
+      this.#pending = 0
     }
     for (let i = 0; i < this.#children.length; i++) (this.#children[i] as SeriesEvaluator).onWatermark(watermark, emit, out)
     // Every score so far is out: the state is a base, unless rules on the scores hold state from an older one.

@@ -68,7 +68,15 @@ interface Close {
 }
 
 interface SeriesState {
+  /** The windows first, then the extra evaluators. */
   evaluators: SeriesEvaluator[]
+  /**
+   * The per-sample path calls the windows on their own call site, which stays monomorphic (inlined), and the
+   * extra evaluators on another: measured, one loop over all three kinds (windows, rules, scorers) made the
+   * windows' onSample a megamorphic call and cost the pipeline more than the scorers themselves.
+   */
+  windows: SeriesWindows
+  extra: SeriesEvaluator[]
 }
 
 const KEY_SEPARATOR = '\u0000'
@@ -142,7 +150,9 @@ export class PartitionPipeline {
           const ts = s[SampleField.Ts]
           const value = s[SampleField.Value]
           const ctx = this.#ctx
-          for (const e of state.evaluators) e.onSample(ts, value, ctx)
+          state.windows.onSample(ts, value, ctx)
+          const extra = state.extra
+          for (let i = 0; i < extra.length; i++) (extra[i] as SeriesEvaluator).onSample(ts, value, ctx)
         },
         complete: () => {
           closes.unsubscribe()
@@ -166,7 +176,8 @@ export class PartitionPipeline {
       metric: first[SampleField.Metric],
       tags: first[SampleField.Tags],
     }
-    const evaluators: SeriesEvaluator[] = [new SeriesWindows(this.#grid, identity, this.#settings.quantileAccuracy)]
+    const windows = new SeriesWindows(this.#grid, identity, this.#settings.quantileAccuracy)
+    const extra: SeriesEvaluator[] = []
     if (this.#extra) {
       const dormant = this.#dormant.get(key)
       if (dormant) this.#dormant.delete(key)
@@ -174,9 +185,10 @@ export class PartitionPipeline {
         const bytes = dormant.states.get(name)
         return bytes && { bytes, throughSeq: dormant.throughSeq }
       })
-      evaluators.push(...this.#extra(identity, restored))
+      extra.push(...this.#extra(identity, restored))
     }
-    const state = { evaluators }
+    const evaluators: SeriesEvaluator[] = [windows, ...extra]
+    const state: SeriesState = { evaluators, windows, extra }
     this.#series.set(key, state)
     return state
   }

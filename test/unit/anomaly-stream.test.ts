@@ -67,9 +67,9 @@ describe('scores beside the windows', () => {
     log.push({ kind: 'watermark', seq: log.length + 1, watermark: T0 + 10_000_000 })
     const p = new PartitionPipeline(0, settings, { evaluators: withConfig({ anomaly: true } satisfies StreamEngineConfig) })
     const outputs = scoresOf(run(p, log))
-    expect(outputs.flatMap((o) => o.ts)).toEqual(order.map((k) => T0 + k * 1000))
+    expect(outputs.flatMap((o) => [...o.ts])).toEqual(order.map((k) => T0 + k * 1000))
     const lone = createScorer()
-    const scores = outputs.flatMap((o) => o.scores)
+    const scores = outputs.flatMap((o) => [...o.scores])
     expect(scores).toEqual(order.map((k) => lone.score(T0 + k * 1000, values[k] as number)))
     expect(Math.max(...scores)).toBeGreaterThan(0.5)
     for (const o of outputs) {
@@ -117,7 +117,7 @@ describe('rules on the score series', () => {
     const p = new PartitionPipeline(0, settings, { evaluators: withConfig({ rules: rulesConfig(rule) }), evaluationIntervalMs: STEP })
     const outputs = run(p, cpuLog(700, 10_000, 50))
     expect(triggersOf(outputs)).toEqual([])
-    expect(scoresOf(outputs).flatMap((o) => o.scores)).toHaveLength(700)
+    expect(scoresOf(outputs).flatMap((o) => [...o.scores])).toHaveLength(700)
   })
 
   it('the selector form anomaly_score{metric="cpu_usage"} > 0.9 with for: 2m is in the subset', () => {
@@ -217,8 +217,8 @@ restartCases('with a rule on the scores', { scorer: { warmup: 20 }, rules: rules
 
 describe('score batches for storage', () => {
   it('are the same bytes for the same outputs in any order, as anomaly_score samples with the scored metric as a tag', () => {
-    const a: AnomalyOutput = { id: 'anomaly|60000|t|cpu_usage{host=a}', kind: 'anomaly', tenant: 't', tags: { host: 'a', metric: 'cpu_usage' }, watermark: 60_000, ts: [1, 2], scores: [0.1, 0.2] }
-    const b: AnomalyOutput = { ...a, id: 'anomaly|60000|t|cpu_usage{host=b}', tags: { host: 'b', metric: 'cpu_usage' }, ts: [3], scores: [0.9] }
+    const a: AnomalyOutput = { id: 'anomaly|60000|t|cpu_usage{host=a}', kind: 'anomaly', tenant: 't', tags: { host: 'a', metric: 'cpu_usage' }, watermark: 60_000, ts: Float64Array.of(1, 2), scores: Float64Array.of(0.1, 0.2) }
+    const b: AnomalyOutput = { ...a, id: 'anomaly|60000|t|cpu_usage{host=b}', tags: { host: 'b', metric: 'cpu_usage' }, ts: Float64Array.of(3), scores: Float64Array.of(0.9) }
     const one = scoreBatches([a, b])
     expect(scoreBatches([b, a])).toEqual(one)
     expect(one.flatMap((bytes) => decodeBatch(bytes))).toEqual([
@@ -230,7 +230,7 @@ describe('score batches for storage', () => {
 
   it('stay under max_payload however many series a broadcast scores', () => {
     const many: AnomalyOutput[] = Array.from({ length: 3000 }, (_, i) => ({
-      id: `anomaly|60000|t|m{k=${i}}`, kind: 'anomaly', tenant: 't', tags: { k: String(i).padStart(200, 'x'), metric: 'm' }, watermark: 60_000, ts: [1, 2, 3], scores: [0, 0, 0],
+      id: `anomaly|60000|t|m{k=${i}}`, kind: 'anomaly', tenant: 't', tags: { k: String(i).padStart(200, 'x'), metric: 'm' }, watermark: 60_000, ts: Float64Array.of(1, 2, 3), scores: Float64Array.of(0, 0, 0),
     }))
     const batches = scoreBatches(many)
     expect(batches.length).toBeGreaterThan(1)

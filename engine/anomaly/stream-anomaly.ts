@@ -94,6 +94,102 @@ function decodeSeriesState(bytes: Uint8Array): { throughSeq: number; scorer: Ano
   return { throughSeq, scorer: restoreScorer(bytes.subarray(8)) }
 }
 
+/**
+ * The points of one partition waiting for the next broadcast, in arrival order,
+ * in flat arrays written one after the other. At the broadcast a stable
+ * counting sort groups them by series, so each series scores its points in one
+ * burst. Measured: per-series buffers (each point written into its series' own
+ * array, 500 series interleaved) made the whole pipeline, windows included,
+ * about a third slower through cache misses; writing in arrival order does not.
+ * One per partition pipeline (withConfig makes one per factory).
+ */
+export class PendingPoints {
+  series = new Int32Array(1024)
+  ts = new Float64Array(1024)
+  values = new Float64Array(1024)
+  n = 0
+  #seriesCount = 0
+  /** After a broadcast's sort: per series index, where its points start in the sorted arrays, and how many. */
+  #start = new Int32Array(64)
+  #count = new Int32Array(64)
+  sortedTs = new Float64Array(1024)
+  sortedValues = new Float64Array(1024)
+  #sortedFor = NaN
+
+  /** A new series' index. */
+  register(): number {
+    const i = this.#seriesCount++
+    if (i === this.#start.length) {
+      const start = new Int32Array(i * 2)
+      this.#start = start
+      this.#count = new Int32Array(i * 2)
+    }
+    return i
+  }
+
+  push(series: number, ts: number, value: number): void {
+    if (!Number.isNaN(this.#sortedFor)) {
+      // The first point after a broadcast: everything before it was handed out.
+      this.n = 0
+      this.#sortedFor = NaN
+    }
+    const n = this.n
+    if (n === this.ts.length) this.#grow()
+    this.series[n] = series
+    this.ts[n] = ts
+    this.values[n] = value
+    this.n = n + 1
+  }
+
+  #grow(): void {
+    const size = this.ts.length * 2
+    const series = new Int32Array(size)
+    const ts = new Float64Array(size)
+    const values = new Float64Array(size)
+    series.set(this.series)
+    ts.set(this.ts)
+    values.set(this.values)
+    this.series = series
+    this.ts = ts
+    this.values = values
+    this.sortedTs = new Float64Array(size)
+    this.sortedValues = new Float64Array(size)
+  }
+
+  /** Where the series' points of this broadcast are in sortedTs/sortedValues (sorted once per broadcast, on the first call). */
+  start(series: number, watermark: number): number {
+    if (this.#sortedFor !== watermark) this.#sort(watermark)
+    return this.#start[series] as number
+  }
+
+  #sort(watermark: number): void {
+    const count = this.#count
+    const start = this.#start
+    count.fill(0, 0, this.#seriesCount)
+    const n = this.n
+    const series = this.series
+    for (let i = 0; i < n; i++) count[series[i] as number]!++
+    let at = 0
+    for (let k = 0; k < this.#seriesCount; k++) {
+      start[k] = at
+      at += count[k] as number
+    }
+    // Scatter in arrival order (stable), then start[] back to each series' first position.
+    const ts = this.ts
+    const values = this.values
+    const sortedTs = this.sortedTs
+    const sortedValues = this.sortedValues
+    for (let i = 0; i < n; i++) {
+      const k = series[i] as number
+      const to = start[k]!++
+      sortedTs[to] = ts[i] as number
+      sortedValues[to] = values[i] as number
+    }
+    for (let k = 0; k < this.#seriesCount; k++) start[k]! -= count[k] as number
+    this.#sortedFor = watermark
+  }
+}
+
 const olderOf = (a: MessageContext | undefined, b: MessageContext | undefined): MessageContext | undefined =>
   a === undefined ? b : b === undefined || a.seq <= b.seq ? a : b
 
@@ -126,9 +222,9 @@ export class SeriesScores implements SeriesEvaluator {
   readonly #skipThrough: number
   /** The last message scored. */
   #lastSeq = -Infinity
-  /** Points waiting for the next broadcast, scored then in one burst (the scorer's state stays in cache). */
-  #pendingTs = new Float64Array(16)
-  #pendingValues = new Float64Array(16)
+  /** The partition's waiting points (this series' index among them), and how many of them are this series'. */
+  readonly #points: PendingPoints
+  readonly #index: number
   #pending = 0
   /** Their messages, kept only for rules on the score series (their replay points). */
   #pendingCtx: MessageContext[] = []
@@ -138,7 +234,9 @@ export class SeriesScores implements SeriesEvaluator {
   /** The first message scored after the base the last snapshot() gave (or after the restored state): where a replay must start. */
   #sinceSnapshot: MessageContext | undefined
 
-  constructor(series: SeriesIdentity, children: SeriesEvaluator[], options: ScorerOptions = {}, restored?: RestoredState) {
+  constructor(series: SeriesIdentity, children: SeriesEvaluator[], options: ScorerOptions = {}, restored?: RestoredState, points = new PendingPoints()) {
+    this.#points = points
+    this.#index = points.register()
     this.#idTail = `|${series.tenant}|${series.series}`
     this.#tenant = series.tenant
     this.#tags = scoreTags(series.metric, series.tags)
@@ -158,11 +256,8 @@ export class SeriesScores implements SeriesEvaluator {
 
   onSample(ts: number, value: number, ctx: MessageContext): void {
     if (ctx.seq <= this.#skipThrough) return
-    const n = this.#pending
-    if (n === this.#pendingTs.length) this.#grow()
-    ;(this.#pendingTs as Float64Array)[n] = ts
-    ;(this.#pendingValues as Float64Array)[n] = value
-    this.#pending = n + 1
+    this.#points.push(this.#index, ts, value)
+    this.#pending++
     if (this.#children.length > 0) this.#pendingCtx.push(ctx)
     this.#lastSeq = ctx.seq
     // In log order: the first one after each mark is the oldest.
@@ -170,25 +265,16 @@ export class SeriesScores implements SeriesEvaluator {
     this.#sinceSnapshot ??= ctx
   }
 
-  /** Reused between broadcasts; doubled when a series brings more points per pane than ever before. */
-  #grow(): void {
-    const ts = new Float64Array(this.#pendingTs.length * 2)
-    const values = new Float64Array(ts.length)
-    ts.set(this.#pendingTs)
-    values.set(this.#pendingValues)
-    this.#pendingTs = ts
-    this.#pendingValues = values
-  }
-
   /** Scores the waiting points in arrival order (measured: per point, a burst per series costs a third of scoring each on arrival, interleaved with every other series). */
-  #scorePending(): Float64Array {
-    const ts = this.#pendingTs
-    const values = this.#pendingValues
+  #scorePending(watermark: number): { ts: Float64Array; scores: Float64Array } {
     const n = this.#pending
+    const from = this.#points.start(this.#index, watermark)
+    const ts = this.#points.sortedTs.slice(from, from + n)
+    const values = this.#points.sortedValues
     const scores = new Float64Array(n)
     const scorer = this.#scorer
     const started = performance.now()
-    for (let i = 0; i < n; i++) scores[i] = scorer.score(ts[i] as number, values[i] as number)
+    for (let i = 0; i < n; i++) scores[i] = scorer.score(ts[i] as number, values[from + i] as number)
     tally.anomalyScoringMs += performance.now() - started
     tally.anomalyScores += n
     if (this.#children.length > 0) {
@@ -196,14 +282,13 @@ export class SeriesScores implements SeriesEvaluator {
       for (const c of this.#children) for (let i = 0; i < n; i++) c.onSample(ts[i] as number, scores[i] as number, ctx[i] as MessageContext)
       this.#pendingCtx = []
     }
-    return scores
+    return { ts, scores }
   }
 
   onWatermark(watermark: number, emit: boolean, out: StreamOutput[]): void {
     if (this.#pending > 0) {
-      const scores = this.#scorePending()
+      const { ts, scores } = this.#scorePending(watermark)
       if (emit) {
-        const ts = this.#pendingTs.slice(0, this.#pending)
         const output: AnomalyOutput = { id: ANOMALY_OUTPUT_KIND + '|' + watermark + this.#idTail, kind: ANOMALY_OUTPUT_KIND, tenant: this.#tenant, tags: this.#tags, watermark, ts, scores }
         out.push(output)
       }
@@ -258,11 +343,13 @@ export function withConfig(raw: unknown): SeriesEvaluatorFactory {
   const config = (raw ?? {}) as StreamEngineConfig
   const rules = config.rules ? rulesWithConfig(config.rules) : NO_RULES
   if (config.anomaly === false) return (series) => rules(series)
+  // The worker makes one factory per partition pipeline (each open task): the partition's waiting points.
+  const points = new PendingPoints()
   return (series, restored) => {
     const own = rules(series)
     // A score series is never scored again (ingest refuses the tag `metric`, so none arrives from outside).
     if (series.metric === ANOMALY_METRIC && series.tags !== null && SCORED_METRIC_TAG in series.tags) return own
-    own.push(new SeriesScores(series, rules(scoreSeries(series)), config.scorer, restored?.(ANOMALY_STATE_NAME)))
+    own.push(new SeriesScores(series, rules(scoreSeries(series)), config.scorer, restored?.(ANOMALY_STATE_NAME), points))
     return own
   }
 }

@@ -1,24 +1,25 @@
 // Anomaly scores inside the stream engine's worker threads: the evaluator
 // module a Tidemark engine runs (StreamRuntime's evaluatorModule). Beside the
 // windows, every series gets the rules that select it (engine/rules/
-// stream-rules.ts, unchanged) and one online scorer (createScorer). Each point
-// is scored once the watermark has passed it, in event-time order, from that
-// point and the ones before it; the scores leave as outputs of the derived
-// series `anomaly_score{metric="<scored metric>", <the series' tags>}`, and
-// the rules that select that derived series run here too, on the scores, as on
-// any series (`anomaly_score{metric="cpu_usage"} > 0.9` with `for: 2m`).
+// stream-rules.ts, unchanged) and one online scorer (createScorer). Each
+// on-time point is scored from that point and the ones the engine received
+// before it (the partition's log order), in a burst per series at the next
+// watermark broadcast; the scores leave as outputs of the derived series
+// `anomaly_score{metric="<scored metric>", <the series' tags>}`, and the rules
+// that select that derived series run here too, on the scores, as on any
+// series (`max_over_time(anomaly_score{metric="cpu_usage"}[5m]) > 0.5`).
 //
 // Restarts: a scorer's state depends on the series' whole history, so a replay
-// from the window horizon cannot rebuild it. Each scorer gives its state to the
-// partition's snapshot (SeriesEvaluator.snapshot, window-pipeline.ts) with the
-// watermark it had reached: the state holds exactly the series' on-time
-// samples stamped before that watermark. Restored, it skips those samples of
-// the messages up to the snapshot's seq, and scores the rest again, identically.
-// While rules on the derived series hold state (a pending `for:`, samples in
-// their range), the snapshot keeps the scorer as it was before they started
-// (the base), so that a replay rebuilds their state from the same scores; this
-// is how far back the rule evaluator's own replay reaches on any series.
-// docs/anomaly.md, "In the engine".
+// from the window horizon cannot rebuild it. Each scorer gives the partition's
+// snapshot (SeriesEvaluator.snapshot, window-pipeline.ts) its state as of the
+// last broadcast that emitted everything it had scored, with the last message
+// that state includes. Restored, it skips the series' samples of messages up
+// to that one and scores the rest again, identically. While rules on the
+// derived series hold state (a pending `for:`, samples in their range), the
+// snapshot keeps the scorer as it was before they started (the base), so that
+// a replay rebuilds their state from the same scores; this is how far back the
+// rule evaluator's own replay reaches on any series. docs/anomaly.md, "In the
+// engine".
 import { fileURLToPath } from 'node:url'
 import { SCORED_METRIC_TAG } from '../model/beacon-schema.ts'
 import { seriesKey } from '../model/sample.ts'
@@ -194,11 +195,11 @@ const olderOf = (a: MessageContext | undefined, b: MessageContext | undefined): 
   a === undefined ? b : b === undefined || a.seq <= b.seq ? a : b
 
 /**
- * One series' scorer, and the rules on its score series. A point is scored as
- * it arrives (the partition's log order: the order the engine received the
- * series' points), and its score leaves at the next watermark broadcast, with
- * the others of that broadcast, as one output. The scores also feed the rules
- * on the score series, which put them in event-time order themselves.
+ * One series' scorer, and the rules on its score series. Points are scored in
+ * the order the engine received them (the partition's log order), in one burst
+ * at the next watermark broadcast (PendingPoints), and their scores leave then
+ * as one output. The scores also feed the rules on the score series, which put
+ * them in event-time order themselves.
  *
  * Snapshot: at every broadcast that follows new points, while no rule on the
  * score series holds state, the scorer's state is copied (the base, ~1.9 KB)

@@ -5,6 +5,9 @@
 // pool, with batches transferred to worker threads; then end to end: the same
 // batches in a JetStream of a nats-server of its own, replayed by a
 // StreamRuntime (leases, readers, pool) until every partition has applied them.
+// The anomaly scorers' cost per worker (engine-cost.ts): the same pipeline with
+// and without a scorer per series, each in a fresh worker thread (scorerCost =
+// the extra time per sample), and the time one snapshot of every scorer takes.
 // Run: npm run bench -- engine [--samples 1000000] [--series 500] [--partitions 4] [--threads 2] [--out file.json]
 // Prints and writes bench/results/engine.json: {samplesPerSec, baselinePerSec, ratio, …}.
 import fs from 'node:fs'
@@ -13,11 +16,10 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { jetstream } from '@nats-io/jetstream'
-import { decodeBatch, encodeBatch } from '../engine/model/beacon-batch.ts'
+import { decodeBatch } from '../engine/model/beacon-batch.ts'
 import { connectNats, setupJetStream } from '../engine/nats/jetstream-setup.ts'
 import { SupervisedNatsServer } from '../engine/nats/nats-endpoint.ts'
 import { beaconSubject } from '../engine/nats/subjects.ts'
-import type { Sample } from '../engine/model/sample.ts'
 import type { StreamOutput } from '../engine/stream/series-evaluator.ts'
 import { DEFAULT_STREAM_SETTINGS, loadStreamSettings, pipelineSettings } from '../engine/stream/stream-config.ts'
 import { StreamRuntime } from '../engine/stream/stream-runtime.ts'
@@ -25,6 +27,8 @@ import { PartitionPipeline } from '../engine/stream/window-pipeline.ts'
 import { WindowWorkerPool } from '../engine/stream/worker-pool.ts'
 import { DEFAULT_RULES } from '../engine/rules/default-rules.ts'
 import { withConfig, type StreamRulesConfig } from '../engine/rules/stream-rules.ts'
+import { measureScorerCost } from './engine-cost.ts'
+import { engineBenchBatches } from './engine-data.ts'
 
 const RESULT_FILE = path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'engine.json')
 
@@ -49,21 +53,7 @@ export async function engineScenario(argv: string[]): Promise<number> {
   const settings = pipelineSettings(DEFAULT_STREAM_SETTINGS)
 
   /** Fixed data: SERIES series of one tenant, 10 samples per series per second of event time, a little out of order. */
-  function batches(): Uint8Array[] {
-    const out: Uint8Array[] = []
-    const start = 1_700_000_000_000
-    let i = 0
-    while (i < SAMPLES) {
-      const samples: Sample[] = []
-      for (let k = 0; k < BATCH && i < SAMPLES; k++, i++) {
-        const series = i % SERIES
-        const ts = start + Math.floor(i / SERIES) * 100 - (i % 7) * 10
-        samples.push(['t_bench', series % 2 === 0 ? 'load_time' : 'cpu_usage', ts, (i * 7919) % 1000, { host: `h${series}` }, ts])
-      }
-      out.push(encodeBatch(samples))
-    }
-    return out
-  }
+  const batches = (): Uint8Array[] => engineBenchBatches(SAMPLES, SERIES, BATCH)
 
   function perSecond(samples: number, ms: number): number {
     return Math.round(samples / (ms / 1000))
@@ -78,7 +68,8 @@ export async function engineScenario(argv: string[]): Promise<number> {
   }
 
   // The specification's default rules (cpu_usage > 80 for 5 m, memory, response time) beside the windows, as the engine runs them.
-  const rules = withConfig({ version: 'bench', base: DEFAULT_RULES, tenants: {} } satisfies StreamRulesConfig)
+  const rulesConfig: StreamRulesConfig = { version: 'bench', base: DEFAULT_RULES, tenants: {} }
+  const rules = withConfig(rulesConfig)
 
   function runWindows(data: Uint8Array[], withRules = true): { ms: number; outputs: number } {
     const pipeline = new PartitionPipeline(0, settings, withRules ? { evaluators: rules } : {})
@@ -145,6 +136,7 @@ export async function engineScenario(argv: string[]): Promise<number> {
   const windowsMs = Math.min(...windowRuns.map((r) => r.ms))
   runWindows(data, false)
   const windowsOnlyMs = Math.min(...[runWindows(data, false), runWindows(data, false), runWindows(data, false)].map((r) => r.ms))
+  const scorer = await measureScorerCost({ samples: SAMPLES, series: SERIES, batch: BATCH })
   const pool1Ms = await runPool(data, 1)
   const poolNMs = await runPool(data, THREADS)
   const e2e1Ms = await runEndToEnd(data, 1)
@@ -162,6 +154,11 @@ export async function engineScenario(argv: string[]): Promise<number> {
     /** Decode only, one thread. */
     baselinePerSec: perSecond(SAMPLES, baselineMs),
     ratio: Number((baselineMs / windowsMs).toFixed(3)),
+    /**
+     * Per worker, each in a fresh thread: decode + windows + rules without and with an anomaly scorer per series
+     * (a Tidemark engine's worker), the extra time per sample (0.2 = 20 % more), and one snapshot of every scorer.
+     */
+    scorer,
     pool: {
       partitions: PARTITIONS,
       [`threads1PerSec`]: perSecond(SAMPLES, pool1Ms),

@@ -26,7 +26,8 @@ import {
   type NatsRole,
   SiteRegistry,
 } from '../engine/index.ts'
-import { STREAM_RULES_MODULE, streamRulesSnapshot, TriggerHistoryWriter, TriggerOutputSink } from '../engine/rules/index.ts'
+import { ScoreOutputSink, STREAM_ENGINE_MODULE, type StreamEngineConfig } from '../engine/anomaly/index.ts'
+import { streamRulesSnapshot, TriggerHistoryWriter, TriggerOutputSink } from '../engine/rules/index.ts'
 import { StreamRuntime } from '../engine/stream/index.ts'
 import { startHitWriter, type HitWriter } from '../engine/tracker/index.ts'
 import { createPublisher, createTracker, ingestPlugin, type BatchPublisher } from '../ingest/index.ts'
@@ -56,6 +57,8 @@ export interface TidemarkApp {
   /** The stream engine (windows, rules, triggers) of an engine process, unless TIDEMARK_STREAM_ENGINE=off. */
   stream: StreamRuntime | undefined
   triggers: TriggerOutputSink | undefined
+  /** Publishes the anomaly scores for storage (engine role with the stream engine). */
+  scores: ScoreOutputSink | undefined
   /** Writes TM_TRIGGERS into ClickHouse trigger_events (engine role with the stream engine). */
   triggerHistory: TriggerHistoryWriter | undefined
   /** Drains: stops taking requests, publishes what was accepted, stores what JetStream holds, then closes. */
@@ -75,6 +78,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
   let rules: RuleStore | undefined
   let stream: StreamRuntime | undefined
   let triggers: TriggerOutputSink | undefined
+  let scores: ScoreOutputSink | undefined
   let triggerHistory: TriggerHistoryWriter | undefined
   let stopWatchingRules: (() => void) | undefined
   let publisher: BatchPublisher | undefined
@@ -104,15 +108,18 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
       const ruleStore = rules
       let snapshot = streamRulesSnapshot(ruleStore)
       triggers = new TriggerOutputSink(runtime.js)
+      // Scores go to tm.beacons.scores.<p>, stored by the storage consumer; windows and triggers as before.
+      scores = new ScoreOutputSink(runtime.js, triggers)
       if (store) triggerHistory = await TriggerHistoryWriter.start({ nc: runtime.nc, js: runtime.js, store, log })
       stream = await StreamRuntime.start({
         nc: runtime.nc,
         partitions: config.partitions,
         settings: config.stream,
         replicas: config.streamReplicas,
-        sink: triggers,
-        evaluatorModule: STREAM_RULES_MODULE,
-        evaluatorConfig: () => ({ config: snapshot.config, evaluationIntervalMs: snapshot.evaluationIntervalMs }),
+        sink: scores,
+        // Rules and anomaly scorers beside the windows (engine/anomaly/stream-anomaly.ts runs the rules too).
+        evaluatorModule: STREAM_ENGINE_MODULE,
+        evaluatorConfig: () => ({ config: { rules: snapshot.config, anomaly: true } satisfies StreamEngineConfig, evaluationIntervalMs: snapshot.evaluationIntervalMs }),
         log,
       })
       const streamRef = stream
@@ -188,6 +195,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
       storage,
       stream,
       triggers,
+      scores,
       triggerHistory,
       close() {
         closing ??= (async () => {

@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { DEFAULT_THRESHOLD, STATE_BYTES } from '../../engine/anomaly/index.ts'
+import { DEFAULT_THRESHOLD, SNAPSHOT_STATE_BYTES, STATE_BYTES } from '../../engine/anomaly/index.ts'
 import { int, machineInfo, writeResults } from '../report.ts'
 import { readCorpus, type NabFile } from './corpus.ts'
 import { PROFILE_NAMES, probationaryRows, scoreCorpus, type ProfileName, type ScoredFile } from './nab-scorer.ts'
@@ -184,6 +184,8 @@ export async function nabScenario(argv: string[]): Promise<number> {
     workers: options.workers,
     files: files.length,
     stateBytesPerSeries: STATE_BYTES,
+    /** What one series takes in the stream engine's partition snapshot: the state and the last message it holds. */
+    snapshotBytesPerSeries: SNAPSHOT_STATE_BYTES,
     groups,
     perFile: perFile(files, scores, nab.standard.threshold),
     throughput: { singleThread: { points: single.points, seconds: round(single.seconds, 3) }, pool: { points: pool.points, seconds: round(pool.seconds, 3) } },

@@ -23,6 +23,7 @@ export interface NabSummary {
   workers: number
   files: number
   stateBytesPerSeries: number
+  snapshotBytesPerSeries?: number
   groups: GroupScore[]
   loadAverage: number[]
   problems: string[]
@@ -42,7 +43,7 @@ export function printNabSummary(r: NabSummary, resultsFile: string): void {
     ...r.groups.map((g) => [`  ${g.group} (${g.files} files, own best)`, f(g.standard), f(g.rewardLowFP), f(g.rewardLowFN), String(g.threshold)]),
   ]
   let out = `\n${table(['tidemark on NAB', 'standard', 'low FP', 'low FN', 'threshold'], rows)}\n\n`
-  out += `${r.files} files, ${int(r.points)} points; ${int(r.pointsPerSec)} points/s over ${r.workers} worker threads, ${int(r.pointsPerSecSingleThread)} points/s in one thread; state ${int(r.stateBytesPerSeries)} bytes per series\n`
+  out += `${r.files} files, ${int(r.points)} points; ${int(r.pointsPerSec)} points/s over ${r.workers} worker threads, ${int(r.pointsPerSecSingleThread)} points/s in one thread; state ${int(r.stateBytesPerSeries)} bytes per series${r.snapshotBytesPerSeries ? ` (${int(r.snapshotBytesPerSeries)} in the engine's snapshot)` : ''}\n`
   out += `load average ${r.loadAverage.join(' ')} (2 cores shared: throughput varies with the neighbours); results in ${resultsFile}\n`
   if (r.problems.length > 0) {
     const bar = '!'.repeat(78)

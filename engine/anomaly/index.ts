@@ -65,3 +65,17 @@ export function createScorer(options: ScorerOptions = {}): AnomalyScorer {
 export function restoreScorer(bytes: Uint8Array): AnomalyScorer {
   return new Scorer(decodeState(bytes))
 }
+
+// In the stream engine: the evaluator module (scores and rules beside the windows) and where scores go.
+export {
+  ANOMALY_METRIC,
+  ANOMALY_OUTPUT_KIND,
+  SCORED_METRIC_TAG,
+  SNAPSHOT_STATE_BYTES,
+  STREAM_ENGINE_MODULE,
+  isAnomalyOutput,
+  scoreTags,
+  type AnomalyOutput,
+  type StreamEngineConfig,
+} from './stream-anomaly.ts'
+export { ScoreOutputSink, scoreBatches, type ScoreSinkStats } from './score-sink.ts'

@@ -95,6 +95,10 @@ export function fieldProblems(errors: ErrorObject[]): FieldProblem[] {
       // A record of pattern-named keys (tags) refuses a key for its name, so say which names it takes.
       const patterns = Object.keys((e.parentSchema as { patternProperties?: object } | undefined)?.patternProperties ?? {})
       problem = patterns.length > 0 ? `is not a valid name (must match pattern "${patterns.join('" or "')}")` : 'is not allowed here'
+    } else if (e.keyword === 'not' && typeof (e.parentSchema as { description?: unknown } | undefined)?.description === 'string') {
+      // A name the schema reserves (a tag Tidemark sets itself): its description says why.
+      field = fieldName(e.instancePath)
+      problem = (e.parentSchema as { description: string }).description
     } else if ((e as { propertyName?: string }).propertyName !== undefined) {
       field = fieldName(e.instancePath, (e as { propertyName?: string }).propertyName)
       problem = `is not a valid name (${e.message ?? 'bad pattern'})`

@@ -47,10 +47,23 @@ export function parseIsoTimestamp(text: string): number {
   return ms
 }
 
+/**
+ * Tag names Tidemark sets itself: `metric` names the scored metric on the anomaly_score series
+ * (engine/anomaly/stream-anomaly.ts SCORED_METRIC_TAG), so a beacon may not carry it.
+ */
+export const SCORED_METRIC_TAG = 'metric'
+export const RESERVED_TAGS = [SCORED_METRIC_TAG] as const
+
+const reservedTag = Type.Not(Type.Unknown(), {
+  description: 'is a reserved tag name: Tidemark sets tag "metric" on anomaly_score series to the metric scored; rename the tag',
+})
+
 export const TagsSchema = Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,63}$' }), Type.String({ maxLength: 256 }), {
   maxProperties: MAX_TAGS,
   additionalProperties: false,
   description: 'string labels that, with the metric name, identify a series',
+  // With the pattern above, a reserved name also matches this: it is refused by name (error-handler.ts says why).
+  properties: Object.fromEntries(RESERVED_TAGS.map((name) => [name, reservedTag])),
 })
 
 const knownMetricProperties: Record<string, TSchema> = {}

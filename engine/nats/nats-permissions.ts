@@ -82,7 +82,8 @@ export const ROLE_PERMISSIONS: Record<NatsRole, NatsPermissions> = {
   // Owns JetStream: creates and changes streams, consumers and buckets (the whole API), consumes beacons
   // (acks), keeps and lists the storage state bucket (flow control, as for tenants), publishes dead
   // letters and triggers. The stream engine takes partition leases, writes replay checkpoints, publishes
-  // window results, and puts watermark ticks into the partitions' own subjects (so replays see them).
+  // window results, puts watermark ticks into the partitions' own subjects (so replays see them) and anomaly
+  // scores into tm.beacons.scores.<p> (stored by storage, read by no partition reader).
   // Writes no tenant.
   engine: {
     publish: [

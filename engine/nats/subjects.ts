@@ -4,6 +4,12 @@ export const BEACONS_STREAM = 'TM_BEACONS'
 export const BEACONS_SUBJECT_PREFIX = 'tm.beacons.'
 export const BEACONS_SUBJECTS = `${BEACONS_SUBJECT_PREFIX}>`
 export const STORAGE_CONSUMER = 'tm-storage'
+/**
+ * Anomaly scores, `tm.beacons.scores.<partition>`: in TM_BEACONS, so the storage consumer stores them like
+ * beacons (dedup tokens, intents), but on subjects no partition reader reads (they filter `tm.beacons.<p>`),
+ * so a score never becomes the scorer's input.
+ */
+export const SCORES_SUBJECT_PREFIX = `${BEACONS_SUBJECT_PREFIX}scores.`
 /** Batches storage could not write (undecodable, or refused by ClickHouse for their content), with the reason in headers. */
 export const DEAD_LETTERS_STREAM = 'TM_DEAD_LETTERS'
 export const DEAD_LETTERS_SUBJECT_PREFIX = 'tm.deadletter.'
@@ -32,6 +38,10 @@ export const TRACKER_SALT_TTL_MS = 48 * 3600_000
 
 export function hitSubject(tenant: string): string {
   return HITS_SUBJECT_PREFIX + tenant
+}
+
+export function scoresSubject(partition: number): string {
+  return SCORES_SUBJECT_PREFIX + partition
 }
 
 export function beaconSubject(partition: number): string {

@@ -5,8 +5,27 @@
 // with compare-and-set on the key's revision, and never moves it back.
 // Before a partition's first checkpoint there is an anchor: start at a stream
 // time, emit everything. All owners agree on it because the first one creates it.
+//
+// A checkpoint may refer to a snapshot (partition-snapshot.ts): the evaluators'
+// states a replay cannot rebuild. It is written first, in chunks under
+// `snap.p<partition>.<id>.<i>` (KV values are bounded by max_payload, 1 MiB by
+// default), then the checkpoint naming it; the snapshot it replaced is purged
+// only after that. A checkpoint and the snapshot it names always go together.
 import type { KV } from '@nats-io/kv'
+import { EngineErrors } from '../errors.ts'
 import type { PartitionCheckpoint } from './window-pipeline.ts'
+
+/** Where a partition's snapshot is stored: `chunks` values under `<key>.<i>`, `bytes` in all. */
+export interface SnapshotRef {
+  key: string
+  chunks: number
+  bytes: number
+  /** The partition had applied its messages up to here when it was taken. */
+  seq: number
+}
+
+/** Under the default max_payload (1 MiB) with room for the headers. */
+export const SNAPSHOT_CHUNK_BYTES = 512 * 1024
 
 export interface StoredResume {
   /** Replay from this stream sequence; absent on an anchor, which starts at startTime. */
@@ -30,6 +49,8 @@ export interface StoredCheckpoint {
   epoch: number
   /** Epoch ms of the write. */
   at: number
+  /** The evaluators' states this checkpoint's resume point relies on (absent: none kept any). */
+  snapshot?: SnapshotRef
 }
 
 export interface LoadedCheckpoint {
@@ -55,9 +76,14 @@ function isCasConflict(err: unknown): boolean {
   return /wrong last sequence|key exists/i.test((err as Error).message)
 }
 
-export function toStored(checkpoint: PartitionCheckpoint, meta: Pick<StoredCheckpoint, 'windows' | 'owner' | 'epoch'>): StoredCheckpoint {
-  return { v: 1, seq: checkpoint.seq, resume: { ...checkpoint.resume }, watermark: checkpoint.watermark, late: checkpoint.late, ...meta, at: Date.now() }
+export function toStored(checkpoint: PartitionCheckpoint, meta: Pick<StoredCheckpoint, 'windows' | 'owner' | 'epoch' | 'snapshot'>): StoredCheckpoint {
+  const { snapshot, ...rest } = meta
+  const stored: StoredCheckpoint = { v: 1, seq: checkpoint.seq, resume: { ...checkpoint.resume }, watermark: checkpoint.watermark, late: checkpoint.late, ...rest, at: Date.now() }
+  if (snapshot) stored.snapshot = snapshot
+  return stored
 }
+
+let snapshotIds = 0
 
 export class CheckpointStore {
   readonly #kv: KV
@@ -85,6 +111,36 @@ export class CheckpointStore {
         // Another owner anchored it a moment ago: use theirs.
       }
     }
+  }
+
+  /** Writes a snapshot's chunks under a key of its own; the checkpoint that names it is written after. */
+  async saveSnapshot(partition: number, epoch: number, seq: number, bytes: Uint8Array): Promise<SnapshotRef> {
+    const key = `snap.p${partition}.${epoch}-${seq}-${Date.now().toString(36)}${(snapshotIds++).toString(36)}`
+    const chunks = Math.max(1, Math.ceil(bytes.length / SNAPSHOT_CHUNK_BYTES))
+    const writes: Promise<number>[] = []
+    for (let i = 0; i < chunks; i++) writes.push(this.#kv.put(`${key}.${i}`, bytes.subarray(i * SNAPSHOT_CHUNK_BYTES, (i + 1) * SNAPSHOT_CHUNK_BYTES)))
+    await Promise.all(writes)
+    return { key, chunks, bytes: bytes.length, seq }
+  }
+
+  /** The snapshot a checkpoint names; TM_ENGINE_SNAPSHOT_INVALID when a chunk is missing or the length differs. */
+  async loadSnapshot(ref: SnapshotRef): Promise<Uint8Array> {
+    const parts = await Promise.all(Array.from({ length: ref.chunks }, (_, i) => this.#kv.get(`${ref.key}.${i}`)))
+    const out = new Uint8Array(ref.bytes)
+    let at = 0
+    for (const [i, e] of parts.entries()) {
+      if (!e || e.operation !== 'PUT') throw new EngineErrors.SnapshotInvalid(`chunk ${i} of ${ref.key} is missing`)
+      if (at + e.value.length > ref.bytes) throw new EngineErrors.SnapshotInvalid(`${ref.key} is longer than the ${ref.bytes} bytes its checkpoint names`)
+      out.set(e.value, at)
+      at += e.value.length
+    }
+    if (at !== ref.bytes) throw new EngineErrors.SnapshotInvalid(`${ref.key} holds ${at} bytes, its checkpoint names ${ref.bytes}`)
+    return out
+  }
+
+  /** Purges a snapshot no checkpoint names any more (best effort: a leftover is only space). */
+  async dropSnapshot(ref: SnapshotRef): Promise<void> {
+    await Promise.all(Array.from({ length: ref.chunks }, (_, i) => this.#kv.purge(`${ref.key}.${i}`).catch(() => {})))
   }
 
   /**

@@ -21,9 +21,9 @@ import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg,
 import { backoffDelayMs } from '../retry.ts'
 import type { Logger } from '../runtime.ts'
 import { BEACONS_STREAM, beaconSubject } from '../nats/subjects.ts'
-import { toStored, type CheckpointStore, type StoredCheckpoint } from './checkpoint-store.ts'
+import { toStored, type CheckpointStore, type SnapshotRef, type StoredCheckpoint } from './checkpoint-store.ts'
 import type { OutputSink } from './output-sink.ts'
-import { pipelineSettings, type StreamSettings } from './stream-config.ts'
+import { DEFAULT_SNAPSHOT_INTERVAL_MS, pipelineSettings, type StreamSettings } from './stream-config.ts'
 import { tickMessage, tickOf } from './watermark-ticks.ts'
 import type { PartitionCheckpoint } from './window-pipeline.ts'
 import type { WindowWorkerPool } from './worker-pool.ts'
@@ -85,6 +85,9 @@ export interface PartitionStats {
   /** Messages not yet applied: stream pending plus those read ahead. */
   backlog: number
   checkpointSeq: number
+  /** Snapshots of the evaluators' states written by this reader, and the size of the last one. */
+  snapshots: number
+  snapshotBytes: number
   /** Generations after the first (worker lost, move, failure). */
   rebuilds: number
   lastError: string | null
@@ -124,6 +127,9 @@ export class PartitionReader {
   #loop: Promise<void> | undefined
   #revision = 0
   #lastCheckpointAt = 0
+  #lastSnapshotAt = 0
+  /** The snapshot the partition's checkpoint names: carried by every checkpoint until a newer one replaces it. */
+  #snapshot: SnapshotRef | undefined
   /** Stream time (ms) of the last message read, or of the last tick this owner published. */
   #lastMessageAt = 0
   #streamPending = 0
@@ -150,6 +156,8 @@ export class PartitionReader {
       undecodable: 0,
       backlog: 0,
       checkpointSeq: 0,
+      snapshots: 0,
+      snapshotBytes: 0,
       rebuilds: 0,
       lastError: null,
     }
@@ -244,6 +252,10 @@ export class PartitionReader {
 
     const { checkpoint, revision } = await o.checkpoints.loadOrAnchor(o.partition, () => this.#anchor())
     this.#revision = revision
+    this.#snapshot = checkpoint.snapshot
+    // The evaluators' states the checkpoint's resume point relies on; a missing chunk fails the generation.
+    const snapshot = checkpoint.snapshot && (await o.checkpoints.loadSnapshot(checkpoint.snapshot))
+    this.#lastSnapshotAt = Date.now()
     this.stats.checkpointSeq = checkpoint.seq
     const windows = o.settings.windows.map((w) => w.name).join(',')
     if (checkpoint.windows !== windows && checkpoint.seq > 0) {
@@ -262,7 +274,8 @@ export class PartitionReader {
         const e = o.evaluatorConfig?.()
         return e === undefined ? {} : { evaluatorConfig: e.config, evaluationIntervalMs: e.evaluationIntervalMs }
       })(),
-    })
+      ...(snapshot ? { snapshot } : {}),
+    }, snapshot ? [snapshot.buffer as ArrayBuffer] : undefined)
     this.#absorb(opened)
 
     const start: Partial<OrderedConsumerOptions> =
@@ -328,9 +341,10 @@ export class PartitionReader {
       const messages = this.#queue.splice(0, MAX_MESSAGES_PER_TASK)
       for (const m of messages) if ('data' in m) this.#queuedBytes -= m.data.length
       const checkpoint = this.#checkpointDue()
+      const snapshot = checkpoint && this.#snapshotDue()
       const transfer: ArrayBuffer[] = []
       for (const m of messages) if ('data' in m) transfer.push(m.data.buffer as ArrayBuffer)
-      this.#send({ op: 'apply', partition: this.#o.partition, generation, n: ++this.#n, messages, checkpoint }, transfer, generation)
+      this.#send({ op: 'apply', partition: this.#o.partition, generation, n: ++this.#n, messages, checkpoint, snapshot }, transfer, generation)
     }
   }
 
@@ -338,6 +352,13 @@ export class PartitionReader {
     const now = Date.now()
     if (now - this.#lastCheckpointAt < this.#o.settings.checkpointIntervalMs) return false
     this.#lastCheckpointAt = now
+    return true
+  }
+
+  #snapshotDue(): boolean {
+    const now = Date.now()
+    if (now - this.#lastSnapshotAt < (this.#o.settings.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS)) return false
+    this.#lastSnapshotAt = now
     return true
   }
 
@@ -393,14 +414,31 @@ export class PartitionReader {
 
   async #save(checkpoint: PartitionCheckpoint): Promise<void> {
     const o = this.#o
-    if (checkpoint.seq <= this.stats.checkpointSeq) return
+    // A checkpoint with a snapshot is written even at the same seq: the thread's evaluators now reckon their
+    // replay points from that snapshot, so the next checkpoints must name it.
+    if (checkpoint.seq <= this.stats.checkpointSeq && checkpoint.snapshot === undefined) return
     if (!o.isOwner()) throw new LeaseLapsed(`partition ${o.partition}: lease not valid now`)
-    const stored = toStored(checkpoint, { windows: o.settings.windows.map((w) => w.name).join(','), owner: o.engineId, epoch: o.epoch })
-    const revision = await o.checkpoints.save(o.partition, stored, this.#revision)
-    // Someone wrote a newer one: our state is behind; rebuild from theirs.
-    if (revision === undefined) throw new Error(`partition ${o.partition}: a newer checkpoint was written elsewhere`)
+    const fresh = checkpoint.snapshot && (await o.checkpoints.saveSnapshot(o.partition, o.epoch, checkpoint.seq, checkpoint.snapshot))
+    const snapshot = fresh ?? this.#snapshot
+    const stored = toStored(checkpoint, { windows: o.settings.windows.map((w) => w.name).join(','), owner: o.engineId, epoch: o.epoch, snapshot })
+    let revision: number | undefined
+    try {
+      revision = await o.checkpoints.save(o.partition, stored, this.#revision)
+      // Someone wrote a newer one: our state is behind; rebuild from theirs.
+      if (revision === undefined) throw new Error(`partition ${o.partition}: a newer checkpoint was written elsewhere`)
+    } catch (err) {
+      if (fresh) void o.checkpoints.dropSnapshot(fresh)
+      throw err
+    }
+    const replaced = this.#snapshot
     this.#revision = revision
-    this.stats.checkpointSeq = checkpoint.seq
+    this.#snapshot = snapshot
+    this.stats.checkpointSeq = Math.max(this.stats.checkpointSeq, checkpoint.seq)
+    if (fresh) {
+      this.stats.snapshots++
+      this.stats.snapshotBytes = fresh.bytes
+      if (replaced) void o.checkpoints.dropSnapshot(replaced)
+    }
   }
 
   /**
@@ -427,7 +465,7 @@ export class PartitionReader {
     const generation = this.#generation
     if (generation === 0) return
     if (checkpoint && o.isOwner()) {
-      const reply = await o.pool.run(o.partition, { op: 'checkpoint', partition: o.partition, generation, n: ++this.#n })
+      const reply = await o.pool.run(o.partition, { op: 'checkpoint', partition: o.partition, generation, n: ++this.#n, snapshot: true })
       if (!reply.stale && reply.checkpoint) await this.#save(reply.checkpoint)
     }
     await o.pool.run(o.partition, { op: 'close', partition: o.partition, generation, n: ++this.#n })
@@ -438,7 +476,7 @@ export class PartitionReader {
     if (this.stats.state !== 'running' || this.#inFlight > 0 || this.#genError) return
     if (this.stats.lastSeq <= this.stats.checkpointSeq || !this.#checkpointDue()) return
     const generation = this.#generation
-    this.#send({ op: 'checkpoint', partition: this.#o.partition, generation, n: ++this.#n }, [], generation)
+    this.#send({ op: 'checkpoint', partition: this.#o.partition, generation, n: ++this.#n, snapshot: this.#snapshotDue() }, [], generation)
   }
 
   async #maybeTick(): Promise<void> {

@@ -43,12 +43,34 @@ export interface SeriesEvaluator {
   oldestContext(): MessageContext | undefined
   /** Smallest watermark at which this evaluator would emit something (Infinity when nothing is pending). */
   nextDue(): number
-  /** True when it holds nothing: the series' group may end and be rebuilt from scratch later. */
+  /** True when it holds nothing a replay has to rebuild: the series' group may end (a snapshot state is kept, see snapshot). */
   isIdle(): boolean
+  /**
+   * Optional, with stateName: state that a replay from the window horizon cannot
+   * rebuild because it depends on the whole history (an anomaly scorer). The
+   * partition asks for it when it takes a snapshot, and when the series' group
+   * ends (it is kept and handed back when the series returns). After a snapshot,
+   * oldestContext() need only reach back to what the bytes do not include. The
+   * bytes say themselves which samples they include: on restore the factory gets
+   * them with the snapshot's seq, and the evaluator must skip what they hold.
+   */
+  snapshot?(): Uint8Array
+  /** The name snapshot() bytes are kept under, one per kind of evaluator of a series. */
+  readonly stateName?: string
 }
 
-/** Makes the extra evaluators of one series (rules, anomaly scores); windows are always there. */
-export type SeriesEvaluatorFactory = (series: SeriesIdentity) => SeriesEvaluator[]
+/** State an evaluator gave in snapshot(), handed back to the factory when its series is opened again. */
+export interface RestoredState {
+  bytes: Uint8Array
+  /** The partition had applied its messages up to this seq when the bytes were taken. */
+  throughSeq: number
+}
+
+/**
+ * Makes the extra evaluators of one series (rules, anomaly scores); windows are always there.
+ * restored(name): the state an evaluator of that stateName left for this series, if any.
+ */
+export type SeriesEvaluatorFactory = (series: SeriesIdentity, restored?: (stateName: string) => RestoredState | undefined) => SeriesEvaluator[]
 
 /** An evaluator that wants each series' samples strictly in event-time order (the rule evaluator does). */
 export interface OrderedSampleEvaluator {

@@ -44,12 +44,19 @@ export const StreamSettingsSchema = Type.Object({
   checkpointIntervalMs: Type.Integer({ minimum: 50, maximum: 600_000 }),
   /** With no checkpoint yet, a partition starts this far back in the log (by stream time). */
   coldStartLookbackMs: Type.Integer({ minimum: 0, maximum: 7 * 86_400_000 }),
+  /**
+   * How often a checkpoint carries a snapshot of the evaluators' states (anomaly scorers), which replay cannot
+   * rebuild; it rides on the first checkpoint due after this interval, and between snapshots the replay reaches back to the last one. Absent: DEFAULT_SNAPSHOT_INTERVAL_MS.
+   */
+  snapshotIntervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
   minThreads: Type.Integer({ minimum: 1, maximum: 256 }),
   maxThreads: Type.Integer({ minimum: 1, maximum: 256 }),
   /** Log messages waiting behind one worker (summed over its partitions) past which the pool grows. */
   lagMessages: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
 })
 export type StreamSettings = Static<typeof StreamSettingsSchema>
+
+export const DEFAULT_SNAPSHOT_INTERVAL_MS = 10_000
 
 export const DEFAULT_STREAM_SETTINGS: StreamSettings = {
   windows: DEFAULT_WINDOWS.map((w) => ({ ...w })),
@@ -62,6 +69,7 @@ export const DEFAULT_STREAM_SETTINGS: StreamSettings = {
   leaseRenewMs: 1_000,
   checkpointIntervalMs: 1_000,
   coldStartLookbackMs: 10 * 60_000,
+  snapshotIntervalMs: 10_000,
   minThreads: 1,
   maxThreads: 4,
   lagMessages: 1_000,
@@ -131,6 +139,7 @@ export function loadStreamSettings(env: Record<string, string | undefined> = pro
     leaseRenewMs: int(env.TIDEMARK_STREAM_LEASE_RENEW_MS, d.leaseRenewMs),
     checkpointIntervalMs: int(env.TIDEMARK_STREAM_CHECKPOINT_MS, d.checkpointIntervalMs),
     coldStartLookbackMs: int(env.TIDEMARK_STREAM_COLD_START_LOOKBACK_MS, d.coldStartLookbackMs),
+    snapshotIntervalMs: int(env.TIDEMARK_STREAM_SNAPSHOT_MS, d.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS),
     minThreads: int(env.TIDEMARK_STREAM_MIN_THREADS, d.minThreads),
     maxThreads: int(env.TIDEMARK_STREAM_MAX_THREADS, d.maxThreads),
     lagMessages: int(env.TIDEMARK_STREAM_LAG_MESSAGES, d.lagMessages),

@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url'
 import { decodeBatch } from '../model/beacon-batch.ts'
 import type { Sample } from '../model/sample.ts'
 import type { SeriesEvaluatorFactory, StreamOutput } from './series-evaluator.ts'
+import { decodeSnapshot } from './partition-snapshot.ts'
 import { PartitionPipeline } from './window-pipeline.ts'
 import type { OpenTask, WorkerReply, WorkerTask } from './worker-protocol.ts'
 
@@ -95,6 +96,7 @@ async function open(slot: Slot, task: OpenTask): Promise<WorkerReply> {
     suppressThroughSeq: task.suppressThroughSeq,
     evaluators,
     evaluationIntervalMs: task.evaluationIntervalMs,
+    snapshot: task.snapshot && decodeSnapshot(task.snapshot),
   })
   return reply(slot.pipeline)
 }
@@ -125,10 +127,10 @@ async function run(slot: Slot, task: PartitionWork): Promise<WorkerReply> {
           pipeline.apply({ kind: 'watermark', seq: m.seq, watermark: m.watermark }, outputs)
         }
       }
-      return reply(pipeline, { outputs, samples: pipeline.onTime - before, undecodable, checkpoint: task.checkpoint ? pipeline.checkpoint() : undefined })
+      return reply(pipeline, { outputs, samples: pipeline.onTime - before, undecodable, checkpoint: task.checkpoint ? pipeline.checkpoint(task.snapshot) : undefined })
     }
     case 'checkpoint':
-      return reply(pipeline, { checkpoint: pipeline.checkpoint() })
+      return reply(pipeline, { checkpoint: pipeline.checkpoint(task.snapshot) })
     case 'close': {
       pipeline.dispose()
       slot.pipeline = undefined

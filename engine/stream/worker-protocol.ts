@@ -30,6 +30,8 @@ export interface OpenTask extends PartitionTask {
    */
   evaluatorConfig?: unknown
   evaluationIntervalMs?: number
+  /** The partition snapshot the checkpoint refers to (partition-snapshot.ts), transferred. */
+  snapshot?: Uint8Array
 }
 
 export interface ApplyTask extends PartitionTask {
@@ -37,10 +39,13 @@ export interface ApplyTask extends PartitionTask {
   messages: WireMessage[]
   /** Reply with a checkpoint taken after these messages. */
   checkpoint: boolean
+  /** With the checkpoint, a snapshot of the evaluators' states. */
+  snapshot?: boolean
 }
 
 export interface CheckpointTask extends PartitionTask {
   op: 'checkpoint'
+  snapshot?: boolean
 }
 
 export interface CloseTask extends PartitionTask {

@@ -68,7 +68,7 @@ export interface Stack {
   config: Config
   createTenant(name: string): Promise<CreatedTenant>
   request(method: string, route: string, token: string | undefined, body?: unknown): Promise<{ status: number; body: any }>
-  /** Waits until ClickHouse holds `rows` samples for this tenant and storage has settled, then returns the count (so equality is checkable). */
+  /** Waits until ClickHouse holds `rows` samples for this tenant (its anomaly scores not counted: the engine adds one per on-time sample) and storage has settled, then returns the count (so equality is checkable). */
   waitForRows(tenantId: string, rows: number, timeoutMs?: number): Promise<number>
   stop(): Promise<void>
 }
@@ -120,7 +120,7 @@ export async function startStack(
       if (!store) throw new Error('this stack has no ClickHouse')
       const deadline = Date.now() + timeoutMs
       const countRows = async (): Promise<number> => {
-        const [row] = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${store.database}.samples WHERE tenant = {t:String}`, { t: tenantId })
+        const [row] = await store.rows<{ n: string }>(`SELECT count() AS n FROM ${store.database}.samples WHERE tenant = {t:String} AND metric != 'anomaly_score'`, { t: tenantId })
         return Number(row?.n ?? 0)
       }
       let count = await countRows()

@@ -105,7 +105,7 @@ it('`tidemark tenant create` prints the tenant JSON, and SIGTERM drains accepted
   const { createClient } = await import('@clickhouse/client')
   const { createChdbConnection } = await import('chdb/connection')
   const client = createClient({ connection: createChdbConnection({ path: path.join(dataDir, 'chdb') }) as never })
-  const result = await client.query({ query: `SELECT count() AS n FROM tidemark.samples WHERE tenant = {t:String}`, query_params: { t: tenant.id }, format: 'JSONEachRow' })
+  const result = await client.query({ query: `SELECT count() AS n FROM tidemark.samples WHERE tenant = {t:String} AND metric != 'anomaly_score'`, query_params: { t: tenant.id }, format: 'JSONEachRow' })
   expect(Number(((await result.json()) as { n: string }[])[0]?.n)).toBe(200)
   await client.close()
 })

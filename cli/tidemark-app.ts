@@ -25,8 +25,10 @@ import {
   type HealthCheck,
   type NatsRole,
   SiteRegistry,
+  ScoreOutputSink,
+  STREAM_ENGINE_MODULE,
+  type StreamEngineConfig,
 } from '../engine/index.ts'
-import { ScoreOutputSink, STREAM_ENGINE_MODULE, type StreamEngineConfig } from '../engine/anomaly/index.ts'
 import { streamRulesSnapshot, TriggerHistoryWriter, TriggerOutputSink } from '../engine/rules/index.ts'
 import { StreamRuntime } from '../engine/stream/index.ts'
 import { startHitWriter, type HitWriter } from '../engine/tracker/index.ts'

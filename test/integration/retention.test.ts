@@ -2,7 +2,7 @@
 // sets a policy over HTTP, ClickHouse is made to merge, and only that tenant's
 // expired rows are gone, raw and rolled up alike; every other row stays.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { applyMigrations, insertHits, type CreatedTenant } from '../../engine/index.ts'
+import { ANOMALY_METRIC, applyMigrations, insertHits, type CreatedTenant } from '../../engine/index.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 import { pageviewHit } from '../helpers/tracker-hits.ts'
 
@@ -33,7 +33,7 @@ afterAll(async () => stack?.stop())
 async function agesIn(table: string, tenant: CreatedTenant): Promise<number[]> {
   const store = stack.tidemark.runtime.store!
   const time = table === 'samples' || table === 'pageviews' ? 'toUnixTimestamp64Milli(ts)' : 'toInt64(toUnixTimestamp(t)) * 1000'
-  const rows = await store.rows<{ at: number | string }>(`SELECT ${time} AS at FROM ${store.database}.${table} WHERE tenant = {t:String} ORDER BY at`, { t: tenant.id })
+  const rows = await store.rows<{ at: number | string }>(`SELECT ${time} AS at FROM ${store.database}.${table} WHERE tenant = {t:String}${table === 'pageviews' ? '' : ` AND metric != '${ANOMALY_METRIC}'`} ORDER BY at`, { t: tenant.id })
   return rows.map((r) => Math.round((now - Number(r.at)) / DAY)).sort((a, b) => b - a)
 }
 

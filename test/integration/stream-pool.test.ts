@@ -44,7 +44,8 @@ describe('pinning and windows', () => {
     // Round-robin over partitions, many tasks in flight at once: each must still land in its partition's thread.
     for (let i = 0; i < 60; i++) {
       for (let p = 0; p < PARTITIONS; p++) {
-        const data = encodeBatch((logs[p] as ReturnType<typeof batchesFor>)[i] as never)
+        // A copy: a small batch may sit in Node's shared Buffer pool, whose ArrayBuffer is never transferred.
+        const data = new Uint8Array(encodeBatch((logs[p] as ReturnType<typeof batchesFor>)[i] as never))
         const buffer = data.buffer as ArrayBuffer
         const reply = pool.run(p, { op: 'apply', partition: p, generation: 1, n: i + 1, messages: [{ seq: i + 1, data }], checkpoint: false }, [buffer])
         detached.push(buffer.byteLength === 0)

@@ -168,7 +168,8 @@ export class ActionLadder {
     let rung = this.#rungs.get(key)
     // Steps due strictly before this evaluation happen first; one due at t yields to what t decided.
     if (rung !== undefined) this.#stepUntil(rung, t.at, false, out)
-    const settings = this.settingsOf(t.group, t.alert)
+    // An alert whose rule is gone (ended by a rule change) keeps the ladder it climbed.
+    const settings = rung !== undefined && !this.#hasRule(t.group, t.alert) ? rung.settings : this.settingsOf(t.group, t.alert)
     if (rung !== undefined) rung.settings = settings
     const previousStep = rung?.step ?? 0
     switch (t.state) {

@@ -17,8 +17,14 @@ import type { PipelineSettings } from './stream-config.ts'
 import type { MessageContext, SeriesEvaluator, SeriesEvaluatorFactory, SeriesIdentity, StreamOutput } from './series-evaluator.ts'
 import { SeriesWindows, WindowGrid } from './windows.ts'
 
-/** One message of a partition's log, decoded. */
-export type LogEntry = { kind: 'batch'; seq: number; samples: Sample[] } | { kind: 'watermark'; seq: number; watermark: number }
+/**
+ * One message of a partition's log, decoded. A config marker switches the extra evaluators (the rules in
+ * effect) at its place in the log: `evaluators` is the factory of its configuration, `version` names it.
+ */
+export type LogEntry =
+  | { kind: 'batch'; seq: number; samples: Sample[] }
+  | { kind: 'watermark'; seq: number; watermark: number }
+  | { kind: 'config'; seq: number; version: string; evaluators: SeriesEvaluatorFactory | undefined }
 
 /** The partition's state just before the message at seq: where a replay starts. */
 export interface ResumePoint {
@@ -26,6 +32,8 @@ export interface ResumePoint {
   /** -Infinity (null in JSON) before any sample. */
   watermark: number
   late: number
+  /** The configuration (rules) version in effect just before seq; absent when the pipeline was given none. */
+  config?: string
 }
 
 /** What a replay needs to rebuild a partition exactly, taken after the message at seq was applied. */
@@ -44,6 +52,8 @@ export interface PipelineStart {
   suppressThroughSeq?: number
   /** Extra evaluators per series (rules, anomaly scores) beside the windows. */
   evaluators?: SeriesEvaluatorFactory
+  /** The version of the configuration `evaluators` was made from: the one in effect at the resume point. */
+  configVersion?: string
   /** Broadcast the watermark at least this often in event time (a rule evaluation interval); the window hops always count. */
   evaluationIntervalMs?: number
 }
@@ -54,6 +64,7 @@ interface Close {
 }
 
 interface SeriesState {
+  identity: SeriesIdentity
   evaluators: SeriesEvaluator[]
 }
 
@@ -67,7 +78,9 @@ export class PartitionPipeline {
   readonly partition: number
   readonly #settings: PipelineSettings
   readonly #grid: WindowGrid
-  readonly #extra: SeriesEvaluatorFactory | undefined
+  #extra: SeriesEvaluatorFactory | undefined
+  /** The configuration version at the start, then each config marker applied: what a checkpoint's resume point names. */
+  readonly #configs: { seq: number; version: string | undefined }[]
   readonly #suppressThrough: number
   readonly #samples = new Subject<Sample>()
   readonly #closes = new Subject<Close>()
@@ -88,6 +101,7 @@ export class PartitionPipeline {
     this.#settings = settings
     this.#grid = new WindowGrid(settings.windows, start.evaluationIntervalMs)
     this.#extra = start.evaluators
+    this.#configs = [{ seq: -Infinity, version: start.configVersion }]
     this.#suppressThrough = start.suppressThroughSeq ?? 0
     const resume = start.resume ?? { seq: 1, watermark: -Infinity, late: 0 }
     this.#watermark = resume.watermark
@@ -151,7 +165,7 @@ export class PartitionPipeline {
     }
     const evaluators: SeriesEvaluator[] = [new SeriesWindows(this.#grid, identity, this.#settings.quantileAccuracy)]
     if (this.#extra) evaluators.push(...this.#extra(identity))
-    const state = { evaluators }
+    const state = { identity, evaluators }
     this.#series.set(key, state)
     return state
   }
@@ -188,8 +202,12 @@ export class PartitionPipeline {
       }
       this.#minTsSinceBroadcast = minTs
       candidate = maxTs - this.#settings.allowedLatenessMs
-    } else {
+    } else if (entry.kind === 'watermark') {
       candidate = entry.watermark
+    } else {
+      this.#reconfigure(entry)
+      this.#lastSeq = entry.seq
+      return
     }
     if (candidate > this.#watermark) {
       const pane = this.#grid.paneMs
@@ -206,8 +224,37 @@ export class PartitionPipeline {
     this.#lastSeq = entry.seq
   }
 
+  /**
+   * A config marker: what the old configuration decides below the watermark is decided first (a broadcast of
+   * the current watermark: outputs are stamped with event time, so an extra broadcast changes when they leave,
+   * not what they are), then every live series' evaluators are rebuilt under the new one at event time
+   * `watermark`. A marker naming the configuration already in effect changes nothing.
+   */
+  #reconfigure(entry: Extract<LogEntry, { kind: 'config' }>): void {
+    const current = this.#configs[this.#configs.length - 1] as { version: string | undefined }
+    if (entry.version === current.version) return
+    const emit = entry.seq > this.#suppressThrough
+    if (this.#watermark !== -Infinity) this.#broadcast(emit)
+    this.#extra = entry.evaluators
+    // One entry per rule change in this generation: few, and a resume point may be older than many of them.
+    this.#configs.push({ seq: entry.seq, version: entry.version })
+    const factory = entry.evaluators
+    if (factory !== undefined) {
+      const change = { at: this.#watermark, emit, out: this.#out }
+      for (const state of this.#series.values()) {
+        const [windows, ...previous] = state.evaluators
+        state.evaluators = [windows as SeriesEvaluator, ...factory(state.identity, { ...change, previous })]
+      }
+    }
+    this.#recomputeDue()
+  }
+
   #broadcast(emit: boolean): void {
     this.#closes.next({ watermark: this.#watermark, emit })
+    this.#recomputeDue()
+  }
+
+  #recomputeDue(): void {
     let due = Infinity
     for (const state of this.#series.values()) {
       for (const e of state.evaluators) {
@@ -273,7 +320,16 @@ export class PartitionPipeline {
     const resume: ResumePoint = oldest
       ? { seq: oldest.seq, watermark: oldest.watermarkBefore, late: oldest.lateBefore }
       : { seq: this.#lastSeq + 1, watermark: this.#watermark, late: this.#late }
+    const config = this.#configAt(resume.seq)
+    if (config !== undefined) resume.config = config
     return { seq: Math.max(this.#lastSeq, this.#suppressThrough), resume, watermark: this.#watermark, late: this.#late }
+  }
+
+  /** The configuration version in effect just before the message at seq. */
+  #configAt(seq: number): string | undefined {
+    let version: string | undefined
+    for (const c of this.#configs) if (c.seq < seq) version = c.version
+    return version
   }
 
   /** Ends the pipeline's subscriptions (the partition moved away or its worker is closing it). */

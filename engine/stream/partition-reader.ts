@@ -110,9 +110,6 @@ export interface PartitionStats {
  */
 class LeaseLapsed extends Error {}
 
-/** A restart asked for (the evaluator's config changed): logged at info, retried at once. */
-class PlannedRestart extends Error {}
-
 /**
  * Generations are numbered across every reader of the process: a partition lost
  * and acquired again gets a new reader, whose generations must still be newer
@@ -200,12 +197,7 @@ export class PartitionReader {
   }
 
   /** The thread holding the state died: start a new generation, which replays from the checkpoint in a live thread. */
-  rebuild(reason: string, planned = false): void {
-    if (planned) {
-      this.#o.log?.info({ partition: this.#o.partition, reason }, 'stream: restarting partition from its checkpoint')
-      this.#fail(new PlannedRestart(reason))
-      return
-    }
+  rebuild(reason: string): void {
     this.#o.log?.warn({ partition: this.#o.partition, reason }, 'stream: rebuilding partition by replay')
     this.#fail(new Error(reason))
   }
@@ -238,8 +230,8 @@ export class PartitionReader {
       } catch (err) {
         if (this.#stopping) break
         this.stats.lastError = (err as Error).message
-        if (!(err instanceof LeaseLapsed) && !(err instanceof PlannedRestart)) this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
-        if (!(err instanceof PlannedRestart)) await sleep(backoffDelayMs(failures++, { baseMs: 100, maxMs: 5000 }))
+        if (!(err instanceof LeaseLapsed)) this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
+        await sleep(backoffDelayMs(failures++, { baseMs: 100, maxMs: 5000 }))
       }
       if (this.#stopping) break
       const target = this.#moveTo
@@ -502,7 +494,7 @@ export class PartitionReader {
     const o = this.#o
     const version = o.evaluatorConfig?.().version
     if (version === undefined || this.stats.state !== 'running' || this.#markInFlight) return
-    if (version === this.#logVersion || version === this.#markedVersion || (o.configs !== undefined && !o.configs.has(version))) return
+    if (!this.#markDue()) return
     if (!force && (this.#queue.length > 0 || this.#streamPending > 0)) return
     if (!o.isOwner()) return
     this.#markInFlight = true
@@ -511,6 +503,7 @@ export class PartitionReader {
       await o.js.publish(beaconSubject(o.partition), marker.data, { headers: marker.headers, msgID: marker.msgID })
       this.#markedVersion = version
       this.stats.markersPublished++
+      o.log?.info({ partition: o.partition, version, afterSeq: this.#lastReadSeq, force }, 'stream: config change marked in the partition')
     } catch (err) {
       o.log?.warn({ err, partition: o.partition }, 'stream: config marker not published; next period retries')
     } finally {
@@ -518,9 +511,19 @@ export class PartitionReader {
     }
   }
 
+  /**
+   * A config marker is due and not yet published: it goes into the log before any tick (the rules in effect
+   * now apply from now). Only for a stored version: a checkpoint must never name one a replay cannot find.
+   */
+  #markDue(): boolean {
+    const o = this.#o
+    const version = o.evaluatorConfig?.().version
+    return version !== undefined && version !== this.#logVersion && version !== this.#markedVersion && (o.configs === undefined || o.configs.has(version))
+  }
+
   async #maybeTick(): Promise<void> {
     const o = this.#o
-    if (this.stats.state !== 'running' || this.#tickInFlight) return
+    if (this.stats.state !== 'running' || this.#tickInFlight || this.#markDue()) return
     if (this.#queue.length > 0 || this.#inFlight > 0 || this.#streamPending > 0) return
     const now = Date.now()
     if (now - this.#lastMessageAt < o.settings.idleTimeoutMs || this.#nextDue === Infinity) return

@@ -42,7 +42,8 @@ const cpu = (ts: number, value: number): Sample => ['t', 'cpu_usage', ts, value,
 /** cpu 85 every 15 s for 12 minutes, the rule change, then 85 for 8 more minutes and 40 for 20 (a quiet end). */
 function log(): LogEntry[] {
   const entries: LogEntry[] = []
-  const add = (e: Omit<LogEntry, 'seq'>): void => void entries.push({ ...e, seq: entries.length + 1 } as LogEntry)
+  type Unnumbered<E> = E extends LogEntry ? Omit<E, 'seq'> : never
+  const add = (e: Unnumbered<LogEntry>): void => void entries.push({ ...e, seq: entries.length + 1 } as LogEntry)
   let s = 0
   for (; s <= 12 * 60; s += 15) add({ kind: 'batch', samples: [cpu(T0 + s * 1000, 85)] })
   add({ kind: 'config', version: 'v2', evaluators: streamRulesFactory(without) })

@@ -5,6 +5,8 @@
 // pool, with batches transferred to worker threads; then end to end: the same
 // batches in a JetStream of a nats-server of its own, replayed by a
 // StreamRuntime (leases, readers, pool) until every partition has applied them.
+// The pool and end-to-end runs load the rules module in the threads, with the
+// default rules and their 15 s evaluation grid, as a Tidemark engine does.
 // Run: npm run bench -- engine [--samples 1000000] [--series 500] [--partitions 4] [--threads 2] [--out file.json]
 // Prints and writes bench/results/engine.json: {samplesPerSec, baselinePerSec, ratio, …}.
 import fs from 'node:fs'
@@ -24,7 +26,8 @@ import { StreamRuntime } from '../engine/stream/stream-runtime.ts'
 import { PartitionPipeline } from '../engine/stream/window-pipeline.ts'
 import { WindowWorkerPool } from '../engine/stream/worker-pool.ts'
 import { DEFAULT_RULES } from '../engine/rules/default-rules.ts'
-import { withConfig, type StreamRulesConfig } from '../engine/rules/stream-rules.ts'
+import { compileRuleFile } from '../engine/rules/rule-file.ts'
+import { STREAM_RULES_MODULE, withConfig, type StreamRulesConfig } from '../engine/rules/stream-rules.ts'
 
 const RESULT_FILE = path.join(path.dirname(new URL(import.meta.url).pathname), 'results', 'engine.json')
 
@@ -78,10 +81,14 @@ export async function engineScenario(argv: string[]): Promise<number> {
   }
 
   // The specification's default rules (cpu_usage > 80 for 5 m, memory, response time) beside the windows, as the engine runs them.
-  const rules = withConfig({ version: 'bench', base: DEFAULT_RULES, tenants: {} } satisfies StreamRulesConfig)
+  const rulesConfig: StreamRulesConfig = { version: 'bench', base: DEFAULT_RULES, tenants: {} }
+  const rules = withConfig(rulesConfig)
+  // The partition broadcasts the watermark on the rules' grid too (the engine's evaluationIntervalMs; one group).
+  const evaluationIntervalMs = Math.min(...compileRuleFile(DEFAULT_RULES, '(defaults)').groups.map((g) => g.intervalMs))
+  const inThreads = { evaluatorModule: STREAM_RULES_MODULE, evaluatorConfig: rulesConfig, evaluatorConfigVersion: rulesConfig.version, evaluationIntervalMs }
 
   function runWindows(data: Uint8Array[], withRules = true): { ms: number; outputs: number } {
-    const pipeline = new PartitionPipeline(0, settings, withRules ? { evaluators: rules } : {})
+    const pipeline = new PartitionPipeline(0, settings, withRules ? { evaluators: rules, evaluationIntervalMs } : {})
     const outputs: StreamOutput[] = []
     const started = performance.now()
     data.forEach((d, seq) => pipeline.apply({ kind: 'batch', seq: seq + 1, samples: decodeBatch(d) }, outputs))
@@ -92,7 +99,7 @@ export async function engineScenario(argv: string[]): Promise<number> {
   async function runPool(data: Uint8Array[], threads: number): Promise<number> {
     const pool = new WindowWorkerPool({ minThreads: threads, maxThreads: threads, lagMessages: Number.MAX_SAFE_INTEGER })
     try {
-      await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => pool.run(p, { op: 'open', partition: p, generation: 1, n: 0, settings })))
+      await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => pool.run(p, { op: 'open', partition: p, generation: 1, n: 0, settings, ...inThreads })))
       const n = new Array<number>(PARTITIONS).fill(0)
       const started = performance.now()
       const inFlight: Promise<unknown>[] = []
@@ -124,7 +131,15 @@ export async function engineScenario(argv: string[]): Promise<number> {
       }
       const settings = loadStreamSettings({}, { minThreads: threads, maxThreads: threads, coldStartLookbackMs: 3_600_000 })
       const started = performance.now()
-      const runtime = await StreamRuntime.start({ nc, partitions: PARTITIONS, settings, engineId: `bench-${threads}`, sink: { publish: async () => {} } })
+      const runtime = await StreamRuntime.start({
+        nc,
+        partitions: PARTITIONS,
+        settings,
+        engineId: `bench-${threads}`,
+        sink: { publish: async () => {} },
+        evaluatorModule: STREAM_RULES_MODULE,
+        evaluatorConfig: () => ({ config: rulesConfig, version: rulesConfig.version, evaluationIntervalMs }),
+      })
       while (!runtime.stats().partitions.every((p) => p.lastSeq >= (lastSeq.get(p.partition) ?? 0))) await sleep(10)
       const ms = performance.now() - started
       await runtime.stop()
@@ -162,12 +177,13 @@ export async function engineScenario(argv: string[]): Promise<number> {
     /** Decode only, one thread. */
     baselinePerSec: perSecond(SAMPLES, baselineMs),
     ratio: Number((baselineMs / windowsMs).toFixed(3)),
+    /** Decode + windows + the default rules in piscina worker threads (batches copied and transferred). */
     pool: {
       partitions: PARTITIONS,
       [`threads1PerSec`]: perSecond(SAMPLES, pool1Ms),
       [`threads${THREADS}PerSec`]: perSecond(SAMPLES, poolNMs),
     },
-    /** From JetStream through a StreamRuntime (start-up included: leases, threads). */
+    /** From JetStream through a StreamRuntime with the rules module (start-up included: leases, threads). */
     endToEnd: {
       partitions: PARTITIONS,
       [`threads1PerSec`]: perSecond(SAMPLES, e2e1Ms),

@@ -13,7 +13,7 @@
 import { fileURLToPath } from 'node:url'
 import { inEventTimeOrder, type MessageContext, type SeriesEvaluator as StreamSeriesEvaluator, type SeriesEvaluatorFactory, type SeriesIdentity, type StreamOutput } from '../stream/series-evaluator.ts'
 import { ActionLadder, alertInstanceKey, type LadderEvent } from './action-ladder.ts'
-import { SeriesEvaluator, type ActiveAlert, type AlertTransition } from './evaluator.ts'
+import { SeriesEvaluator, type ActiveAlert, type AlertTransition, type SeriesEvaluatorState } from './evaluator.ts'
 import { compileRuleFile, type RuleFileSpec, type RuleGroup } from './rule-file.ts'
 import { toTriggerEvent, type TriggerEvent } from './trigger-event.ts'
 
@@ -89,22 +89,41 @@ type Reconfigure = (groups: RuleGroup[], at: number, emit: boolean, out: StreamO
 /** The series evaluators this module made, and how each switches rule sets: a config change finds its own here. */
 const reconfigurers = new WeakMap<StreamSeriesEvaluator, Reconfigure>()
 
-function slotsFor(series: SeriesIdentity, groups: readonly RuleGroup[], previous: readonly GroupSlot[] = []): GroupSlot[] {
+/**
+ * The series' group evaluators under `groups`. At a rule change (`previous`, at event time `at`): the same
+ * group (name and interval) carries its samples and its alerts over, rule by rule (name and labels); a group
+ * new to the series starts from the samples the series' rules held (as a new Prometheus rule reads the
+ * history it finds), evaluated from its first grid time at or after `at`, never before the change.
+ */
+function slotsFor(series: SeriesIdentity, groups: readonly RuleGroup[], previous: readonly GroupSlot[] = [], at = -Infinity): GroupSlot[] {
   const slots: GroupSlot[] = []
+  let history: SeriesEvaluatorState | undefined
   for (const group of groups) {
     const rules = group.rules.filter((r) => r.matches(series.metric, series.tags))
     if (rules.length === 0) continue
-    // The same group (name and interval) carries its samples and its alerts over, rule by rule (name and labels).
     const old = previous.find((s) => s.group.name === group.name && s.group.intervalMs === group.intervalMs)
-    const evaluator =
-      old === undefined
-        ? new SeriesEvaluator(group, rules, series.metric, series.tags)
-        : old.group === group
-          ? old.evaluator
-          : SeriesEvaluator.restore(group, rules, old.evaluator.snapshot(), {}, old.evaluator.rules)
+    let evaluator: SeriesEvaluator
+    if (old !== undefined) evaluator = old.group === group ? old.evaluator : SeriesEvaluator.restore(group, rules, old.evaluator.snapshot(), {}, old.evaluator.rules)
+    else {
+      history ??= heldHistory(previous)
+      evaluator =
+        history === undefined
+          ? new SeriesEvaluator(group, rules, series.metric, series.tags)
+          : SeriesEvaluator.restore(group, rules, { ...history, nextEval: Math.ceil(at / group.intervalMs) * group.intervalMs, lastEval: at - 1, alerts: [] })
+    }
     slots.push({ group, evaluator })
   }
   return slots
+}
+
+/** The longest run of samples any of the series' group evaluators holds (they hold the same series' samples). */
+function heldHistory(slots: readonly GroupSlot[]): SeriesEvaluatorState | undefined {
+  let best: SeriesEvaluatorState | undefined
+  for (const s of slots) {
+    const state = s.evaluator.snapshot()
+    if (state.ts.length > 0 && (best === undefined || state.ts.length > best.ts.length)) best = state
+  }
+  return best
 }
 
 function activeAlerts(slots: readonly GroupSlot[]): Map<string, ActiveAlert> {
@@ -177,7 +196,7 @@ function seriesRules(tenant: string, series: SeriesIdentity, groups: RuleGroup[]
     if (groups === current) return
     current = groups
     const before = activeAlerts(slots)
-    slots = slotsFor(series, groups, slots)
+    slots = slotsFor(series, groups, slots, at)
     if (slots.length > 0) interval = Math.min(...slots.map((s) => s.group.intervalMs))
     const after = activeAlerts(slots)
     transitions.length = 0

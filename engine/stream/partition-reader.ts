@@ -178,7 +178,7 @@ export class PartitionReader {
     this.#tickTimer = setInterval(() => {
       this.#maybeCheckpoint()
       void this.#maybeTick()
-      void this.#maybeMark(false)
+      void this.#maybeMark()
     }, every)
   }
 
@@ -204,7 +204,7 @@ export class PartitionReader {
 
   /** The configuration in effect changed (evaluatorConfig answers the new one): mark it in the log now. */
   configChanged(): void {
-    void this.#maybeMark(true)
+    void this.#maybeMark()
   }
 
   /** Moves the partition to another thread: checkpoint here, then replay there. */
@@ -486,24 +486,22 @@ export class PartitionReader {
   }
 
   /**
-   * Publishes a config marker when the configuration in effect differs from the one the log is at: at once
-   * when told of a change (force), else once caught up (a new owner, a change made while no one owned the
-   * partition). Only the owner publishes; a marker for the version already in effect changes nothing.
+   * Publishes a config marker when the configuration in effect differs from the one the log is at: when told
+   * of a change, and on every period (a new owner, a change made while no one owned the partition or while
+   * this generation was opening). Not waiting to catch up, which a busy partition rarely is: a reader behind
+   * its log may mark a version a marker further on already names, which changes nothing. Only the owner publishes.
    */
-  async #maybeMark(force: boolean): Promise<void> {
+  async #maybeMark(): Promise<void> {
     const o = this.#o
     const version = o.evaluatorConfig?.().version
-    if (version === undefined || this.stats.state !== 'running' || this.#markInFlight) return
-    if (!this.#markDue()) return
-    if (!force && (this.#queue.length > 0 || this.#streamPending > 0)) return
-    if (!o.isOwner()) return
+    if (version === undefined || this.stats.state !== 'running' || this.#markInFlight || !this.#markDue() || !o.isOwner()) return
     this.#markInFlight = true
     try {
       const marker = configMarkerMessage(o.partition, version, this.#lastReadSeq)
       await o.js.publish(beaconSubject(o.partition), marker.data, { headers: marker.headers, msgID: marker.msgID })
       this.#markedVersion = version
       this.stats.markersPublished++
-      o.log?.info({ partition: o.partition, version, afterSeq: this.#lastReadSeq, force }, 'stream: config change marked in the partition')
+      o.log?.info({ partition: o.partition, version, afterSeq: this.#lastReadSeq }, 'stream: config change marked in the partition')
     } catch (err) {
       o.log?.warn({ err, partition: o.partition }, 'stream: config marker not published; next period retries')
     } finally {

@@ -29,11 +29,14 @@ const kept = custom.groups[0]!.rules[1]!
 const added = { alert: 'Added', expr: 'cpu_usage > 60', for: '1m' }
 // Effective rule files, as the engine sends them: the defaults and the tenant's own group.
 const withCheckout: StreamRulesConfig = { version: 'v1', base: DEFAULT_RULES, tenants: { t: { groups: [...DEFAULT_RULES.groups, ...custom.groups] } } }
-// CheckoutCpu removed; Kept kept (now first in its group), Added new; the defaults unchanged.
+// A group new to the series reads the samples the series' rules held: two samples within a minute at 720 s
+// only with the one at 705 s from before the change.
+const fresh = { name: 'fresh', interval: '15s', rules: [{ alert: 'Fresh', expr: 'count_over_time(cpu_usage[1m]) >= 2', annotations: { tidemark_actions: 'none' } }] }
+// CheckoutCpu removed; Kept kept (now first in its group), Added new, a new group; the defaults unchanged.
 const without: StreamRulesConfig = {
   version: 'v2',
   base: DEFAULT_RULES,
-  tenants: { t: { groups: [...DEFAULT_RULES.groups, { name: 'own', interval: '15s', rules: [kept, added] }] } },
+  tenants: { t: { groups: [...DEFAULT_RULES.groups, { name: 'own', interval: '15s', rules: [kept, added] }, fresh] } },
 }
 const configs = new Map([withCheckout, without].map((c) => [c.version, c]))
 
@@ -85,6 +88,8 @@ describe('a rule removed under a firing alert, at a marker in the log', () => {
       '715s CheckoutCpu alert resolved 2->2',
       // The new rule: from the first evaluation after the change.
       '720s Added alert pending 0->0',
+      // The new group: 705 s (held from before the change) and 720 s make two samples in a minute at once.
+      '720s Fresh alert firing 0->0',
       '780s Added alert firing 0->1',
       '835s CheckoutCpu step_down resolved 2->1',
       '900s Added escalate firing 1->2',
@@ -107,6 +112,7 @@ describe('a rule removed under a firing alert, at a marker in the log', () => {
       '2415s Kept step_down resolved 1->0',
       '2415s HighCpuUsage step_down resolved 1->0',
       '2415s Added step_down resolved 1->0',
+      '2460s Fresh alert resolved 0->0',
     ])
   })
 

@@ -5,7 +5,7 @@
 // rules change while no engine runs. Real processes: a nats-server, a `tidemark
 // ingest`, and a `tidemark engine query` (chDB) killed and started again.
 import { once } from 'node:events'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it, onTestFailed } from 'vitest'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { BEACONS_STREAM, beaconSubject, loadConfig, openBucket, partitionOf, RULES_BUCKET, RuleStore, seriesKey, SupervisedNatsServer } from '../../engine/index.ts'
@@ -110,7 +110,7 @@ async function markedEverywhere(): Promise<void> {
         }
         return marked
       },
-      { timeout: 20_000, interval: 250 }
+      { timeout: 45_000, interval: 250 }
     )
     .toBe(partitions)
 }
@@ -129,6 +129,7 @@ it('resolves an alert whose rule is removed, once, also across a kill -9 and whe
   let engine = await startEngine(3_600_000)
   const ingest = await startTidemarkProcess(['ingest'], env('ingest', { TIDEMARK_DATA_DIR: tempDir('ingest') }))
   running.push(ingest)
+  onTestFailed(() => console.log(`engine output:\n${running.map((r) => r.output()).join('\n').split('\n').filter((l) => !l.includes('"level":30') || l.includes('marked')).slice(-80).join('\n')}`))
   const a = await tenantWithRules(engine.url, 'removal-live')
   const b = await tenantWithRules(engine.url, 'removal-offline')
   // A rule takes effect where its change is marked in the log: let every partition be marked before the data comes.
@@ -137,16 +138,16 @@ it('resolves an alert whose rule is removed, once, also across a kill -9 and whe
   // Both fire at the first evaluation (for: 0), at step 1 (add_workers).
   await post(ingest.url, a.ingestToken, 0, 120_000, 85)
   await post(ingest.url, b.ingestToken, 0, 120_000, 85)
-  await expect.poll(async () => brief(await stored(a.id)), { timeout: 20_000, interval: 250 }).toEqual(['firing/alert/0->1@0'])
-  await expect.poll(async () => brief(await stored(b.id)), { timeout: 20_000, interval: 250 }).toEqual(['firing/alert/0->1@0'])
+  await expect.poll(async () => brief(await stored(a.id)), { timeout: 45_000, interval: 250 }).toEqual(['firing/alert/0->1@0'])
+  await expect.poll(async () => brief(await stored(b.id)), { timeout: 45_000, interval: 250 }).toEqual(['firing/alert/0->1@0'])
 
   // Tenant a removes its rules while the engine runs: resolved where the log stood (watermark 115 s: the
   // last sample at 120 s minus the 5 s lateness), and a minute later (event time) its ladder steps down.
   expect((await call('DELETE', `${engine.url}/api/v2/rules`, a.apiKey)).status).toBe(200)
-  await expect.poll(async () => brief(await stored(a.id)), { timeout: 20_000, interval: 250 }).toEqual(['firing/alert/0->1@0', 'resolved/alert/1->1@115'])
+  await expect.poll(async () => brief(await stored(a.id)), { timeout: 45_000, interval: 250 }).toEqual(['firing/alert/0->1@0', 'resolved/alert/1->1@115'])
   await post(ingest.url, a.ingestToken, 135_000, 240_000, 50)
   const expectedA = ['firing/alert/0->1@0', 'resolved/alert/1->1@115', 'resolved/step_down/1->0@175']
-  await expect.poll(async () => brief(await stored(a.id)), { timeout: 20_000, interval: 250 }).toEqual(expectedA)
+  await expect.poll(async () => brief(await stored(a.id)), { timeout: 45_000, interval: 250 }).toEqual(expectedA)
 
   // kill -9, and b's rules removed while no engine runs (straight into the rules bucket, as another process would).
   await new Promise((resolve) => setTimeout(resolve, 1_500))
@@ -174,4 +175,4 @@ it('resolves an alert whose rule is removed, once, also across a kill -9 and whe
   expect((await once(engine.child, 'exit'))[0]).toBe(0)
   ingest.child.kill('SIGTERM')
   await once(ingest.child, 'exit')
-}, 150_000)
+}, 240_000)

@@ -204,10 +204,11 @@ function seriesRules(tenant: string, series: SeriesIdentity, groups: RuleGroup[]
       if (after.has(key)) continue
       transitions.push({ group: a.group, alert: a.alert, state: a.state === 'firing' ? 'resolved' : 'inactive', labels: a.labels, annotations: a.annotations, value: a.value, activeAt: a.activeAt, at })
     }
-    ladder = ActionLadder.restore(groups, ladder.snapshot())
+    const capped: LadderEvent[] = []
+    ladder = ActionLadder.restore(groups, ladder.snapshot(), { at, out: capped })
     tally.transitions += transitions.length
     // Steps due up to the last evaluation were taken; later ones come with the next evaluations, as before.
-    publish(ladder.advance(transitions, Math.max(upTo, -Number.MAX_VALUE)), emit, out)
+    publish([...capped, ...ladder.advance(transitions, upTo)].sort((x, y) => x.at - y.at), emit, out)
     if (idle()) origin = undefined
   })
   return evaluator

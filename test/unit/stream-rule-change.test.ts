@@ -32,11 +32,13 @@ const withCheckout: StreamRulesConfig = { version: 'v1', base: DEFAULT_RULES, te
 // A group new to the series reads the samples the series' rules held: two samples within a minute at 720 s
 // only with the one at 705 s from before the change.
 const fresh = { name: 'fresh', interval: '15s', rules: [{ alert: 'Fresh', expr: 'count_over_time(cpu_usage[1m]) >= 2', annotations: { tidemark_actions: 'none' } }] }
-// CheckoutCpu removed; Kept kept (now first in its group), Added new, a new group; the defaults unchanged.
+// CheckoutCpu removed; Kept kept (now first in its group, its ladder cut to two actions), Added new, a new
+// group; the defaults unchanged.
+const keptShorter = { ...kept, annotations: { tidemark_actions: 'add_workers,degrade' } }
 const without: StreamRulesConfig = {
   version: 'v2',
   base: DEFAULT_RULES,
-  tenants: { t: { groups: [...DEFAULT_RULES.groups, { name: 'own', interval: '15s', rules: [kept, added] }, fresh] } },
+  tenants: { t: { groups: [...DEFAULT_RULES.groups, { name: 'own', interval: '15s', rules: [keptShorter, added] }, fresh] } },
 }
 const configs = new Map([withCheckout, without].map((c) => [c.version, c]))
 
@@ -84,6 +86,8 @@ describe('a rule removed under a firing alert, at a marker in the log', () => {
       '420s HighCpuUsage escalate firing 1->2',
       '540s HighCpuUsage escalate firing 2->3',
       '660s HighCpuUsage escalate firing 3->4',
+      // Kept's ladder is two actions now: the two above turn off at the change.
+      '715s Kept step_down firing 4->2',
       // The removed rule: resolved at the change, down its own ladder (2 steps, 2 minutes apart).
       '715s CheckoutCpu alert resolved 2->2',
       // The new rule: from the first evaluation after the change.
@@ -98,18 +102,16 @@ describe('a rule removed under a firing alert, at a marker in the log', () => {
       '1140s Added escalate firing 3->4',
       // Kept (moved within its group) and the defaults carried their alerts over the change: no second pending or firing.
       '1215s HighCpuUsage alert resolved 4->4',
-      '1215s Kept alert resolved 4->4',
+      '1215s Kept alert resolved 2->2',
       '1215s Added alert resolved 4->4',
-      '1515s Kept step_down resolved 4->3',
+      '1515s Kept step_down resolved 2->1',
       '1515s HighCpuUsage step_down resolved 4->3',
       '1515s Added step_down resolved 4->3',
-      '1815s Kept step_down resolved 3->2',
+      '1815s Kept step_down resolved 1->0',
       '1815s HighCpuUsage step_down resolved 3->2',
       '1815s Added step_down resolved 3->2',
-      '2115s Kept step_down resolved 2->1',
       '2115s HighCpuUsage step_down resolved 2->1',
       '2115s Added step_down resolved 2->1',
-      '2415s Kept step_down resolved 1->0',
       '2415s HighCpuUsage step_down resolved 1->0',
       '2415s Added step_down resolved 1->0',
       '2460s Fresh alert resolved 0->0',

@@ -338,7 +338,8 @@ export class PartitionReader {
     if (current === undefined) return { seq, configVersion: version, config: undefined }
     const resolved = await this.#configOf(version, current)
     this.#logVersion = resolved.version
-    return { seq, configVersion: resolved.version ?? version, config: resolved.config }
+    // The grid only decides when evaluations are broadcast, never what they decide: the current one will do.
+    return { seq, configVersion: resolved.version ?? version, config: resolved.config, evaluationIntervalMs: current.evaluationIntervalMs }
   }
 
   async #configOf(version: string, current: EvaluatorConfig): Promise<EvaluatorConfig> {

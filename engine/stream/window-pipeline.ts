@@ -15,7 +15,7 @@ import { Observable, Subject, filter, groupBy, mergeMap, type GroupedObservable 
 import { SampleField, seriesKey, type Sample } from '../model/sample.ts'
 import type { PipelineSettings } from './stream-config.ts'
 import type { MessageContext, SeriesEvaluator, SeriesEvaluatorFactory, SeriesIdentity, StreamOutput } from './series-evaluator.ts'
-import { SeriesWindows, WindowGrid } from './windows.ts'
+import { gcd, SeriesWindows, WindowGrid } from './windows.ts'
 
 /**
  * One message of a partition's log, decoded. A config marker switches the extra evaluators (the rules in
@@ -24,7 +24,7 @@ import { SeriesWindows, WindowGrid } from './windows.ts'
 export type LogEntry =
   | { kind: 'batch'; seq: number; samples: Sample[] }
   | { kind: 'watermark'; seq: number; watermark: number }
-  | { kind: 'config'; seq: number; version: string; evaluators: SeriesEvaluatorFactory | undefined }
+  | { kind: 'config'; seq: number; version: string; evaluators: SeriesEvaluatorFactory | undefined; evaluationIntervalMs?: number }
 
 /** The partition's state just before the message at seq: where a replay starts. */
 export interface ResumePoint {
@@ -78,6 +78,11 @@ export class PartitionPipeline {
   readonly partition: number
   readonly #settings: PipelineSettings
   readonly #grid: WindowGrid
+  /**
+   * The grid rule evaluations are decided on: the panes at the start, finer when a config marker brings a
+   * shorter evaluation interval (the panes, which hold window state, stay as they are).
+   */
+  #evalMs: number
   #extra: SeriesEvaluatorFactory | undefined
   /** The configuration version at the start, then each config marker applied: what a checkpoint's resume point names. */
   readonly #configs: { seq: number; version: string | undefined }[]
@@ -100,6 +105,7 @@ export class PartitionPipeline {
     this.partition = partition
     this.#settings = settings
     this.#grid = new WindowGrid(settings.windows, start.evaluationIntervalMs)
+    this.#evalMs = this.#grid.paneMs
     this.#extra = start.evaluators
     this.#configs = [{ seq: -Infinity, version: start.configVersion }]
     this.#suppressThrough = start.suppressThroughSeq ?? 0
@@ -211,6 +217,7 @@ export class PartitionPipeline {
     }
     if (candidate > this.#watermark) {
       const pane = this.#grid.paneMs
+      const every = this.#evalMs
       const previous = this.#watermark
       const before = previous === -Infinity ? -Infinity : Math.floor(previous / pane)
       this.#watermark = candidate
@@ -218,7 +225,7 @@ export class PartitionPipeline {
       // stamped <= t, final only once the watermark passes t (reaches t + 1). With rules beside the windows,
       // broadcast at both, or an evaluation whose watermark lands exactly on its grid time would wait a pane.
       const crossed =
-        Math.floor(candidate / pane) > before || (this.#extra !== undefined && (previous === -Infinity || Math.floor((candidate - 1) / pane) > Math.floor((previous - 1) / pane)))
+        Math.floor(candidate / pane) > before || (this.#extra !== undefined && (previous === -Infinity || Math.floor((candidate - 1) / every) > Math.floor((previous - 1) / every)))
       if (crossed) this.#broadcast(entry.seq > this.#suppressThrough)
     }
     this.#lastSeq = entry.seq
@@ -236,6 +243,8 @@ export class PartitionPipeline {
     const emit = entry.seq > this.#suppressThrough
     if (this.#watermark !== -Infinity) this.#broadcast(emit)
     this.#extra = entry.evaluators
+    // A shorter evaluation interval under the new rules: decide on its grid (the gcd keeps every pane boundary on it).
+    if (entry.evaluationIntervalMs !== undefined) this.#evalMs = gcd(this.#grid.paneMs, entry.evaluationIntervalMs)
     // One entry per rule change in this generation: few, and a resume point may be older than many of them.
     this.#configs.push({ seq: entry.seq, version: entry.version })
     const factory = entry.evaluators

@@ -128,7 +128,10 @@ async function run(slot: Slot, task: PartitionWork): Promise<WorkerReply> {
         } else if ('configVersion' in m) {
           // A pipeline opened without a configuration (windows only, or a module's default) takes no marker: an empty message.
           if (m.config === undefined) pipeline.apply({ kind: 'watermark', seq: m.seq, watermark: -Infinity }, outputs)
-          else pipeline.apply({ kind: 'config', seq: m.seq, version: m.configVersion, evaluators: await loadEvaluators(slot.evaluatorModule, m.config) }, outputs)
+          else {
+            const evaluators = await loadEvaluators(slot.evaluatorModule, m.config)
+            pipeline.apply({ kind: 'config', seq: m.seq, version: m.configVersion, evaluators, evaluationIntervalMs: m.evaluationIntervalMs }, outputs)
+          }
         } else {
           pipeline.apply({ kind: 'watermark', seq: m.seq, watermark: m.watermark }, outputs)
         }

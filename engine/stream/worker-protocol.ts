@@ -11,7 +11,10 @@ import type { PartitionCheckpoint, ResumePoint } from './window-pipeline.ts'
  * One log message: a beacon batch (msgpack bytes, transferred, decoded in the worker), a watermark tick, or a
  * config marker with the configuration it names (resolved by the main thread; handed to the module's withConfig).
  */
-export type WireMessage = { seq: number; data: Uint8Array } | { seq: number; watermark: number } | { seq: number; configVersion: string; config: unknown }
+export type WireMessage =
+  | { seq: number; data: Uint8Array }
+  | { seq: number; watermark: number }
+  | { seq: number; configVersion: string; config: unknown; evaluationIntervalMs?: number }
 
 interface PartitionTask {
   partition: number

@@ -158,11 +158,12 @@ describe('a rule change bringing a shorter evaluation interval', () => {
     const fast: StreamRulesConfig = { version: 'fast', base: DEFAULT_RULES, tenants: { t: { groups: [...DEFAULT_RULES.groups, { name: 'fast', interval: '1s', rules: [{ alert: 'Spike', expr: 'cpu_usage > 100' }] }] } } }
     const p = pipeline()
     const out: StreamOutput[] = []
-    p.apply({ kind: 'batch', seq: 1, samples: [cpu(T0, 50)] }, out)
+    p.apply({ kind: 'batch', seq: 1, samples: [cpu(T0 + 7_000, 50)] }, out)
     p.apply({ kind: 'config', seq: 2, version: 'fast', evaluators: streamRulesFactory(fast), evaluationIntervalMs: 1_000 }, out)
-    // The spike at T0 + 2 s is final once the watermark passes it (a sample at T0 + 7.001 s): the 1 s grid, not the 15 s panes.
-    p.apply({ kind: 'batch', seq: 3, samples: [cpu(T0 + 2_000, 200)] }, out)
-    p.apply({ kind: 'batch', seq: 4, samples: [cpu(T0 + 7_001, 50)] }, out)
-    expect(brief(out)).toEqual(['2s Spike alert firing 0->1'])
+    // The spike at T0 + 9 s is final once the watermark passes it (a sample at T0 + 14.001 s), still inside the
+    // 15 s pane [T0, T0 + 15 s): decided on the 1 s grid at once.
+    p.apply({ kind: 'batch', seq: 3, samples: [cpu(T0 + 9_000, 200)] }, out)
+    p.apply({ kind: 'batch', seq: 4, samples: [cpu(T0 + 14_001, 50)] }, out)
+    expect(brief(out)).toEqual(['9s Spike alert firing 0->1'])
   })
 })

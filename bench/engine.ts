@@ -8,6 +8,8 @@
 // The anomaly scorers' cost per worker (engine-cost.ts): the same pipeline with
 // and without a scorer per series, each in a fresh worker thread (scorerCost =
 // the extra time per sample), and the time one snapshot of every scorer takes.
+// The pool and end-to-end runs load the rules module in the threads, with the
+// default rules and their 15 s evaluation grid, as a Tidemark engine does.
 // Run: npm run bench -- engine [--samples 1000000] [--series 500] [--partitions 4] [--threads 2] [--out file.json]
 // Prints and writes bench/results/engine.json: {samplesPerSec, baselinePerSec, ratio, …}.
 import fs from 'node:fs'
@@ -26,7 +28,8 @@ import { StreamRuntime } from '../engine/stream/stream-runtime.ts'
 import { PartitionPipeline } from '../engine/stream/window-pipeline.ts'
 import { WindowWorkerPool } from '../engine/stream/worker-pool.ts'
 import { DEFAULT_RULES } from '../engine/rules/default-rules.ts'
-import { withConfig, type StreamRulesConfig } from '../engine/rules/stream-rules.ts'
+import { compileRuleFile } from '../engine/rules/rule-file.ts'
+import { STREAM_RULES_MODULE, withConfig, type StreamRulesConfig } from '../engine/rules/stream-rules.ts'
 import { measureScorerCost } from './engine-cost.ts'
 import { engineBenchBatches } from './engine-data.ts'
 
@@ -70,9 +73,12 @@ export async function engineScenario(argv: string[]): Promise<number> {
   // The specification's default rules (cpu_usage > 80 for 5 m, memory, response time) beside the windows, as the engine runs them.
   const rulesConfig: StreamRulesConfig = { version: 'bench', base: DEFAULT_RULES, tenants: {} }
   const rules = withConfig(rulesConfig)
+  // The partition broadcasts the watermark on the rules' grid too (the engine's evaluationIntervalMs; one group).
+  const evaluationIntervalMs = Math.min(...compileRuleFile(DEFAULT_RULES, '(defaults)').groups.map((g) => g.intervalMs))
+  const inThreads = { evaluatorModule: STREAM_RULES_MODULE, evaluatorConfig: rulesConfig, evaluatorConfigVersion: rulesConfig.version, evaluationIntervalMs }
 
   function runWindows(data: Uint8Array[], withRules = true): { ms: number; outputs: number } {
-    const pipeline = new PartitionPipeline(0, settings, withRules ? { evaluators: rules } : {})
+    const pipeline = new PartitionPipeline(0, settings, withRules ? { evaluators: rules, evaluationIntervalMs } : {})
     const outputs: StreamOutput[] = []
     const started = performance.now()
     data.forEach((d, seq) => pipeline.apply({ kind: 'batch', seq: seq + 1, samples: decodeBatch(d) }, outputs))
@@ -83,7 +89,7 @@ export async function engineScenario(argv: string[]): Promise<number> {
   async function runPool(data: Uint8Array[], threads: number): Promise<number> {
     const pool = new WindowWorkerPool({ minThreads: threads, maxThreads: threads, lagMessages: Number.MAX_SAFE_INTEGER })
     try {
-      await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => pool.run(p, { op: 'open', partition: p, generation: 1, n: 0, settings })))
+      await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => pool.run(p, { op: 'open', partition: p, generation: 1, n: 0, settings, ...inThreads })))
       const n = new Array<number>(PARTITIONS).fill(0)
       const started = performance.now()
       const inFlight: Promise<unknown>[] = []
@@ -115,7 +121,15 @@ export async function engineScenario(argv: string[]): Promise<number> {
       }
       const settings = loadStreamSettings({}, { minThreads: threads, maxThreads: threads, coldStartLookbackMs: 3_600_000 })
       const started = performance.now()
-      const runtime = await StreamRuntime.start({ nc, partitions: PARTITIONS, settings, engineId: `bench-${threads}`, sink: { publish: async () => {} } })
+      const runtime = await StreamRuntime.start({
+        nc,
+        partitions: PARTITIONS,
+        settings,
+        engineId: `bench-${threads}`,
+        sink: { publish: async () => {} },
+        evaluatorModule: STREAM_RULES_MODULE,
+        evaluatorConfig: () => ({ config: rulesConfig, version: rulesConfig.version, evaluationIntervalMs }),
+      })
       while (!runtime.stats().partitions.every((p) => p.lastSeq >= (lastSeq.get(p.partition) ?? 0))) await sleep(10)
       const ms = performance.now() - started
       await runtime.stop()
@@ -159,12 +173,13 @@ export async function engineScenario(argv: string[]): Promise<number> {
      * (a Tidemark engine's worker), the extra time per sample (0.2 = 20 % more), and one snapshot of every scorer.
      */
     scorer,
+    /** Decode + windows + the default rules in piscina worker threads (batches copied and transferred). */
     pool: {
       partitions: PARTITIONS,
       [`threads1PerSec`]: perSecond(SAMPLES, pool1Ms),
       [`threads${THREADS}PerSec`]: perSecond(SAMPLES, poolNMs),
     },
-    /** From JetStream through a StreamRuntime (start-up included: leases, threads). */
+    /** From JetStream through a StreamRuntime with the rules module (start-up included: leases, threads). */
     endToEnd: {
       partitions: PARTITIONS,
       [`threads1PerSec`]: perSecond(SAMPLES, e2e1Ms),

@@ -27,8 +27,9 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node'
-import { partitionOf, seriesKey, SupervisedNatsServer, type CreatedTenant } from '../engine/index.ts'
-import type { StreamRuntimeStats } from '../engine/stream/index.ts'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { BEACONS_STREAM, beaconSubject, partitionOf, seriesKey, SupervisedNatsServer, type CreatedTenant } from '../engine/index.ts'
+import { CONFIG_KIND, KIND_HEADER, type StreamRuntimeStats } from '../engine/stream/index.ts'
 import type { TriggerEvent } from '../engine/rules/index.ts'
 import { cpuSince, cpuSnapshot } from './cpu-usage.ts'
 import { machineInfo, quantile, writeResults } from './report.ts'
@@ -201,6 +202,18 @@ async function split(): Promise<Topology> {
   }
 }
 
+/** Waits (up to a minute) until the partition's log ends with a config marker: the tenant's rule is in effect from there. */
+async function markedIn(nc: NatsConnection, partition: number): Promise<void> {
+  const jsm = await jetstreamManager(nc)
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    const last = await jsm.streams.getMessage(BEACONS_STREAM, { last_by_subj: beaconSubject(partition) }).catch(() => undefined)
+    if (last?.header?.get(KIND_HEADER) === CONFIG_KIND) return
+    await sleep(100)
+  }
+  throw new Error(`partition ${partition}: the rule change was not marked within a minute`)
+}
+
 const round2 = (n: number): number => Math.round(n * 100) / 100
 
 export async function triggersScenario(argv: string[]): Promise<number> {
@@ -224,6 +237,9 @@ export async function triggersScenario(argv: string[]): Promise<number> {
     if (put.status !== 200) throw new Error(`PUT /api/v2/rules: ${put.status} ${await put.text()}`)
     const triggerTags = { host: 'trigger' }
     const triggerPartition = partitionOf(tenant.id, seriesKey('bench_spike', triggerTags), partitions)
+    // The rule takes effect where its change is marked in the partition's log (docs/stream.md, Config markers):
+    // wait for the trigger partition's marker before the rounds, or the first ones would be decided without it.
+    await markedIn(stack.nc, triggerPartition)
     const hosts: string[] = []
     for (let i = 0; hosts.length < BACKGROUND_HOSTS; i++) {
       const host = `bg-${i}`

@@ -121,12 +121,12 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
         sink: scores,
         // Rules and anomaly scorers beside the windows (engine/anomaly/stream-anomaly.ts runs the rules too).
         evaluatorModule: STREAM_ENGINE_MODULE,
-        evaluatorConfig: () => ({ config: { rules: snapshot.config, anomaly: true } satisfies StreamEngineConfig, evaluationIntervalMs: snapshot.evaluationIntervalMs }),
+        evaluatorConfig: () => ({ config: { rules: snapshot.config, anomaly: true } satisfies StreamEngineConfig, version: snapshot.config.version, evaluationIntervalMs: snapshot.evaluationIntervalMs }),
         log,
       })
       const streamRef = stream
-      // A rule change restarts every partition from its checkpoint under the new rules (docs/triggers.md):
-      // changes landing together (a burst of PUTs) share one restart.
+      // A rule change is marked in every owned partition's log, where the threads switch rule sets
+      // (docs/triggers.md, Rule changes): changes landing together (a burst of PUTs) share one marker.
       let pending: NodeJS.Timeout | undefined
       stopWatchingRules = ruleStore.onChange((tenant) => {
         clearTimeout(pending)
@@ -134,7 +134,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
           const next = streamRulesSnapshot(ruleStore)
           if (next.config.version === snapshot.config.version) return
           snapshot = next
-          streamRef.rebuildAll(`the rules of tenant ${tenant} changed`)
+          log.info({ tenant, version: next.config.version }, 'rules changed: marking the change in every owned partition')
+          streamRef.configChanged().catch((err: unknown) => log.error({ err }, 'rules changed but the new rule set could not be stored; the partitions go on under the previous rules'))
         }, 100)
       })
     }

@@ -216,7 +216,7 @@ export class SeriesScores implements SeriesEvaluator {
   readonly #idTail: string
   readonly #tenant: string
   readonly #tags: Record<string, string>
-  readonly #children: SeriesEvaluator[]
+  #children: SeriesEvaluator[]
   readonly #scorer: AnomalyScorer
   readonly #options: ScorerOptions
   /** Samples of messages up to here are in the restored state already. */
@@ -279,8 +279,10 @@ export class SeriesScores implements SeriesEvaluator {
     tally.anomalyScoringMs += performance.now() - started
     tally.anomalyScores += n
     if (this.#children.length > 0) {
+      // Rules on the scores that came with a rule change see the points from the change on (their messages).
       const ctx = this.#pendingCtx
-      for (const c of this.#children) for (let i = 0; i < n; i++) c.onSample(ts[i] as number, scores[i] as number, ctx[i] as MessageContext)
+      const skip = n - ctx.length
+      for (const c of this.#children) for (let i = skip; i < n; i++) c.onSample(ts[i] as number, scores[i] as number, ctx[i - skip] as MessageContext)
       this.#pendingCtx = []
     }
     return { ts, scores }
@@ -324,6 +326,14 @@ export class SeriesScores implements SeriesEvaluator {
     return this.#sinceBase === undefined && this.#childrenIdle()
   }
 
+  /**
+   * A rule change (a config marker): the rules on the score series switch as the series' own rules do; make
+   * gets the current ones and answers those under the new rules (the same objects, reconfigured, or new ones).
+   */
+  reconfigure(make: (children: SeriesEvaluator[]) => SeriesEvaluator[]): void {
+    this.#children = make(this.#children)
+  }
+
   snapshot(): Uint8Array {
     // Before the first broadcast of a fresh scorer there is no base yet: nothing to carry, the replay starts at its first sample.
     this.#sinceSnapshot = this.#sinceBase
@@ -343,10 +353,16 @@ const NO_RULES: SeriesEvaluatorFactory = () => []
 export function withConfig(raw: unknown): SeriesEvaluatorFactory {
   const config = (raw ?? {}) as StreamEngineConfig
   const rules = config.rules ? rulesWithConfig(config.rules) : NO_RULES
-  if (config.anomaly === false) return (series) => rules(series)
+  if (config.anomaly === false) return rules
   // The worker makes one factory per partition pipeline (each open task): the partition's waiting points.
   const points = new PendingPoints()
-  return (series, restored) => {
+  return (series, restored, change) => {
+    if (change !== undefined) {
+      // The series' rules switch (the scorer is not theirs and comes back as it is), then the rules on its scores.
+      const next = rules(series, undefined, change)
+      for (const e of next) if (e instanceof SeriesScores) e.reconfigure((children) => rules(scoreSeries(series), undefined, { ...change, previous: children }))
+      return next
+    }
     const own = rules(series)
     // A score series is never scored again (ingest refuses the tag `metric`, so none arrives from outside).
     if (series.metric === ANOMALY_METRIC && series.tags !== null && SCORED_METRIC_TAG in series.tags) return own

@@ -130,14 +130,19 @@ export class ActionLadder {
   /**
    * Rebuilds from a snapshot, possibly under changed rules: an alert whose
    * rule is still there takes the rule's ladder now (its step capped at the
-   * ladder's length); one whose rule is gone keeps the ladder it climbed,
-   * until endRemovedRules steps it down.
+   * ladder's length; with `capped`, a step_down event at `capped.at` says so);
+   * one whose rule is gone keeps the ladder it climbed, until it is ended
+   * (endRemovedRules, or a `resolved` transition).
    */
-  static restore(groups: readonly RuleGroup[], state: ActionLadderState): ActionLadder {
+  static restore(groups: readonly RuleGroup[], state: ActionLadderState, capped?: { at: number; out: LadderEvent[] }): ActionLadder {
     const ladder = new ActionLadder(groups)
     for (const [key, last, phase, step, nextAt, saved] of state.rungs) {
       const settings = ladder.#hasRule(last.group, last.alert) ? ladder.settingsOf(last.group, last.alert) : structuredClone(saved)
-      ladder.#rungs.set(key, { last: structuredClone(last), phase: phase as Phase, step: Math.min(step, settings.actions.length), nextAt: nextAt ?? NaN, settings })
+      const rung: Rung = { last: structuredClone(last), phase: phase as Phase, step: Math.min(step, settings.actions.length), nextAt: nextAt ?? NaN, settings }
+      // A shorter ladder under the new rules turned the actions above its length off: say so (at `capped.at`).
+      if (capped !== undefined && rung.step < step) capped.out.push(ladder.#event(rung.last, 'step_down', rung.step, step, capped.at, settings))
+      if (rung.step === 0 && rung.phase !== FIRING) continue
+      ladder.#rungs.set(key, rung)
     }
     return ladder
   }
@@ -168,7 +173,8 @@ export class ActionLadder {
     let rung = this.#rungs.get(key)
     // Steps due strictly before this evaluation happen first; one due at t yields to what t decided.
     if (rung !== undefined) this.#stepUntil(rung, t.at, false, out)
-    const settings = this.settingsOf(t.group, t.alert)
+    // An alert whose rule is gone (ended by a rule change) keeps the ladder it climbed.
+    const settings = rung !== undefined && !this.#hasRule(t.group, t.alert) ? rung.settings : this.settingsOf(t.group, t.alert)
     if (rung !== undefined) rung.settings = settings
     const previousStep = rung?.step ?? 0
     switch (t.state) {

@@ -113,6 +113,24 @@ function compare(v: number, op: CompareOp, threshold: number): boolean {
   }
 }
 
+/** A rule's identity across a reload: its name and its labels' templates. */
+function ruleIdentity(r: AlertRule): string {
+  return JSON.stringify([r.name, r.labels.map((l) => [l.name, l.template.source])])
+}
+
+/** For each rule of `before`, the index of the same rule (name and labels; k-th to k-th) in `after`, or -1. */
+function ruleCorrespondence(before: readonly AlertRule[], after: readonly AlertRule[]): (i: number) => number {
+  const free = new Map<string, number[]>()
+  after.forEach((r, j) => {
+    const id = ruleIdentity(r)
+    const list = free.get(id)
+    if (list) list.push(j)
+    else free.set(id, [j])
+  })
+  const map = before.map((r) => free.get(ruleIdentity(r))?.shift() ?? -1)
+  return (i) => map[i] ?? -1
+}
+
 /** The rules of one group that select one series, and that series' samples and alerts. */
 export class SeriesEvaluator {
   private readonly window: SampleWindow = { ts: [], values: [], stale: [] }
@@ -227,8 +245,13 @@ export class SeriesEvaluator {
     }
   }
 
-  /** Rebuilds from a snapshot; alert state is kept for rules still at the same position with the same name. */
-  static restore(group: RuleGroup, rules: readonly AlertRule[], state: SeriesEvaluatorState, options: EvaluatorOptions = {}): SeriesEvaluator {
+  /**
+   * Rebuilds from a snapshot. Under the same rules, every alert comes back. Under changed rules (the state of
+   * `previousRules`), an alert comes back for the rule of the same name and the same labels, as Prometheus
+   * carries state across a reload (rules matched by name and labels; the k-th rule of a name to the k-th);
+   * the alerts of rules removed or relabelled are not restored.
+   */
+  static restore(group: RuleGroup, rules: readonly AlertRule[], state: SeriesEvaluatorState, options: EvaluatorOptions = {}, previousRules?: readonly AlertRule[]): SeriesEvaluator {
     const e = new SeriesEvaluator(group, rules, state.metric, state.tags, options)
     e.nextEval = state.nextEval ?? NaN
     e.lastEval = state.lastEval ?? NaN
@@ -236,9 +259,11 @@ export class SeriesEvaluator {
     e.window.values = state.values.slice()
     e.window.stale = state.ts.map(() => false)
     for (const i of state.stale) e.window.stale[i] = true
+    const target = previousRules === undefined ? (i: number) => (rules[i]?.name === state.alerts[i]?.[0] ? i : -1) : ruleCorrespondence(previousRules, rules)
     state.alerts.forEach((a, i) => {
-      if (a === null || rules[i]?.name !== a[0]) return
-      e.slots[i] = { state: a[1] === FIRING ? FIRING : PENDING, activeAt: a[2], value: a[3], keepFiringSince: a[4], firedAt: a[5] }
+      const j = a === null ? -1 : target(i)
+      if (a === null || j < 0) return
+      e.slots[j] = { state: a[1] === FIRING ? FIRING : PENDING, activeAt: a[2], value: a[3], keepFiringSince: a[4], firedAt: a[5] }
       e.activeCount++
     })
     return e

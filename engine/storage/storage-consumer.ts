@@ -26,6 +26,7 @@ import type { KV } from '@nats-io/kv'
 import { ClosedConnectionError } from '@nats-io/transport-node'
 import type { ClickHouseStore } from '../clickhouse/clickhouse-store.ts'
 import { EngineErrors } from '../errors.ts'
+import { isControlMessage } from '../stream/config-markers.ts'
 import { isWatermarkTick } from '../stream/watermark-ticks.ts'
 import { backoffDelayMs } from '../retry.ts'
 import { assessStorageHealth, DEFAULT_STORAGE_HEALTH, type StorageHealthThresholds } from './storage-health.ts'
@@ -187,9 +188,10 @@ export class StorageConsumer {
   }
 
   #receive(m: JsMsg): void {
-    // The stream engine's watermark ticks share the partitions' subjects (engine/stream/watermark-ticks.ts): nothing to store.
-    if (isWatermarkTick(m)) {
-      this.stats.watermarkTicks++
+    // The stream engine's watermark ticks and config markers share the partitions' subjects
+    // (engine/stream/watermark-ticks.ts, config-markers.ts): nothing to store.
+    if (isControlMessage(m)) {
+      if (isWatermarkTick(m)) this.stats.watermarkTicks++
       m.ack()
       return
     }

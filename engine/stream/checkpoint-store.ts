@@ -34,6 +34,8 @@ export interface StoredResume {
   startTime?: string
   watermark: number
   late: number
+  /** The config version (rules) in effect at the resume point (config-markers.ts); absent on an anchor. */
+  config?: string
 }
 
 export interface StoredCheckpoint {

@@ -17,11 +17,13 @@ export {
   PARTITION_LEASES_BUCKET,
   STREAM_CHECKPOINTS_BUCKET,
   WATERMARK_KIND,
+  CONFIG_KIND,
   WINDOWS_STREAM,
   WINDOWS_SUBJECTS,
   windowsSubject,
 } from './stream-layout.ts'
 export { isWatermarkTick } from './watermark-ticks.ts'
+export { isControlMessage } from './config-markers.ts'
 export { JetStreamOutputSink, type OutputSink } from './output-sink.ts'
 export { registerStreamMetrics } from './stream-metrics.ts'
 export type { WindowResult } from './windows.ts'

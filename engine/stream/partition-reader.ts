@@ -16,12 +16,18 @@
 // idleTimeoutMs, and a window is waiting, the owner publishes a watermark tick
 // of wall-clock now minus the allowed lateness into the partition's subject
 // (watermark-ticks.ts), so the last window of a quiet series still closes.
+//
+// Config changes (a tenant's rules): the owner publishes a config marker into
+// the partition's subject (config-markers.ts) and the thread switches rule sets
+// when the log reaches it; a checkpoint names the version in effect at its
+// resume point, so a replay starts under the rules that were in effect there.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JsMsg, type OrderedConsumerOptions } from '@nats-io/jetstream'
 import { backoffDelayMs } from '../retry.ts'
 import type { Logger } from '../runtime.ts'
 import { BEACONS_STREAM, beaconSubject } from '../nats/subjects.ts'
 import { toStored, type CheckpointStore, type SnapshotRef, type StoredCheckpoint } from './checkpoint-store.ts'
+import { configMarkerMessage, configMarkerOf, type ConfigArchive } from './config-markers.ts'
 import type { OutputSink } from './output-sink.ts'
 import { DEFAULT_SNAPSHOT_INTERVAL_MS, pipelineSettings, type StreamSettings } from './stream-config.ts'
 import { tickMessage, tickOf } from './watermark-ticks.ts'
@@ -53,8 +59,10 @@ export interface PartitionReaderOptions {
   isOwner(): boolean
   log?: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>
   evaluatorModule?: string
-  /** Read at each generation's start: what the evaluator module is configured with (the rules in effect) and the evaluation grid. */
+  /** The configuration in effect now (the rules) and the evaluation grid; read at each generation's start and for markers. */
   evaluatorConfig?: () => EvaluatorConfig
+  /** Configurations by version: what a checkpoint or a marker names when it is not the one in effect now. */
+  configs?: ConfigArchive
   /** The evaluator module's cumulative counters of one thread, after every task (metrics). */
   onCounters?: (threadId: number, counters: Record<string, number>) => void
   stream?: string
@@ -62,6 +70,8 @@ export interface PartitionReaderOptions {
 
 export interface EvaluatorConfig {
   config: unknown
+  /** Names config (a digest): config markers and checkpoints carry it. Without one, rule changes are not marked in the log. */
+  version?: string
   evaluationIntervalMs?: number
 }
 
@@ -81,6 +91,8 @@ export interface PartitionStats {
   messages: number
   outputs: number
   ticksPublished: number
+  /** Config markers this owner published (the rules changed). */
+  markersPublished: number
   undecodable: number
   /** Messages not yet applied: stream pending plus those read ahead. */
   backlog: number
@@ -100,9 +112,6 @@ export interface PartitionStats {
  * the retry carries on from the checkpoint.
  */
 class LeaseLapsed extends Error {}
-
-/** A restart asked for (the evaluator's config changed): logged at info, retried at once. */
-class PlannedRestart extends Error {}
 
 /**
  * Generations are numbered across every reader of the process: a partition lost
@@ -137,6 +146,12 @@ export class PartitionReader {
   #tickTimer: NodeJS.Timeout | undefined
   #tickInFlight = false
   #spaceWaiters: Array<() => void> = []
+  /** The config version in effect after the last message read (the checkpoint's, then each marker's). */
+  #logVersion: string | undefined
+  /** The version of the last marker this reader published, and whether one is being published. */
+  #markedVersion: string | undefined
+  #markInFlight = false
+  #lastReadSeq = 0
 
   constructor(options: PartitionReaderOptions) {
     this.#o = options
@@ -153,6 +168,7 @@ export class PartitionReader {
       messages: 0,
       outputs: 0,
       ticksPublished: 0,
+      markersPublished: 0,
       undecodable: 0,
       backlog: 0,
       checkpointSeq: 0,
@@ -170,6 +186,7 @@ export class PartitionReader {
     this.#tickTimer = setInterval(() => {
       this.#maybeCheckpoint()
       void this.#maybeTick()
+      void this.#maybeMark()
     }, every)
   }
 
@@ -188,14 +205,14 @@ export class PartitionReader {
   }
 
   /** The thread holding the state died: start a new generation, which replays from the checkpoint in a live thread. */
-  rebuild(reason: string, planned = false): void {
-    if (planned) {
-      this.#o.log?.info({ partition: this.#o.partition, reason }, 'stream: restarting partition from its checkpoint')
-      this.#fail(new PlannedRestart(reason))
-      return
-    }
+  rebuild(reason: string): void {
     this.#o.log?.warn({ partition: this.#o.partition, reason }, 'stream: rebuilding partition by replay')
     this.#fail(new Error(reason))
+  }
+
+  /** The configuration in effect changed (evaluatorConfig answers the new one): mark it in the log now. */
+  configChanged(): void {
+    void this.#maybeMark()
   }
 
   /** Moves the partition to another thread: checkpoint here, then replay there. */
@@ -221,8 +238,8 @@ export class PartitionReader {
       } catch (err) {
         if (this.#stopping) break
         this.stats.lastError = (err as Error).message
-        if (!(err instanceof LeaseLapsed) && !(err instanceof PlannedRestart)) this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
-        if (!(err instanceof PlannedRestart)) await sleep(backoffDelayMs(failures++, { baseMs: 100, maxMs: 5000 }))
+        if (!(err instanceof LeaseLapsed)) this.#o.log?.warn({ err, partition: this.#o.partition }, 'stream: partition generation failed; replaying from the checkpoint')
+        await sleep(backoffDelayMs(failures++, { baseMs: 100, maxMs: 5000 }))
       }
       if (this.#stopping) break
       const target = this.#moveTo
@@ -261,6 +278,10 @@ export class PartitionReader {
     if (checkpoint.windows !== windows && checkpoint.seq > 0) {
       o.log?.warn({ partition: o.partition, was: checkpoint.windows, now: windows }, 'stream: window settings changed since the checkpoint; the first windows after it may be partial')
     }
+    // The rules in effect at the resume point: the checkpoint names them (none before this was recorded: the current ones).
+    const current = o.evaluatorConfig?.()
+    const atResume = current === undefined || checkpoint.resume.config === undefined ? current : await this.#configOf(checkpoint.resume.config, current)
+    this.#logVersion = atResume?.version
     const opened = await o.pool.run(o.partition, {
       op: 'open',
       partition: o.partition,
@@ -270,10 +291,9 @@ export class PartitionReader {
       resume: { seq: checkpoint.resume.seq ?? 1, watermark: checkpoint.resume.watermark, late: checkpoint.resume.late },
       suppressThroughSeq: checkpoint.seq,
       evaluatorModule: o.evaluatorModule,
-      ...(() => {
-        const e = o.evaluatorConfig?.()
-        return e === undefined ? {} : { evaluatorConfig: e.config, evaluationIntervalMs: e.evaluationIntervalMs }
-      })(),
+      ...(atResume === undefined
+        ? {}
+        : { evaluatorConfig: atResume.config, evaluatorConfigVersion: atResume.version, evaluationIntervalMs: current?.evaluationIntervalMs }),
       ...(snapshot ? { snapshot } : {}),
     }, snapshot ? [snapshot.buffer as ArrayBuffer] : undefined)
     this.#absorb(opened)
@@ -293,7 +313,9 @@ export class PartitionReader {
     try {
       for await (const m of messages) {
         if (this.#genError) break
-        this.#read(m)
+        const version = configMarkerOf(m)
+        if (version === undefined) this.#read(m)
+        else this.#read(m, await this.#markerWire(m.seq, version))
         this.#pump(generation)
         while ((this.#queue.length >= MAX_QUEUED || this.#queuedBytes >= MAX_QUEUED_BYTES) && !this.#genError) await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve))
       }
@@ -319,13 +341,36 @@ export class PartitionReader {
     }
   }
 
-  #read(m: JsMsg): void {
+  /**
+   * The configuration a marker names, for the thread. Not the current one and not stored (a store lost): the
+   * current one, logged, so the partition goes on under rules that exist.
+   */
+  async #markerWire(seq: number, version: string): Promise<WireMessage> {
+    const current = this.#o.evaluatorConfig?.()
+    this.#logVersion = version
+    if (current === undefined) return { seq, configVersion: version, config: undefined }
+    const resolved = await this.#configOf(version, current)
+    this.#logVersion = resolved.version
+    // The grid only decides when evaluations are broadcast, never what they decide: the current one will do.
+    return { seq, configVersion: resolved.version ?? version, config: resolved.config, evaluationIntervalMs: current.evaluationIntervalMs }
+  }
+
+  async #configOf(version: string, current: EvaluatorConfig): Promise<EvaluatorConfig> {
+    if (version === current.version) return current
+    const stored = await this.#o.configs?.get(version)
+    if (stored !== undefined) return { ...current, version, config: stored }
+    this.#o.log?.warn({ partition: this.#o.partition, version }, 'stream: the configuration a checkpoint or marker names is not stored; going on under the current one')
+    return current
+  }
+
+  #read(m: JsMsg, control?: WireMessage): void {
     this.stats.messages++
-    const watermark = tickOf(m)
+    this.#lastReadSeq = m.seq
+    const watermark = control === undefined ? tickOf(m) : undefined
     // m.data is a view into the connection's read buffer (and Buffer#slice would be one too): copy the bytes
     // into a buffer of their own, which can then be transferred to the thread without detaching anything else.
-    this.#queue.push(watermark === undefined ? { seq: m.seq, data: new Uint8Array(m.data) } : { seq: m.seq, watermark })
-    if (watermark === undefined) this.#queuedBytes += m.data.length
+    this.#queue.push(control ?? (watermark === undefined ? { seq: m.seq, data: new Uint8Array(m.data) } : { seq: m.seq, watermark }))
+    if (control === undefined && watermark === undefined) this.#queuedBytes += m.data.length
     this.#lastMessageAt = Number(m.timestampNanos / 1_000_000n)
     this.#streamPending = m.info.pending
     this.#reportBacklog()
@@ -479,9 +524,43 @@ export class PartitionReader {
     this.#send({ op: 'checkpoint', partition: this.#o.partition, generation, n: ++this.#n, snapshot: this.#snapshotDue() }, [], generation)
   }
 
+  /**
+   * Publishes a config marker when the configuration in effect differs from the one the log is at: when told
+   * of a change, and on every period (a new owner, a change made while no one owned the partition or while
+   * this generation was opening). Not waiting to catch up, which a busy partition rarely is: a reader behind
+   * its log may mark a version a marker further on already names, which changes nothing. Only the owner publishes.
+   */
+  async #maybeMark(): Promise<void> {
+    const o = this.#o
+    const version = o.evaluatorConfig?.().version
+    if (version === undefined || this.stats.state !== 'running' || this.#markInFlight || !this.#markDue() || !o.isOwner()) return
+    this.#markInFlight = true
+    try {
+      const marker = configMarkerMessage(o.partition, version, this.#lastReadSeq)
+      await o.js.publish(beaconSubject(o.partition), marker.data, { headers: marker.headers, msgID: marker.msgID })
+      this.#markedVersion = version
+      this.stats.markersPublished++
+      o.log?.info({ partition: o.partition, version, afterSeq: this.#lastReadSeq }, 'stream: config change marked in the partition')
+    } catch (err) {
+      o.log?.warn({ err, partition: o.partition }, 'stream: config marker not published; next period retries')
+    } finally {
+      this.#markInFlight = false
+    }
+  }
+
+  /**
+   * A config marker is due and not yet published: it goes into the log before any tick (the rules in effect
+   * now apply from now). Only for a stored version: a checkpoint must never name one a replay cannot find.
+   */
+  #markDue(): boolean {
+    const o = this.#o
+    const version = o.evaluatorConfig?.().version
+    return version !== undefined && version !== this.#logVersion && version !== this.#markedVersion && (o.configs === undefined || o.configs.has(version))
+  }
+
   async #maybeTick(): Promise<void> {
     const o = this.#o
-    if (this.stats.state !== 'running' || this.#tickInFlight) return
+    if (this.stats.state !== 'running' || this.#tickInFlight || this.#markDue()) return
     if (this.#queue.length > 0 || this.#inFlight > 0 || this.#streamPending > 0) return
     const now = Date.now()
     if (now - this.#lastMessageAt < o.settings.idleTimeoutMs || this.#nextDue === Infinity) return

@@ -67,10 +67,28 @@ export interface RestoredState {
 }
 
 /**
- * Makes the extra evaluators of one series (rules, anomaly scores); windows are always there.
- * restored(name): the state an evaluator of that stateName left for this series, if any.
+ * A new configuration (the rules in effect) took effect at a place in the partition's log: a config marker
+ * (config-markers.ts). Everything the old configuration decides below the watermark was decided first.
  */
-export type SeriesEvaluatorFactory = (series: SeriesIdentity, restored?: (stateName: string) => RestoredState | undefined) => SeriesEvaluator[]
+export interface ConfigChange {
+  /** The series' extra evaluators made under the previous configuration. */
+  previous: SeriesEvaluator[]
+  /** The event time of the change: the partition's watermark at the marker. */
+  at: number
+  /** False while a replay re-applies messages whose outputs were already emitted. */
+  emit: boolean
+  /** Where what the change itself decides goes (an alert whose rule was removed resolves at `at`). */
+  out: StreamOutput[]
+}
+
+/**
+ * Makes the extra evaluators of one series (rules, anomaly scores); windows are always there.
+ * restored(name): the state an evaluator of that stateName left for this series, if any (when the series opens).
+ * With `change`, it answers the series' evaluators under its configuration from those of the previous one:
+ * carrying state over, ending what the change ends, and returning an evaluator of the previous list it does
+ * not own as it is.
+ */
+export type SeriesEvaluatorFactory = (series: SeriesIdentity, restored?: (stateName: string) => RestoredState | undefined, change?: ConfigChange) => SeriesEvaluator[]
 
 /** An evaluator that wants each series' samples strictly in event-time order (the rule evaluator does). */
 export interface OrderedSampleEvaluator {

@@ -17,6 +17,8 @@ export const WINDOWS_SUBJECTS = `${WINDOWS_SUBJECT_PREFIX}>`
 export const KIND_HEADER = 'Tm-Kind'
 /** Value of KIND_HEADER on a watermark tick (the storage consumer acks these without inserting). */
 export const WATERMARK_KIND = 'watermark'
+/** Value of KIND_HEADER on a config marker: the rules in effect change at this place in the log (config-markers.ts). */
+export const CONFIG_KIND = 'config'
 /** Header carrying the emitting owner's lease epoch on every output. */
 export const EPOCH_HEADER = 'Tm-Epoch'
 

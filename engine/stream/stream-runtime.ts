@@ -5,7 +5,10 @@
 import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstream } from '@nats-io/jetstream'
 import type { Logger } from '../runtime.ts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { backoffDelayMs } from '../retry.ts'
 import { CheckpointStore } from './checkpoint-store.ts'
+import { ConfigArchive } from './config-markers.ts'
 import { JetStreamOutputSink, type OutputSink } from './output-sink.ts'
 import { newEngineId, PartitionLeases } from './partition-leases.ts'
 import { PartitionReader, type EvaluatorConfig, type PartitionStats } from './partition-reader.ts'
@@ -26,7 +29,7 @@ export interface StreamRuntimeOptions {
   checkpointsBucket?: string
   /** A module whose default export adds evaluators per series (the rule evaluator), loaded in each worker thread. */
   evaluatorModule?: string
-  /** Read at each partition generation's start (see rebuildAll): the evaluator module's config, e.g. the rules in effect. */
+  /** The evaluator module's config in effect now, e.g. the rules (see configChanged). */
   evaluatorConfig?: () => EvaluatorConfig
   log?: Logger
 }
@@ -47,12 +50,23 @@ export class StreamRuntime {
   readonly #leases: PartitionLeases
   readonly #readers = new Map<number, PartitionReader>()
   readonly #counters: Map<number, Record<string, number>>
+  readonly #configs: ConfigArchive
+  readonly #evaluatorConfig: (() => EvaluatorConfig) | undefined
 
-  private constructor(leases: PartitionLeases, pool: WindowWorkerPool, readers: Map<number, PartitionReader>, counters: Map<number, Record<string, number>>) {
+  private constructor(
+    leases: PartitionLeases,
+    pool: WindowWorkerPool,
+    readers: Map<number, PartitionReader>,
+    counters: Map<number, Record<string, number>>,
+    configs: ConfigArchive,
+    evaluatorConfig: (() => EvaluatorConfig) | undefined
+  ) {
     this.#leases = leases
     this.pool = pool
     this.#readers = readers
     this.#counters = counters
+    this.#configs = configs
+    this.#evaluatorConfig = evaluatorConfig
     this.engineId = leases.engineId
   }
 
@@ -61,6 +75,10 @@ export class StreamRuntime {
     const layout = await ensureStreamLayout(o.nc, { replicas: o.replicas ?? 1, leaseTtlMs: s.leaseTtlMs, leasesBucket: o.leasesBucket, checkpointsBucket: o.checkpointsBucket })
     const js = jetstream(o.nc)
     const checkpoints = new CheckpointStore(layout.checkpoints)
+    const configs = new ConfigArchive(layout.checkpoints)
+    // Stored before any checkpoint or marker can name it.
+    const initial = o.evaluatorConfig?.()
+    if (initial?.version !== undefined) await configs.put(initial.version, initial.config)
     const sink = o.sink ?? new JetStreamOutputSink(js)
     const pool = new WindowWorkerPool({ minThreads: s.minThreads, maxThreads: s.maxThreads, lagMessages: s.lagMessages })
     const readers = new Map<number, PartitionReader>()
@@ -95,6 +113,7 @@ export class StreamRuntime {
           log: o.log,
           evaluatorModule: o.evaluatorModule,
           evaluatorConfig: o.evaluatorConfig,
+          configs,
           onCounters: (threadId, c) => counters.set(threadId, c),
         })
         readers.set(partition, reader)
@@ -105,7 +124,7 @@ export class StreamRuntime {
     })
     pool.on('partition-lost', (partition) => readers.get(partition)?.rebuild(`worker thread of partition ${partition} died`))
     pool.on('move', (partition, threadId) => readers.get(partition)?.moveTo(threadId))
-    const runtime = new StreamRuntime(leases, pool, readers, counters)
+    const runtime = new StreamRuntime(leases, pool, readers, counters, configs, o.evaluatorConfig)
     await leases.start()
     return runtime
   }
@@ -132,12 +151,24 @@ export class StreamRuntime {
   }
 
   /**
-   * Restarts every owned partition as a new generation: each replays from its checkpoint with the evaluator
-   * config read anew (a tenant's rules changed). Outputs up to the checkpoint are not emitted again; after it,
-   * the replay decides under the new config, deterministically (docs/triggers.md, Rules in the engine).
+   * The evaluator config changed (a tenant's rules): store it under its version, then every owned partition
+   * marks the change in its log (config-markers.ts); each thread switches configs when the log reaches the
+   * marker, so what follows is a function of the log on every replay (docs/triggers.md, Rule changes).
    */
-  rebuildAll(reason: string): void {
-    for (const reader of this.#readers.values()) reader.rebuild(reason, true)
+  async configChanged(): Promise<void> {
+    const current = this.#evaluatorConfig?.()
+    if (current?.version === undefined) return
+    // Readers mark only stored versions (a checkpoint must never name one a replay cannot find): retry the store.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#configs.put(current.version, current.config)
+        break
+      } catch (err) {
+        if (attempt >= 20) throw err
+        await sleep(backoffDelayMs(attempt, { baseMs: 100, maxMs: 5000 }))
+      }
+    }
+    for (const reader of this.#readers.values()) reader.configChanged()
   }
 
   /** Hands every partition over (readers finish and checkpoint, leases are deleted), then ends the threads. */

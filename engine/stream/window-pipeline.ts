@@ -16,10 +16,16 @@ import { SampleField, seriesKey, type Sample } from '../model/sample.ts'
 import type { PipelineSettings } from './stream-config.ts'
 import { encodeSnapshot, type PartitionSnapshot } from './partition-snapshot.ts'
 import type { MessageContext, RestoredState, SeriesEvaluator, SeriesEvaluatorFactory, SeriesIdentity, StreamOutput } from './series-evaluator.ts'
-import { SeriesWindows, WindowGrid } from './windows.ts'
+import { gcd, SeriesWindows, WindowGrid } from './windows.ts'
 
-/** One message of a partition's log, decoded. */
-export type LogEntry = { kind: 'batch'; seq: number; samples: Sample[] } | { kind: 'watermark'; seq: number; watermark: number }
+/**
+ * One message of a partition's log, decoded. A config marker switches the extra evaluators (the rules in
+ * effect) at its place in the log: `evaluators` is the factory of its configuration, `version` names it.
+ */
+export type LogEntry =
+  | { kind: 'batch'; seq: number; samples: Sample[] }
+  | { kind: 'watermark'; seq: number; watermark: number }
+  | { kind: 'config'; seq: number; version: string; evaluators: SeriesEvaluatorFactory | undefined; evaluationIntervalMs?: number }
 
 /** The partition's state just before the message at seq: where a replay starts. */
 export interface ResumePoint {
@@ -27,6 +33,8 @@ export interface ResumePoint {
   /** -Infinity (null in JSON) before any sample. */
   watermark: number
   late: number
+  /** The configuration (rules) version in effect just before seq; absent when the pipeline was given none. */
+  config?: string
 }
 
 /** What a replay needs to rebuild a partition exactly, taken after the message at seq was applied. */
@@ -50,6 +58,8 @@ export interface PipelineStart {
   suppressThroughSeq?: number
   /** Extra evaluators per series (rules, anomaly scores) beside the windows. */
   evaluators?: SeriesEvaluatorFactory
+  /** The version of the configuration `evaluators` was made from: the one in effect at the resume point. */
+  configVersion?: string
   /** Broadcast the watermark at least this often in event time (a rule evaluation interval); the window hops always count. */
   evaluationIntervalMs?: number
   /** The snapshot the checkpoint refers to: evaluators' states handed back as their series open. */
@@ -68,6 +78,7 @@ interface Close {
 }
 
 interface SeriesState {
+  identity: SeriesIdentity
   /** The windows first, then the extra evaluators. */
   evaluators: SeriesEvaluator[]
   /**
@@ -89,7 +100,14 @@ export class PartitionPipeline {
   readonly partition: number
   readonly #settings: PipelineSettings
   readonly #grid: WindowGrid
-  readonly #extra: SeriesEvaluatorFactory | undefined
+  /**
+   * The grid rule evaluations are decided on: the panes at the start, finer when a config marker brings a
+   * shorter evaluation interval (the panes, which hold window state, stay as they are).
+   */
+  #evalMs: number
+  #extra: SeriesEvaluatorFactory | undefined
+  /** The configuration version at the start, then each config marker applied: what a checkpoint's resume point names. */
+  readonly #configs: { seq: number; version: string | undefined }[]
   readonly #suppressThrough: number
   readonly #samples = new Subject<Sample>()
   readonly #closes = new Subject<Close>()
@@ -110,7 +128,9 @@ export class PartitionPipeline {
     this.partition = partition
     this.#settings = settings
     this.#grid = new WindowGrid(settings.windows, start.evaluationIntervalMs)
+    this.#evalMs = this.#grid.paneMs
     this.#extra = start.evaluators
+    this.#configs = [{ seq: -Infinity, version: start.configVersion }]
     this.#suppressThrough = start.suppressThroughSeq ?? 0
     const resume = start.resume ?? { seq: 1, watermark: -Infinity, late: 0 }
     this.#watermark = resume.watermark
@@ -188,7 +208,7 @@ export class PartitionPipeline {
       extra.push(...this.#extra(identity, restored))
     }
     const evaluators: SeriesEvaluator[] = [windows, ...extra]
-    const state: SeriesState = { evaluators, windows, extra }
+    const state: SeriesState = { identity, evaluators, windows, extra }
     this.#series.set(key, state)
     return state
   }
@@ -236,11 +256,16 @@ export class PartitionPipeline {
       }
       this.#minTsSinceBroadcast = minTs
       candidate = maxTs - this.#settings.allowedLatenessMs
-    } else {
+    } else if (entry.kind === 'watermark') {
       candidate = entry.watermark
+    } else {
+      this.#reconfigure(entry)
+      this.#lastSeq = entry.seq
+      return
     }
     if (candidate > this.#watermark) {
       const pane = this.#grid.paneMs
+      const every = this.#evalMs
       const previous = this.#watermark
       const before = previous === -Infinity ? -Infinity : Math.floor(previous / pane)
       this.#watermark = candidate
@@ -248,14 +273,45 @@ export class PartitionPipeline {
       // stamped <= t, final only once the watermark passes t (reaches t + 1). With rules beside the windows,
       // broadcast at both, or an evaluation whose watermark lands exactly on its grid time would wait a pane.
       const crossed =
-        Math.floor(candidate / pane) > before || (this.#extra !== undefined && (previous === -Infinity || Math.floor((candidate - 1) / pane) > Math.floor((previous - 1) / pane)))
+        Math.floor(candidate / pane) > before || (this.#extra !== undefined && (previous === -Infinity || Math.floor((candidate - 1) / every) > Math.floor((previous - 1) / every)))
       if (crossed) this.#broadcast(entry.seq > this.#suppressThrough)
     }
     this.#lastSeq = entry.seq
   }
 
+  /**
+   * A config marker: what the old configuration decides below the watermark is decided first (a broadcast of
+   * the current watermark: outputs are stamped with event time, so an extra broadcast changes when they leave,
+   * not what they are), then every live series' evaluators are rebuilt under the new one at event time
+   * `watermark`. A marker naming the configuration already in effect changes nothing.
+   */
+  #reconfigure(entry: Extract<LogEntry, { kind: 'config' }>): void {
+    const current = this.#configs[this.#configs.length - 1] as { version: string | undefined }
+    if (entry.version === current.version) return
+    const emit = entry.seq > this.#suppressThrough
+    if (this.#watermark !== -Infinity) this.#broadcast(emit)
+    this.#extra = entry.evaluators
+    // A shorter evaluation interval under the new rules: decide on its grid (the gcd keeps every pane boundary on it).
+    if (entry.evaluationIntervalMs !== undefined) this.#evalMs = gcd(this.#grid.paneMs, entry.evaluationIntervalMs)
+    // One entry per rule change in this generation: few, and a resume point may be older than many of them.
+    this.#configs.push({ seq: entry.seq, version: entry.version })
+    const factory = entry.evaluators
+    if (factory !== undefined) {
+      const change = { at: this.#watermark, emit, out: this.#out }
+      for (const state of this.#series.values()) {
+        state.extra = factory(state.identity, undefined, { ...change, previous: state.extra })
+        state.evaluators = [state.windows, ...state.extra]
+      }
+    }
+    this.#recomputeDue()
+  }
+
   #broadcast(emit: boolean): void {
     this.#closes.next({ watermark: this.#watermark, emit })
+    this.#recomputeDue()
+  }
+
+  #recomputeDue(): void {
     let due = Infinity
     for (const state of this.#series.values()) {
       for (const e of state.evaluators) {
@@ -323,6 +379,8 @@ export class PartitionPipeline {
     const resume: ResumePoint = oldest
       ? { seq: oldest.seq, watermark: oldest.watermarkBefore, late: oldest.lateBefore }
       : { seq: this.#lastSeq + 1, watermark: this.#watermark, late: this.#late }
+    const config = this.#configAt(resume.seq)
+    if (config !== undefined) resume.config = config
     const checkpoint: PartitionCheckpoint = { seq: Math.max(this.#lastSeq, this.#suppressThrough), resume, watermark: this.#watermark, late: this.#late }
     if (snapshot) checkpoint.snapshot = snapshot
     return checkpoint
@@ -343,6 +401,13 @@ export class PartitionPipeline {
     if (states.size === 0) return undefined
     const snapshot: PartitionSnapshot = { seq: this.#lastSeq, states }
     return encodeSnapshot(snapshot)
+  }
+
+  /** The configuration version in effect just before the message at seq. */
+  #configAt(seq: number): string | undefined {
+    let version: string | undefined
+    for (const c of this.#configs) if (c.seq < seq) version = c.version
+    return version
   }
 
   /** Ends the pipeline's subscriptions (the partition moved away or its worker is closing it). */

@@ -27,6 +27,8 @@ interface Slot {
   waiting: Map<number, Waiting>
   running: boolean
   pipeline: PartitionPipeline | undefined
+  /** The evaluator module of the open task: config markers are handed to its withConfig. */
+  evaluatorModule?: string
 }
 
 const slots = new Map<number, Slot>()
@@ -79,22 +81,24 @@ function loadModule(module: string): Promise<EvaluatorModule> {
   return loading
 }
 
-async function loadEvaluators(task: OpenTask): Promise<SeriesEvaluatorFactory | undefined> {
-  if (!task.evaluatorModule) return undefined
-  const m = await loadModule(task.evaluatorModule)
+async function loadEvaluators(module: string | undefined, config: unknown): Promise<SeriesEvaluatorFactory | undefined> {
+  if (!module) return undefined
+  const m = await loadModule(module)
   countersOf ??= m.counters
-  if (m.withConfig && task.evaluatorConfig !== undefined) return m.withConfig(task.evaluatorConfig)
-  if (!m.default) throw new Error(`evaluator module ${task.evaluatorModule} has no default export and no config was given`)
+  if (m.withConfig && config !== undefined) return m.withConfig(config)
+  if (!m.default) throw new Error(`evaluator module ${module} has no default export and no config was given`)
   return m.default
 }
 
 async function open(slot: Slot, task: OpenTask): Promise<WorkerReply> {
   slot.pipeline?.dispose()
-  const evaluators = await loadEvaluators(task)
+  slot.evaluatorModule = task.evaluatorModule
+  const evaluators = await loadEvaluators(task.evaluatorModule, task.evaluatorConfig)
   slot.pipeline = new PartitionPipeline(task.partition, task.settings, {
     resume: task.resume,
     suppressThroughSeq: task.suppressThroughSeq,
     evaluators,
+    configVersion: task.evaluatorConfigVersion,
     evaluationIntervalMs: task.evaluationIntervalMs,
     snapshot: task.snapshot && decodeSnapshot(task.snapshot),
   })
@@ -123,6 +127,13 @@ async function run(slot: Slot, task: PartitionWork): Promise<WorkerReply> {
             samples = NO_SAMPLES
           }
           pipeline.apply({ kind: 'batch', seq: m.seq, samples }, outputs)
+        } else if ('configVersion' in m) {
+          // A pipeline opened without a configuration (windows only, or a module's default) takes no marker: an empty message.
+          if (m.config === undefined) pipeline.apply({ kind: 'watermark', seq: m.seq, watermark: -Infinity }, outputs)
+          else {
+            const evaluators = await loadEvaluators(slot.evaluatorModule, m.config)
+            pipeline.apply({ kind: 'config', seq: m.seq, version: m.configVersion, evaluators, evaluationIntervalMs: m.evaluationIntervalMs }, outputs)
+          }
         } else {
           pipeline.apply({ kind: 'watermark', seq: m.seq, watermark: m.watermark }, outputs)
         }

@@ -49,7 +49,7 @@ export function windowResultId(window: string, start: number, tenant: string, se
   return `${window}|${start}|${tenant}|${series}`
 }
 
-function gcd(a: number, b: number): number {
+export function gcd(a: number, b: number): number {
   while (b !== 0) [a, b] = [b, a % b]
   return a
 }

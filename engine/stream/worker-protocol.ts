@@ -7,8 +7,14 @@ import type { StreamOutput } from './series-evaluator.ts'
 import type { PipelineSettings } from './stream-config.ts'
 import type { PartitionCheckpoint, ResumePoint } from './window-pipeline.ts'
 
-/** One log message: a beacon batch (msgpack bytes, transferred, decoded in the worker) or a watermark tick. */
-export type WireMessage = { seq: number; data: Uint8Array } | { seq: number; watermark: number }
+/**
+ * One log message: a beacon batch (msgpack bytes, transferred, decoded in the worker), a watermark tick, or a
+ * config marker with the configuration it names (resolved by the main thread; handed to the module's withConfig).
+ */
+export type WireMessage =
+  | { seq: number; data: Uint8Array }
+  | { seq: number; watermark: number }
+  | { seq: number; configVersion: string; config: unknown; evaluationIntervalMs?: number }
 
 interface PartitionTask {
   partition: number
@@ -29,6 +35,8 @@ export interface OpenTask extends PartitionTask {
    * Fixed for the whole generation, so a replay under the same config gives the same outputs.
    */
   evaluatorConfig?: unknown
+  /** The version of evaluatorConfig: the one in effect at the resume point (a checkpoint's resume.config). */
+  evaluatorConfigVersion?: string
   evaluationIntervalMs?: number
   /** The partition snapshot the checkpoint refers to (partition-snapshot.ts), transferred. */
   snapshot?: Uint8Array

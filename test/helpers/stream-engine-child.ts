@@ -10,6 +10,7 @@ import type { SupervisedNatsServer } from '../../engine/nats/nats-endpoint.ts'
 import { natsEnv } from './stack.ts'
 import { validateStreamSettings, type StreamSettings } from '../../engine/stream/stream-config.ts'
 import { StreamRuntime } from '../../engine/stream/stream-runtime.ts'
+import type { EvaluatorConfig } from '../../engine/stream/partition-reader.ts'
 import { jetstream } from '@nats-io/jetstream'
 import { JetStreamOutputSink } from '../../engine/stream/output-sink.ts'
 import type { StreamOutput } from '../../engine/stream/series-evaluator.ts'
@@ -23,6 +24,8 @@ export interface ChildConfig {
   settings: StreamSettings
   /** Evaluators beside the windows (a rule); their outputs go to tm.windows.<kind>.<p>. */
   evaluatorModule?: string
+  /** What the module's withConfig is given (the rules in effect), as StreamRuntime's evaluatorConfig answers it. */
+  evaluatorConfig?: EvaluatorConfig
 }
 
 /** Window results on tm.windows.<p>, other outputs (transitions) on tm.windows.<kind>.<p>: all in TM_WINDOWS. */
@@ -67,6 +70,7 @@ async function main(): Promise<void> {
     settings: validateStreamSettings(config.settings),
     engineId: config.engineId,
     evaluatorModule: config.evaluatorModule,
+    evaluatorConfig: config.evaluatorConfig === undefined ? undefined : () => config.evaluatorConfig as EvaluatorConfig,
     sink: new JetStreamOutputSink(jetstream(nc), { subjectOf: testSubjectOf }),
     log: { info: () => {}, debug: () => {}, warn: line('WARN'), error: line('ERROR') },
   })

@@ -1,9 +1,11 @@
 // Two stream engine processes share the partitions; one is killed with SIGKILL
 // mid-stream. The other owns every partition within 10 s, and the window
-// results and rule transitions of that run (a stand-in threshold rule loaded in
-// the worker threads), deduplicated by id as JetStream's msgID window does,
-// equal a single-process run over the same log: nothing missing, nothing
-// doubled, and every re-emitted output identical to its first emission.
+// results and trigger events of that run (the specification's default rules,
+// cpu_usage > 80 for 5 m and the rest, with their action ladder, loaded in the
+// worker threads as a Tidemark engine loads them), deduplicated by id as
+// JetStream's msgID window does, equal a single-process run over the same log:
+// nothing missing, nothing doubled, and every re-emitted output identical to its
+// first emission.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { NatsConnection } from '@nats-io/transport-node'
@@ -11,7 +13,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { Kvm } from '@nats-io/kv'
 import { connectAs, startNats } from '../helpers/stack.ts'
 import { startEngineChild, type EngineChild } from '../helpers/stream-engine-child.ts'
-import { THRESHOLD_RULE_MODULE } from '../helpers/stream-threshold-rule.ts'
+import { DEFAULT_RULES, STREAM_RULES_MODULE, type StreamRulesConfig, type TriggerOutput } from '../../engine/rules/index.ts'
+import type { EvaluatorConfig } from '../../engine/stream/partition-reader.ts'
 import { syntheticBatches } from '../helpers/stream-input.ts'
 import { encodeBatch } from '../../engine/model/beacon-batch.ts'
 import { setupJetStream } from '../../engine/nats/jetstream-setup.ts'
@@ -41,10 +44,25 @@ const settings = loadStreamSettings(
     maxThreads: 2,
   }
 )
-// Event time an hour back: the idle ticks at the end (wall clock) close every window.
+// Event time an hour back: the idle ticks at the end (wall clock) close every window and play every
+// incident out (alerts resolve, ladders step down).
 const START_TS = Date.now() - 3_600_000
-const input = syntheticBatches({ seed: 9, tenants: 3, seriesPerTenant: 30, batches: 300, samplesPerBatch: 60, startTs: START_TS, stepMs: 500, jitterMs: 3_000 })
-const LAST_TS = START_TS + 300 * 500
+const STEP_MS = 2_000
+const BATCHES = 300
+// Ten minutes of event time: random values (cpu_usage crossing 80 back and forth: pending, inactive) and one
+// hot host per tenant held above every default threshold, so each default rule fires and its ladder climbs.
+const input = syntheticBatches({ seed: 9, tenants: 3, seriesPerTenant: 30, batches: BATCHES, samplesPerBatch: 60, startTs: START_TS, stepMs: STEP_MS, jitterMs: 3_000 }).map((batch, b) => {
+  const ts = START_TS + b * STEP_MS
+  const hot = (tenant: string): Sample[] => [
+    [tenant, 'cpu_usage', ts, 85, { host: 'hot' }, ts],
+    [tenant, 'memory_usage', ts, 95, { host: 'hot' }, ts],
+    [tenant, 'response_time', ts, b < BATCHES / 2 ? 700 : 100, { host: 'hot' }, ts],
+  ]
+  return [...batch, ...hot('t_0'), ...hot('t_1'), ...hot('t_2')]
+})
+const LAST_TS = START_TS + BATCHES * STEP_MS
+const rules: StreamRulesConfig = { version: 'failover-defaults', base: DEFAULT_RULES, tenants: {} }
+const evaluatorConfig: EvaluatorConfig = { config: rules, version: rules.version, evaluationIntervalMs: 15_000 }
 /** A partition whose watermark passed this has emitted every window. */
 const ALL_CLOSED = LAST_TS + 30_000
 
@@ -103,7 +121,7 @@ function byPartition(samples: Sample[]): Map<number, Sample[]> {
 }
 
 it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and the results equal a single-process run', async () => {
-  const child = (engineId: string) => startEngineChild(nats, { engineId, partitions: PARTITIONS, settings, evaluatorModule: THRESHOLD_RULE_MODULE })
+  const child = (engineId: string) => startEngineChild(nats, { engineId, partitions: PARTITIONS, settings, evaluatorModule: STREAM_RULES_MODULE, evaluatorConfig })
   const [a, b] = await Promise.all([child('engine-a'), child('engine-b')])
   children.push(a, b)
   await until('both engines hold half', async () => { const o = await owners(); return [...o.values()].filter((x) => x === 'engine-a').length === PARTITIONS / 2 && o.size === PARTITIONS }, 15_000)
@@ -139,7 +157,8 @@ it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and
     engineId: 'reference',
     leasesBucket: 'tm_partition_leases_ref',
     checkpointsBucket: 'tm_stream_checkpoints_ref',
-    evaluatorModule: THRESHOLD_RULE_MODULE,
+    evaluatorModule: STREAM_RULES_MODULE,
+    evaluatorConfig: () => evaluatorConfig,
     sink: { publish: async (_p, _e, outputs) => void reference.push(...outputs) },
   })
   try {
@@ -151,8 +170,16 @@ it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and
   const expected = new Map(reference.map((o) => [o.id, o]))
   expect(expected.size).toBe(reference.length)
   expect(expected.size).toBeGreaterThan(1000)
-  const transitions = reference.filter((o) => o.kind === 'transition').length
+  const triggers = reference.filter((o): o is TriggerOutput => o.kind === 'trigger').map((o) => o.event)
+  const transitions = triggers.length
   expect(transitions).toBeGreaterThan(20)
+  // Every default rule fired on each tenant's hot host, climbed its ladder, resolved and stepped down.
+  for (const tenant of ['t_0', 't_1', 't_2']) {
+    for (const rule of ['HighCpuUsage', 'HighMemoryUsage', 'HighResponseTime']) {
+      const seen = new Set(triggers.filter((e) => e.tenant === tenant && e.rule === rule && e.labels.host === 'hot').map((e) => `${e.state}/${e.change}`))
+      expect([...seen].sort(), `${tenant} ${rule}`).toEqual(expect.arrayContaining(['firing/alert', 'firing/escalate', 'resolved/alert', 'resolved/step_down']))
+    }
+  }
   const union = new Map<string, StreamOutput>()
   let reEmitted = 0
   for (const o of emitted) {

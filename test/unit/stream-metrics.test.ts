@@ -7,7 +7,7 @@ import type { PartitionStats } from '../../engine/stream/partition-reader.ts'
 
 const partition = (p: number, late: number, watermark: number): PartitionStats => ({
   partition: p, epoch: 1, generation: 1, threadId: 2, state: 'running', lastSeq: 10, watermark, late, samples: 100, messages: 10,
-  outputs: 4, ticksPublished: 0, undecodable: 0, backlog: 3, checkpointSeq: 9, snapshots: 0, snapshotBytes: 0, rebuilds: 0, lastError: null,
+  outputs: 4, ticksPublished: 0, markersPublished: 0, undecodable: 0, backlog: 3, checkpointSeq: 9, snapshots: 0, snapshotBytes: 0, rebuilds: 0, lastError: null,
 })
 
 it('reports late samples and watermarks per owned partition, and the engine’s threads', async () => {

@@ -555,12 +555,22 @@ export class PartitionReader {
   #markDue(): boolean {
     const o = this.#o
     const version = o.evaluatorConfig?.().version
-    return version !== undefined && version !== this.#logVersion && version !== this.#markedVersion && (o.configs === undefined || o.configs.has(version))
+    return this.#markPending() && (o.configs === undefined || o.configs.has(version as string))
+  }
+
+  /**
+   * The configuration in effect is not the one the log is at, marked or not yet (its version may still be on its
+   * way into the archive): no tick may go before its marker, or the tick's watermark would decide under the old
+   * rules what the new ones decide (seen: a removed rule's alert resolved at a tick 5 minutes after the change).
+   */
+  #markPending(): boolean {
+    const version = this.#o.evaluatorConfig?.().version
+    return version !== undefined && version !== this.#logVersion && version !== this.#markedVersion
   }
 
   async #maybeTick(): Promise<void> {
     const o = this.#o
-    if (this.stats.state !== 'running' || this.#tickInFlight || this.#markDue()) return
+    if (this.stats.state !== 'running' || this.#tickInFlight || this.#markPending()) return
     if (this.#queue.length > 0 || this.#inFlight > 0 || this.#streamPending > 0) return
     const now = Date.now()
     if (now - this.#lastMessageAt < o.settings.idleTimeoutMs || this.#nextDue === Infinity) return

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { CreatedTenant } from '../../engine/index.ts'
 import { createScorer } from '../../engine/anomaly/index.ts'
+import { waitForRulesMarked } from '../helpers/rule-markers.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 
 let stack: Stack
@@ -69,8 +70,8 @@ beforeAll(async () => {
   hot = await stack.createTenant('anomaly-hot')
   calm = await stack.createTenant('anomaly-calm')
   for (const t of [hot, calm]) expect((await stack.request('PUT', '/api/v2/rules', t.apiKey, RULES)).status).toBe(200)
-  // Let the rule change reach the partitions before the data (a change restarts them from their checkpoints).
-  await new Promise((resolve) => setTimeout(resolve, 500))
+  // The rules take effect at their config marker in each partition's log: the data goes after it.
+  await waitForRulesMarked(stack.tidemark.runtime.nc, stack.config.partitions)
   await post(hot, cpuValues(JUMP, 95))
   await post(calm, cpuValues(POINTS, 50))
 }, 60_000)

@@ -8,10 +8,10 @@ import { once } from 'node:events'
 import { afterAll, beforeAll, expect, it, onTestFailed } from 'vitest'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
-import { BEACONS_STREAM, beaconSubject, loadConfig, openBucket, partitionOf, RULES_BUCKET, RuleStore, seriesKey, SupervisedNatsServer } from '../../engine/index.ts'
-import { streamRulesSnapshot, TRIGGERS_STREAM, type TriggerEvent } from '../../engine/rules/index.ts'
-import { KIND_HEADER } from '../../engine/stream/index.ts'
+import { loadConfig, openBucket, partitionOf, RULES_BUCKET, RuleStore, seriesKey, SupervisedNatsServer } from '../../engine/index.ts'
+import { TRIGGERS_STREAM, type TriggerEvent } from '../../engine/rules/index.ts'
 import { ADMIN_TOKEN, connectAs, natsEnv, startNats, tempDir } from '../helpers/stack.ts'
+import { waitForRulesMarked } from '../helpers/rule-markers.ts'
 import { killWithChildren, startTidemarkProcess, type TidemarkProcess } from '../helpers/tidemark-process.ts'
 
 const STEP_MS = 15_000
@@ -93,27 +93,7 @@ async function settled(tenant: string, expected: string[]): Promise<void> {
   expect(brief(await stored(tenant))).toEqual(expected)
 }
 
-/** Waits until every partition's log ends with the marker of the rules now in the bucket. */
-async function markedEverywhere(): Promise<void> {
-  const store = await RuleStore.open({ kv: await openBucket(nc, RULES_BUCKET) })
-  const version = streamRulesSnapshot(store).config.version
-  await store.close()
-  const jsm = await jetstreamManager(nc)
-  const partitions = loadConfig({}).partitions
-  await expect
-    .poll(
-      async () => {
-        let marked = 0
-        for (let p = 0; p < partitions; p++) {
-          const last = await jsm.streams.getMessage(BEACONS_STREAM, { last_by_subj: beaconSubject(p) }).catch(() => undefined)
-          if (last?.header?.get(KIND_HEADER) === 'config' && last.json<{ version: string }>().version === version) marked++
-        }
-        return marked
-      },
-      { timeout: 45_000, interval: 250 }
-    )
-    .toBe(partitions)
-}
+const markedEverywhere = (): Promise<void> => waitForRulesMarked(nc, loadConfig({}).partitions)
 
 beforeAll(async () => {
   nats = await startNats()

@@ -22,6 +22,7 @@
 // Writes bench/results/query.json {p50Ms, p95Ms, rawP95Ms, ratio}; bench/results/query-detail.json.
 import { fork } from 'node:child_process'
 import fs from 'node:fs'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -186,12 +187,23 @@ export async function queryScenario(argv: string[]): Promise<number> {
     const bucketOnlyMs: number[] = []
     const routeCodeMs: number[] = []
     const apiClient = client(aggregatePath)
+    // Server side of each timed API request, for the detail only: from Node's 'request' event (headers parsed) until
+    // the answer's last byte is handed to the socket. API minus this is the client, the loopback and the wake-ups.
+    const serverMs: number[] = []
+    let timingServer = false
+    const onRequest = (_request: IncomingMessage, response: ServerResponse): void => {
+      if (!timingServer) return
+      const started = performance.now()
+      response.once('finish', () => serverMs.push(performance.now() - started))
+    }
+    app.app.server.prependListener('request', onRequest)
     process.stderr.write(
       `  ${warmup} + ${requests} × (GET ${aggregatePath.replace(/\?.*/, '')} from another process, then the route's ${statements.length} statement(s) on the same chDB, then the route's code without HTTP), taking turns so both meet the same neighbours\n`
     )
     try {
       problems.push(...(await apiClient.get(warmup)).problems)
       for (let i = 0; i < warmup; i++) await runStatements(statements)
+      timingServer = true
       for (let i = 1; i <= requests; i++) {
         const reply = await apiClient.get(1)
         problems.push(...reply.problems)
@@ -208,6 +220,8 @@ export async function queryScenario(argv: string[]): Promise<number> {
         }
       }
     } finally {
+      timingServer = false
+      app.app.server.off('request', onRequest)
       apiClient.close()
     }
     const api = { timing: timingOf(apiMs) }
@@ -237,6 +251,7 @@ export async function queryScenario(argv: string[]): Promise<number> {
       raw,
       bucketQueryOnly: bucketOnlyMs.length > 0 ? timingOf(bucketOnlyMs) : null,
       routeCodeWithoutHttp: timingOf(routeCodeMs),
+      apiServerSide: timingOf(serverMs),
       ratio,
       source: answer?.source,
       statements: statements.map((s) => s.sql),
@@ -263,6 +278,7 @@ export async function queryScenario(argv: string[]): Promise<number> {
         row(`raw (${statements.length} statements)`, raw) +
         (bucketOnlyMs.length > 0 ? row('raw bucket query alone', timingOf(bucketOnlyMs)) : '') +
         row('route code without HTTP', timingOf(routeCodeMs)) +
+        row('API, server side', timingOf(serverMs)) +
         `ratio (API p95 / raw p95)    ${ratio.toFixed(3)}\n` +
         row('API aggregate, quantiles', quantiles.timing) +
         row('API performance', perf.timing) +

@@ -120,8 +120,28 @@ describe('rules on the score series', () => {
     expect(scoresOf(outputs).flatMap((o) => [...o.scores])).toHaveLength(700)
   })
 
-  it('the selector form anomaly_score{metric="cpu_usage"} > 0.9 with for: 2m is in the subset', () => {
-    expect(() => withConfig({ rules: rulesConfig('anomaly_score{metric="cpu_usage"} > 0.9') })).not.toThrow()
+  it('the selector form anomaly_score{metric="cpu_usage"} > 0.9 with for: 2m fires on a sustained burst, not on steady data', () => {
+    const strict = 'anomaly_score{metric="cpu_usage"} > 0.9'
+    // Points every minute: steady 50 ± 2 for 600, then 20 of a violent swing (±50·4^k), then steady again.
+    const burstLog = (burst: boolean): LogEntry[] => {
+      const random = seededRandom(11)
+      const log: LogEntry[] = []
+      for (let i = 0; i < 700; i++) {
+        const k = i - 600
+        const v = burst && k >= 0 && k < 20 ? (k % 2 ? 1 : -1) * 50 * 4 ** k : 50 + (random() - 0.5) * 4
+        log.push({ kind: 'batch', seq: log.length + 1, samples: [['t_a', 'cpu_usage', T0 + i * 60_000, v, { host: 'web-1' }, T0 + i * 60_000]] })
+      }
+      log.push({ kind: 'watermark', seq: log.length + 1, watermark: T0 + 700 * 60_000 + 3_600_000 })
+      return log
+    }
+    const pipeline = () => new PartitionPipeline(0, settings, { evaluators: withConfig({ rules: rulesConfig(strict) }), evaluationIntervalMs: STEP })
+    const triggers = triggersOf(run(pipeline(), burstLog(true)))
+    const pending = triggers.find((t) => t.event.state === 'pending')
+    const firing = triggers.find((t) => t.event.state === 'firing')
+    expect(pending?.event.at).toBeGreaterThanOrEqual(T0 + 600 * 60_000)
+    expect(firing?.event).toMatchObject({ rule: 'CpuAnomaly', labels: { metric: 'cpu_usage', host: 'web-1' } })
+    expect(firing?.event.at).toBe((pending?.event.at as number) + 120_000)
+    expect(triggersOf(run(pipeline(), burstLog(false)))).toEqual([])
   })
 })
 
@@ -133,7 +153,7 @@ function syntheticLog(seed: number): LogEntry[] {
   let seq = 1
   for (const [i, samples] of batches.entries()) {
     log.push({ kind: 'batch', seq: seq++, samples })
-    if (random() < 0.02) log.push({ kind: 'watermark', seq: seq++, watermark: T0 + i * 2_000 + 30_000 })
+    if (random() < 0.02) log.push({ kind: 'watermark', seq: seq++, watermark: T0 + i * 2_000 + 60_000 })
   }
   log.push({ kind: 'watermark', seq, watermark: T0 + 100_000_000 })
   return log

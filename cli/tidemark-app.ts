@@ -121,7 +121,7 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
         sink: scores,
         // Rules and anomaly scorers beside the windows (engine/anomaly/stream-anomaly.ts runs the rules too).
         evaluatorModule: STREAM_ENGINE_MODULE,
-        evaluatorConfig: () => ({ config: { rules: snapshot.config, anomaly: true } satisfies StreamEngineConfig, version: snapshot.config.version, evaluationIntervalMs: snapshot.evaluationIntervalMs }),
+        evaluatorConfig: () => ({ config: { rules: snapshot.config, anomaly: config.anomalyScores } satisfies StreamEngineConfig, version: snapshot.config.version, evaluationIntervalMs: snapshot.evaluationIntervalMs }),
         log,
       })
       const streamRef = stream

@@ -53,6 +53,8 @@ export const ConfigSchema = Type.Object({
   storageAckWaitMs: Type.Integer({ minimum: 500, maximum: 3_600_000 }),
   /** Whether the engine role runs the stream engine (windows, rules, triggers) beside storage; TIDEMARK_STREAM_ENGINE=off turns it off. */
   streamEngine: Type.Boolean(),
+  /** Whether the stream engine scores every series (anomaly_score); TIDEMARK_ANOMALY_SCORES=off leaves windows and rules only. */
+  anomalyScores: Type.Boolean(),
   /** The stream engine's TIDEMARK_STREAM_* settings (engine/stream/stream-config.ts, docs/stream.md). */
   stream: StreamSettingsSchema,
 })
@@ -122,6 +124,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     storageLingerMs: int(env.TIDEMARK_STORAGE_LINGER_MS, 500),
     storageAckWaitMs: int(env.TIDEMARK_STORAGE_ACK_WAIT_MS, 60_000),
     streamEngine: flag(env.TIDEMARK_STREAM_ENGINE, true),
+    anomalyScores: flag(env.TIDEMARK_ANOMALY_SCORES, true),
     stream: loadStreamSettings(env),
     ...overrides,
   }

@@ -9,15 +9,13 @@
 // replay point at the series' first message, which would rebuild the scorers
 // from scratch and prove nothing about the snapshot.
 import { once } from 'node:events'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import type { NatsConnection } from '@nats-io/transport-node'
+import { expect, it } from 'vitest'
 import { Kvm } from '@nats-io/kv'
-import { SupervisedNatsServer } from '../../engine/index.ts'
 import { createScorer } from '../../engine/anomaly/index.ts'
 import { STREAM_CHECKPOINTS_BUCKET } from '../../engine/stream/index.ts'
 import type { StoredCheckpoint } from '../../engine/stream/checkpoint-store.ts'
-import { ADMIN_TOKEN, connectAs, natsEnv, startNats, tempDir } from '../helpers/stack.ts'
-import { killWithChildren, startTidemarkProcess, type TidemarkProcess } from '../helpers/tidemark-process.ts'
+import { ADMIN_TOKEN, tempDir } from '../helpers/stack.ts'
+import { processRig, startTidemarkProcess, type TidemarkProcess } from '../helpers/tidemark-process.ts'
 
 const STEP_MS = 15_000
 const HOSTS = ['web-1', 'web-2', 'web-3']
@@ -25,20 +23,14 @@ const POINTS = 600
 const PER_REQUEST = 20
 const start = Math.floor((Date.now() - (POINTS * STEP_MS + 10 * 60_000)) / STEP_MS) * STEP_MS
 
-let nats: SupervisedNatsServer
-let nc: NatsConnection
 const engineDir = tempDir('anomaly-engine')
-const running: TidemarkProcess[] = []
-
-function env(user: 'admin' | 'ingest', extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, ...natsEnv(nats, user), PORT: '0', HOST: '127.0.0.1', TIDEMARK_ADMIN_TOKEN: ADMIN_TOKEN, ...extra }
-}
+const rig = processRig(engineDir)
 
 /** The first engine never ticks (it dies mid-stream in event time); the second ticks after a second, to close everything. */
 function startEngine(idleTimeoutMs: number): Promise<TidemarkProcess> {
   return startTidemarkProcess(
     ['engine', 'query'],
-    env('admin', { TIDEMARK_DATA_DIR: engineDir, TIDEMARK_STREAM_IDLE_TIMEOUT_MS: String(idleTimeoutMs), TIDEMARK_STREAM_SNAPSHOT_MS: '1000' })
+    rig.env('admin', { TIDEMARK_DATA_DIR: engineDir, TIDEMARK_STREAM_IDLE_TIMEOUT_MS: String(idleTimeoutMs), TIDEMARK_STREAM_SNAPSHOT_MS: '1000' })
   )
 }
 
@@ -66,21 +58,12 @@ async function storedScores(url: string, apiKey: string): Promise<string[]> {
   return body.rows.map(([host, ts, v]) => `${host}@${Number(ts)}=${v}`)
 }
 
-beforeAll(async () => {
-  nats = await startNats()
-  nc = await connectAs(nats)
-})
-afterAll(async () => {
-  for (const { child } of running) killWithChildren(child, engineDir)
-  await nc?.close()
-  await nats?.stop()
-})
 
 it('resumes the scorers from the snapshot after kill -9: every score of an uninterrupted run, each stored once', async () => {
   const engine = await startEngine(3_600_000)
-  running.push(engine)
-  const ingest = await startTidemarkProcess(['ingest'], env('ingest', { TIDEMARK_DATA_DIR: tempDir('anomaly-ingest') }))
-  running.push(ingest)
+  rig.running.push(engine)
+  const ingest = await startTidemarkProcess(['ingest'], rig.env('ingest', { TIDEMARK_DATA_DIR: tempDir('anomaly-ingest') }))
+  rig.running.push(ingest)
   const created = await fetch(`${engine.url}/api/v2/tenants`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'scores' }) })
   expect(created.status).toBe(201)
   const tenant = (await created.json()) as { id: string; ingestToken: string; apiKey: string }
@@ -98,7 +81,7 @@ it('resumes the scorers from the snapshot after kill -9: every score of an unint
   // Scores of the first part are stored, and a snapshot and a checkpoint after it are written (every second here).
   await expect.poll(async () => (await storedScores(engine.url, tenant.apiKey)).length, { timeout: 30_000, interval: 250 }).toBeGreaterThan(HOSTS.length * (half - 100))
   await new Promise((resolve) => setTimeout(resolve, 2500))
-  const checkpoints = await new Kvm(nc).open(STREAM_CHECKPOINTS_BUCKET)
+  const checkpoints = await new Kvm(rig.nc).open(STREAM_CHECKPOINTS_BUCKET)
   const named: StoredCheckpoint[] = []
   for await (const key of await checkpoints.keys()) {
     if (!/^p\d+$/.test(key)) continue
@@ -123,7 +106,7 @@ it('resumes the scorers from the snapshot after kill -9: every score of an unint
   await rest
 
   const again = await startEngine(1_000)
-  running.push(again)
+  rig.running.push(again)
   await expect.poll(async () => (await storedScores(again.url, tenant.apiKey)).length, { timeout: 60_000, interval: 500 }).toBeGreaterThanOrEqual(expected.length)
   // A moment for anything late (a duplicate would come now), then exactly the uninterrupted run's scores, each once.
   await new Promise((resolve) => setTimeout(resolve, 2000))

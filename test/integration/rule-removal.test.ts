@@ -5,14 +5,12 @@
 // rules change while no engine runs. Real processes: a nats-server, a `tidemark
 // ingest`, and a `tidemark engine query` (chDB) killed and started again.
 import { once } from 'node:events'
-import { afterAll, beforeAll, expect, it, onTestFailed } from 'vitest'
-import type { NatsConnection } from '@nats-io/transport-node'
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
-import { loadConfig, openBucket, partitionOf, RULES_BUCKET, RuleStore, seriesKey, SupervisedNatsServer } from '../../engine/index.ts'
-import { TRIGGERS_STREAM, type TriggerEvent } from '../../engine/rules/index.ts'
-import { ADMIN_TOKEN, connectAs, natsEnv, startNats, tempDir } from '../helpers/stack.ts'
+import { expect, it, onTestFailed } from 'vitest'
+import { loadConfig, openBucket, partitionOf, RULES_BUCKET, RuleStore, seriesKey } from '../../engine/index.ts'
+import type { TriggerEvent } from '../../engine/rules/index.ts'
+import { ADMIN_TOKEN, tempDir } from '../helpers/stack.ts'
 import { waitForRulesMarked } from '../helpers/rule-markers.ts'
-import { killWithChildren, startTidemarkProcess, type TidemarkProcess } from '../helpers/tidemark-process.ts'
+import { processRig, startTidemarkProcess, storedTriggerEvents, type TidemarkProcess } from '../helpers/tidemark-process.ts'
 
 const STEP_MS = 15_000
 // Data stamped ten minutes ago: the first engine never ticks (its idle timeout is an hour), so event time
@@ -34,36 +32,17 @@ const RULES = {
   ],
 }
 
-let nats: SupervisedNatsServer
-let nc: NatsConnection
 const engineDir = tempDir('engine')
-const running: TidemarkProcess[] = []
-
-function env(user: 'admin' | 'ingest', extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, ...natsEnv(nats, user), PORT: '0', HOST: '127.0.0.1', TIDEMARK_ADMIN_TOKEN: ADMIN_TOKEN, ...extra }
-}
+const rig = processRig(engineDir)
 
 async function startEngine(idleTimeoutMs: number): Promise<TidemarkProcess> {
-  const p = await startTidemarkProcess(['engine', 'query'], env('admin', { TIDEMARK_DATA_DIR: engineDir, TIDEMARK_STREAM_IDLE_TIMEOUT_MS: String(idleTimeoutMs) }))
-  running.push(p)
+  const p = await startTidemarkProcess(['engine', 'query'], rig.env('admin', { TIDEMARK_DATA_DIR: engineDir, TIDEMARK_STREAM_IDLE_TIMEOUT_MS: String(idleTimeoutMs) }))
+  rig.running.push(p)
   return p
 }
 
 /** Every event stored on one rule's subject of a tenant, in stream order. */
-async function stored(tenant: string, rule = 'CheckoutCpu'): Promise<TriggerEvent[]> {
-  const jsm = await jetstreamManager(nc)
-  const name = `removal-${Date.now()}-${Math.random().toString(36).slice(2)}`
-  await jsm.consumers.add(TRIGGERS_STREAM, { name, filter_subject: `tm.triggers.${tenant}.${rule}`, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All, inactive_threshold: 10_000_000_000 })
-  const consumer = await jetstream(nc).consumers.get(TRIGGERS_STREAM, name)
-  const total = (await consumer.info()).num_pending
-  const events: TriggerEvent[] = []
-  while (events.length < total) {
-    const batch = await consumer.fetch({ max_messages: 500, expires: 1000 })
-    for await (const m of batch) events.push(m.json<TriggerEvent>())
-  }
-  await jsm.consumers.delete(TRIGGERS_STREAM, name)
-  return events
-}
+const stored = (tenant: string, rule = 'CheckoutCpu'): Promise<TriggerEvent[]> => storedTriggerEvents(rig.nc, `tm.triggers.${tenant}.${rule}`)
 
 const brief = (events: TriggerEvent[]): string[] => events.map((e) => `${e.state}/${e.change}/${e.previousStep}->${e.step}@${(e.at - start) / 1000}`)
 
@@ -93,23 +72,14 @@ async function settled(tenant: string, expected: string[]): Promise<void> {
   expect(brief(await stored(tenant))).toEqual(expected)
 }
 
-const markedEverywhere = (): Promise<void> => waitForRulesMarked(nc, loadConfig({}).partitions)
+const markedEverywhere = (): Promise<void> => waitForRulesMarked(rig.nc, loadConfig({}).partitions)
 
-beforeAll(async () => {
-  nats = await startNats()
-  nc = await connectAs(nats)
-})
-afterAll(async () => {
-  for (const { child } of running) killWithChildren(child, engineDir)
-  await nc?.close()
-  await nats?.stop()
-})
 
 it('resolves an alert whose rule is removed, once, also across a kill -9 and when removed while no engine runs', async () => {
   let engine = await startEngine(3_600_000)
-  const ingest = await startTidemarkProcess(['ingest'], env('ingest', { TIDEMARK_DATA_DIR: tempDir('ingest') }))
-  running.push(ingest)
-  onTestFailed(() => console.log(`engine output:\n${running.map((r) => r.output()).join('\n').split('\n').filter((l) => !l.includes('"level":30') || l.includes('marked')).slice(-80).join('\n')}`))
+  const ingest = await startTidemarkProcess(['ingest'], rig.env('ingest', { TIDEMARK_DATA_DIR: tempDir('ingest') }))
+  rig.running.push(ingest)
+  onTestFailed(() => console.log(`engine output:\n${rig.running.map((r) => r.output()).join('\n').split('\n').filter((l) => !l.includes('"level":30') || l.includes('marked')).slice(-80).join('\n')}`))
   const a = await tenantWithRules(engine.url, 'removal-live')
   const b = await tenantWithRules(engine.url, 'removal-offline')
   // A rule takes effect where its change is marked in the log: let every partition be marked before the data comes.
@@ -133,7 +103,7 @@ it('resolves an alert whose rule is removed, once, also across a kill -9 and whe
   await new Promise((resolve) => setTimeout(resolve, 1_500))
   engine.child.kill('SIGKILL')
   await once(engine.child, 'exit')
-  const rules = await RuleStore.open({ kv: await openBucket(nc, RULES_BUCKET) })
+  const rules = await RuleStore.open({ kv: await openBucket(rig.nc, RULES_BUCKET) })
   await rules.clear(b.id)
   await rules.close()
 

@@ -5,13 +5,10 @@
 // `tidemark ingest` and a `tidemark engine query` (chDB) that is killed and
 // started again on the same data directory.
 import { once } from 'node:events'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import type { NatsConnection } from '@nats-io/transport-node'
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
-import { SupervisedNatsServer } from '../../engine/index.ts'
-import { ActionLadder, effectiveRuleGroups, RulesEvaluator, toTriggerEvent, TRIGGERS_STREAM, type TriggerEvent } from '../../engine/rules/index.ts'
-import { ADMIN_TOKEN, connectAs, natsEnv, startNats, tempDir } from '../helpers/stack.ts'
-import { killWithChildren, startTidemarkProcess, type TidemarkProcess } from '../helpers/tidemark-process.ts'
+import { expect, it } from 'vitest'
+import { ActionLadder, effectiveRuleGroups, RulesEvaluator, toTriggerEvent, type TriggerEvent } from '../../engine/rules/index.ts'
+import { ADMIN_TOKEN, tempDir } from '../helpers/stack.ts'
+import { processRig, startTidemarkProcess, storedTriggerEvents, type TidemarkProcess } from '../helpers/tidemark-process.ts'
 
 const STEP_MS = 15_000
 // Far enough back that the incident (pending, firing after 5 min, an escalation 2 min later, resolved 5 min
@@ -22,14 +19,8 @@ const LAST_MS = 450_000
 /** Every event of the incident is at or before this: the resolution at LAST_MS + 5 min lookback + one step (the first step down is 5 min after it). */
 const HORIZON = start + LAST_MS + 300_000 + STEP_MS
 
-let nats: SupervisedNatsServer
-let nc: NatsConnection
 const engineDir = tempDir('engine')
-const running: TidemarkProcess[] = []
-
-function env(user: 'admin' | 'ingest', extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return { ...process.env, ...natsEnv(nats, user), PORT: '0', HOST: '127.0.0.1', TIDEMARK_ADMIN_TOKEN: ADMIN_TOKEN, ...extra }
-}
+const rig = processRig(engineDir)
 
 /**
  * idleTimeoutMs: an idle partition's wall-clock watermark tick is "a beacon stamped now", which here (data
@@ -37,7 +28,7 @@ function env(user: 'admin' | 'ingest', extra: Record<string, string> = {}): Node
  * it dies mid-incident in event time; the second ticks after a second, to carry the incident to its end.
  */
 function startEngine(idleTimeoutMs: number): Promise<TidemarkProcess> {
-  return startTidemarkProcess(['engine', 'query'], env('admin', { TIDEMARK_DATA_DIR: engineDir, TIDEMARK_STREAM_IDLE_TIMEOUT_MS: String(idleTimeoutMs) }))
+  return startTidemarkProcess(['engine', 'query'], rig.env('admin', { TIDEMARK_DATA_DIR: engineDir, TIDEMARK_STREAM_IDLE_TIMEOUT_MS: String(idleTimeoutMs) }))
 }
 
 function beacons(fromMs: number, toMs: number): { cpu_usage: number; ts: number; tags: Record<string, string> }[] {
@@ -55,42 +46,20 @@ function expectedEvents(tenant: string): TriggerEvent[] {
   return new ActionLadder(groups).advance(transitions, HORIZON).map((e) => toTriggerEvent(tenant, e))
 }
 
-/** Every event stored on the tenant's subjects, and how many messages hold them. */
-async function stored(tenant: string): Promise<TriggerEvent[]> {
-  const jsm = await jetstreamManager(nc)
-  const name = `restart-${Date.now()}`
-  await jsm.consumers.add(TRIGGERS_STREAM, { name, filter_subject: `tm.triggers.${tenant}.>`, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All, inactive_threshold: 10_000_000_000 })
-  const consumer = await jetstream(nc).consumers.get(TRIGGERS_STREAM, name)
-  const total = (await consumer.info()).num_pending
-  const events: TriggerEvent[] = []
-  while (events.length < total) {
-    const batch = await consumer.fetch({ max_messages: 500, expires: 1000 })
-    for await (const m of batch) events.push(m.json<TriggerEvent>())
-  }
-  await jsm.consumers.delete(TRIGGERS_STREAM, name)
-  return events
-}
+/** Every event stored on the tenant's subjects. */
+const stored = (tenant: string): Promise<TriggerEvent[]> => storedTriggerEvents(rig.nc, `tm.triggers.${tenant}.>`)
 
 async function post(url: string, token: string, body: unknown): Promise<number> {
   const res = await fetch(`${url}/api/v2/analytics/metrics`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })
   return res.status
 }
 
-beforeAll(async () => {
-  nats = await startNats()
-  nc = await connectAs(nats)
-})
-afterAll(async () => {
-  for (const { child } of running) killWithChildren(child, engineDir)
-  await nc?.close()
-  await nats?.stop()
-})
 
 it('rebuilds rule state after kill -9: every transition of an uninterrupted run, each stored once', async () => {
   const engine = await startEngine(3_600_000)
-  running.push(engine)
-  const ingest = await startTidemarkProcess(['ingest'], env('ingest', { TIDEMARK_DATA_DIR: tempDir('ingest') }))
-  running.push(ingest)
+  rig.running.push(engine)
+  const ingest = await startTidemarkProcess(['ingest'], rig.env('ingest', { TIDEMARK_DATA_DIR: tempDir('ingest') }))
+  rig.running.push(ingest)
   const created = await fetch(`${engine.url}/api/v2/tenants`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'restart' }) })
   expect(created.status).toBe(201)
   const tenant = (await created.json()) as { id: string; ingestToken: string }
@@ -113,7 +82,7 @@ it('rebuilds rule state after kill -9: every transition of an uninterrupted run,
   expect(await rest).toBe(200)
 
   const again = await startEngine(1_000)
-  running.push(again)
+  rig.running.push(again)
   const ids = expected.map((e) => e.id).sort()
   await expect.poll(async () => (await stored(tenant.id)).map((e) => e.id).sort(), { timeout: 40_000, interval: 500 }).toEqual(ids)
   // Each id once on the stream (JetStream dropped the re-decided ones by msgID), each as the uninterrupted run has it.

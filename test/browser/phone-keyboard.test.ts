@@ -168,7 +168,12 @@ describe('dashboard on a phone and from the keyboard', () => {
     await expect.poll(async () => (await phoneFacts(page)).plots.every((p) => p.width <= p.room && p.room < 340), { timeout: 5000 }).toBe(true)
     const at360 = await phoneFacts(page)
     expectReadable(at360, 360)
-    for (const plot of at360.plots) expect(plot.width, plot.name).toBeLessThan(at390.plots.find((p) => p.name === plot.name)!.width)
+    // Every chart of 390 px is narrower now. A chart may have appeared meanwhile (the anomaly band shows once the
+    // engine's first scores are stored): it has no 390 px width to compare, and the check above held for it.
+    const widthAt390 = new Map(at390.plots.map((p) => [p.name, p.width]))
+    const followed = at360.plots.filter((p) => widthAt390.has(p.name))
+    expect(followed.map((p) => p.name).sort()).toEqual([...widthAt390.keys()].sort())
+    for (const plot of followed) expect(plot.width, plot.name).toBeLessThan(widthAt390.get(plot.name)!)
 
     // A custom range shows two date inputs: still within the width.
     await page.getByTestId('range').selectOption('custom')

@@ -10,7 +10,8 @@ import zlib from 'node:zlib'
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import { pack, Packr } from 'msgpackr'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BEACONS_STREAM, decodeBatch, SCORES_SUBJECT_PREFIX, type CreatedTenant } from '../../engine/index.ts'
+import type { CreatedTenant } from '../../engine/index.ts'
+import { lastBeaconSeq, tenantSamplesAfter as countTenantSamplesAfter } from '../helpers/beacon-stream.ts'
 import { ADMIN_TOKEN, readAnswer, startStack, type Stack } from '../helpers/stack.ts'
 
 const METRICS = '/api/v2/analytics/metrics'
@@ -357,21 +358,8 @@ async function send(c: Pick<Case, 'route' | 'body' | 'type' | 'headers' | 'crede
   return readAnswer(response)
 }
 
-async function lastSeq(): Promise<number> {
-  return (await jsm.streams.info(BEACONS_STREAM)).state.last_seq
-}
-
-/** The tenant's samples in the beacon stream's messages after `seq` (usage samples of the system tenant may land there). */
-async function tenantSamplesAfter(seq: number): Promise<number> {
-  const last = await lastSeq()
-  let count = 0
-  for (let s = seq + 1; s <= last; s++) {
-    const message = await jsm.streams.getMessage(BEACONS_STREAM, { seq: s })
-    // The engine's anomaly scores of the sentinels are batches of the tenant too, on their own subjects: not what a client sent.
-    if (message && !message.subject.startsWith(SCORES_SUBJECT_PREFIX)) count += decodeBatch(message.data).filter((sample) => sample[0] === tenant.id).length
-  }
-  return count
-}
+const lastSeq = (): Promise<number> => lastBeaconSeq(jsm)
+const tenantSamplesAfter = (seq: number): Promise<number> => countTenantSamplesAfter(jsm, tenant.id, seq)
 
 function battery(title: string, cases: Case[]): void {
   describe(title, () => {

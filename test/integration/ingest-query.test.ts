@@ -3,6 +3,7 @@ import fs from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { BEACONS_STREAM, decodeBatch, partitionOf, seriesKey, type CreatedTenant } from '../../engine/index.ts'
+import { isClientBatch, lastBeaconSeq, tenantSamplesAfter } from '../helpers/beacon-stream.ts'
 import { startStack, type Stack } from '../helpers/stack.ts'
 
 const seed = JSON.parse(fs.readFileSync(new URL('../fixtures/seed-test-data.json', import.meta.url), 'utf8'))
@@ -11,10 +12,7 @@ let stack: Stack
 let acme: CreatedTenant
 let globex: CreatedTenant
 
-async function streamMessages(): Promise<number> {
-  const jsm = await jetstreamManager(stack.tidemark.runtime.nc)
-  return (await jsm.streams.info(BEACONS_STREAM)).state.messages
-}
+const jsm = () => jetstreamManager(stack.tidemark.runtime.nc)
 
 beforeAll(async () => {
   stack = await startStack()
@@ -25,12 +23,12 @@ afterAll(async () => stack?.stop())
 
 describe('POST /api/v2/analytics/metrics', () => {
   it('accepts the seed valid beacon with 200 once JetStream holds it, and stores both metrics', async () => {
-    const before = await streamMessages()
+    const before = await lastBeaconSeq(await jsm())
     const res = await stack.request('POST', '/api/v2/analytics/metrics', acme.ingestToken, seed.analytics.valid)
     expect(res.status).toBe(200)
     expect(res.body).toEqual({ accepted: 2, beacons: 1 })
-    // The answer came after the JetStream ack: the messages are already in the stream.
-    expect(await streamMessages()).toBeGreaterThan(before)
+    // The answer came after the JetStream ack: the samples are already in the stream.
+    expect(await tenantSamplesAfter(await jsm(), acme.id, before)).toBe(2)
     expect(await stack.waitForRows(acme.id, 2)).toBe(2)
     for (const [metric, value] of Object.entries({ page_views: 150, load_time: 420 })) {
       const agg = await stack.request('GET', `/api/v2/analytics/aggregate?metric=${metric}&step=60`, acme.apiKey)
@@ -40,7 +38,7 @@ describe('POST /api/v2/analytics/metrics', () => {
   })
 
   it('rejects the seed invalid beacon with 400 naming both fields, and publishes nothing', async () => {
-    const before = await streamMessages()
+    const before = await lastBeaconSeq(await jsm())
     const res = await stack.request('POST', '/api/v2/analytics/metrics', acme.ingestToken, seed.analytics.invalid)
     expect(res.status).toBe(400)
     expect(res.body.code).toBe('TM_INGEST_INVALID_BEACON')
@@ -50,11 +48,11 @@ describe('POST /api/v2/analytics/metrics', () => {
     expect(res.body.fields.find((f: { field: string }) => f.field === 'load_time').problem).toMatch(/>= 0/)
     expect(res.body.message).toMatch(/page_views/)
     expect(res.body.message).toMatch(/load_time/)
-    expect(await streamMessages()).toBe(before)
+    expect(await tenantSamplesAfter(await jsm(), acme.id, before)).toBe(0)
   })
 
   it('rejects a whole batch when one beacon is bad, naming it by index', async () => {
-    const before = await streamMessages()
+    const before = await lastBeaconSeq(await jsm())
     const res = await stack.request('POST', '/api/v2/analytics/metrics', acme.ingestToken, [
       { page_views: 1 },
       { cpu_usage: 140, ts: 'not a date', tags: { host: 7 } },
@@ -64,7 +62,7 @@ describe('POST /api/v2/analytics/metrics', () => {
     const fields = res.body.fields.map((f: { field: string }) => f.field)
     expect(fields).toEqual(expect.arrayContaining(['[1].cpu_usage', '[1].ts', '[1].tags.host', '[2].Bad-Name']))
     expect(fields).not.toContain('[0].page_views')
-    expect(await streamMessages()).toBe(before)
+    expect(await tenantSamplesAfter(await jsm(), acme.id, before)).toBe(0)
   })
 
   it('checks ranges by kind: percentages 0..100, counts whole, unknown names by suffix', async () => {
@@ -118,10 +116,16 @@ describe('POST /api/v2/analytics/metrics', () => {
   })
 
   it('publishes msgpack batches to tm.beacons.<partition> with a message id', async () => {
-    const jsm = await jetstreamManager(stack.tidemark.runtime.nc)
-    const last = (await jsm.streams.info(BEACONS_STREAM)).state.last_seq
+    const manager = await jsm()
+    const last = await lastBeaconSeq(manager)
     await stack.request('POST', '/api/v2/analytics/metrics', acme.ingestToken, { sessions: 7, tags: { site: 'a' } })
-    const stored = (await jsm.streams.getMessage(BEACONS_STREAM, { seq: last + 1 }))!
+    // The first message after it that holds acme's sample (an anomaly score or a usage batch may land between).
+    let stored
+    for (let seq = last + 1; !stored && seq <= (await lastBeaconSeq(manager)); seq++) {
+      const message = await manager.streams.getMessage(BEACONS_STREAM, { seq })
+      if (message && isClientBatch(message) && decodeBatch(message.data).some((s) => s[0] === acme.id)) stored = message
+    }
+    if (!stored) throw new Error("acme's sample is in no message after the POST")
     const partition = partitionOf(acme.id, seriesKey('sessions', { site: 'a' }), stack.config.partitions)
     expect(stored.subject).toBe(`tm.beacons.${partition}`)
     expect(stored.header?.get('Nats-Msg-Id')).toMatch(/.+-\d+/)
@@ -132,7 +136,7 @@ describe('POST /api/v2/analytics/metrics', () => {
   })
 
   it('answers 413 for a body over the limit and 400 for malformed JSON, publishing nothing', async () => {
-    const before = await streamMessages()
+    const before = await lastBeaconSeq(await jsm())
     const huge = '[' + Array.from({ length: 70_000 }, () => '{"page_views":1}').join(',') + ']'
     const big = await stack.request('POST', '/api/v2/analytics/metrics', acme.ingestToken, huge)
     expect(big.status).toBe(413)
@@ -140,7 +144,7 @@ describe('POST /api/v2/analytics/metrics', () => {
     const broken = await stack.request('POST', '/api/v2/analytics/metrics', acme.ingestToken, '{"page_views": ')
     expect(broken.status).toBe(400)
     expect(broken.body.code).toBe('TM_HTTP_INVALID_JSON')
-    expect(await streamMessages()).toBe(before)
+    expect(await tenantSamplesAfter(await jsm(), acme.id, before)).toBe(0)
   })
 })
 

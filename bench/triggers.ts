@@ -112,8 +112,8 @@ interface Topology {
   stop(): Promise<void>
 }
 
-async function embedded(): Promise<Topology> {
-  const stack = await startTidemarkStack()
+async function embedded(anomalyScores: boolean): Promise<Topology> {
+  const stack = await startTidemarkStack({ anomalyScores })
   return {
     name: 'embedded',
     ingestUrl: stack.url,
@@ -219,12 +219,13 @@ const round2 = (n: number): number => Math.round(n * 100) / 100
 export async function triggersScenario(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { rounds: { type: 'string', default: '300' }, rate: { type: 'string', default: '100000' }, warmup: { type: 'string', default: '3' }, topology: { type: 'string', default: 'embedded' } },
+    options: { rounds: { type: 'string', default: '300' }, rate: { type: 'string', default: '100000' }, warmup: { type: 'string', default: '3' }, topology: { type: 'string', default: 'embedded' }, anomaly: { type: 'string', default: 'on' } },
   })
   if (values.topology !== 'embedded' && values.topology !== 'split') throw new RangeError(`--topology is embedded or split (got "${values.topology}")`)
+  if (values.anomaly !== 'on' && values.anomaly !== 'off') throw new RangeError(`--anomaly is on or off (got "${values.anomaly}")`)
   const rounds = Number(values.rounds)
   const rate = Number(values.rate)
-  const stack = values.topology === 'split' ? await split() : await embedded()
+  const stack = values.topology === 'split' ? await split() : await embedded(values.anomaly === 'on')
   const problems: string[] = []
   try {
     const { tenant, partitions } = stack

@@ -4,6 +4,7 @@
 // believe it owns one; engines joining later get their share.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
+import type { KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { connectAs, startNats } from '../helpers/stack.ts'
 import type { SupervisedNatsServer } from '../../engine/nats/nats-endpoint.ts'
@@ -37,10 +38,10 @@ interface Engine {
   lost: number[]
 }
 
-function engine(id: string, onAcquired?: (p: number) => void): Engine {
+function engine(id: string, onAcquired?: (p: number) => void, kv: KV = layout.leases): Engine {
   const e: Engine = { leases: undefined as unknown as PartitionLeases, acquired: [], lost: [] }
   e.leases = new PartitionLeases({
-    kv: layout.leases,
+    kv,
     partitions: PARTITIONS,
     engineId: id,
     ttlMs: TTL_MS,
@@ -113,3 +114,29 @@ it('splits the partitions, moves a dead engine’s within 10 s, and rebalances f
   expect(Date.now() - stoppedAt).toBeLessThan(TTL_MS + 2 * RENEW_MS)
   assertPartitioned([b, c])
 }, 40_000)
+
+it('keeps renewing while balancing is stuck: a slow key listing under load never lets the leases expire', async () => {
+  // The real bucket, except that after the first pass, listing the live engines never answers (as a
+  // listing can lag far behind under load). Renewals must not wait for it.
+  let listings = 0
+  const stuckListing = new Proxy(layout.leases, {
+    get(target, prop, receiver) {
+      if (prop === 'keys') return (...args: unknown[]) => (++listings === 1 ? target.keys(...(args as [string])) : new Promise(() => {}))
+      const value = Reflect.get(target, prop, receiver) as unknown
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+  // The engines of the test before stop; their leases expire, and this one's first pass claims what is free then.
+  for (const m of managers) m.halt()
+  await sleep(TTL_MS + 500)
+  const e = engine('engine-stuck', undefined, stuckListing)
+  await e.leases.start()
+  const held = e.leases.owned()
+  expect(held).toHaveLength(PARTITIONS)
+  // Three TTLs: every lease would have expired had renewals queued behind the stuck listing.
+  await sleep(3 * TTL_MS)
+  expect(listings).toBeGreaterThan(1)
+  expect(e.lost).toEqual([])
+  expect(e.leases.owned()).toEqual(held)
+  e.leases.halt()
+}, 20_000)

@@ -552,7 +552,10 @@ export class PartitionReader {
     this.#markInFlight = true
     try {
       const marker = configMarkerMessage(o.partition, version, this.#lastReadSeq)
-      await o.js.publish(beaconSubject(o.partition), marker.data, { headers: marker.headers, msgID: marker.msgID })
+      // Recorded before and after: a version is kept while a marker naming it is still in the stream.
+      await o.configs?.noteMarker(version, o.partition)
+      const ack = await o.js.publish(beaconSubject(o.partition), marker.data, { headers: marker.headers, msgID: marker.msgID })
+      await o.configs?.noteMarker(version, o.partition, ack.seq)
       this.#markedVersion = version
       this.stats.markersPublished++
       o.log?.info({ partition: o.partition, version, afterSeq: this.#lastReadSeq }, 'stream: config change marked in the partition')

@@ -9,7 +9,9 @@
 // watermark has passed them (inEventTimeOrder), and a grid time t is evaluated
 // once the watermark passes t (every sample stamped <= t is then in), never on
 // a wall-clock timer. Everything is a function of the partition's log and the
-// rules, so a replay rebuilds it (docs/triggers.md, Rules in the engine).
+// rules, so a replay rebuilds it; a series' state also goes into the
+// partition's snapshots (rule-state-codec.ts), so that replay need not reach
+// back further than the last one (docs/triggers.md, Rules in the engine).
 import { fileURLToPath } from 'node:url'
 import {
   inEventTimeOrder,

@@ -123,6 +123,8 @@ export class PartitionPipeline {
   /** Oldest on-time sample since the last broadcast. */
   #minTsSinceBroadcast = Infinity
   #onTime = 0
+  /** The pipeline started from a snapshot or took one: its checkpoints name one from then on. */
+  #hadSnapshot: boolean
 
   constructor(partition: number, settings: PipelineSettings, start: PipelineStart = {}) {
     this.partition = partition
@@ -137,6 +139,7 @@ export class PartitionPipeline {
     this.#late = resume.late
     this.#lastSeq = resume.seq - 1
     this.#ctx = { seq: this.#lastSeq, watermarkBefore: this.#watermark, lateBefore: this.#late }
+    this.#hadSnapshot = start.snapshot !== undefined
     if (start.snapshot) for (const [key, states] of start.snapshot.states) this.#dormant.set(key, { throughSeq: start.snapshot.seq, states })
     this.#samples
       .pipe(
@@ -411,7 +414,10 @@ export class PartitionPipeline {
       }
       if (kept && !state.evaluators.every((e) => e.isIdle())) awake.set(key, { tenant: state.identity.tenant, metric: state.identity.metric, tags: state.identity.tags })
     }
-    if (states.size === 0) return undefined
+    // Nothing kept now: still a snapshot (an empty one) once there was one, or the checkpoint would go on naming
+    // the last, whose states are stale (a rule state taken while firing, its series idle since).
+    if (states.size === 0 && !this.#hadSnapshot) return undefined
+    this.#hadSnapshot = true
     const snapshot: PartitionSnapshot = { seq: this.#lastSeq, states, awake }
     return encodeSnapshot(snapshot)
   }

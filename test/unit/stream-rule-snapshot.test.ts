@@ -256,3 +256,27 @@ describe('rule state restored under changed rules', () => {
     expect(lines.filter((l) => / alert (pending|resolved|inactive)/.test(l))).toEqual([])
   })
 })
+
+describe('a snapshot after the rule state emptied', () => {
+  it('replaces the last one (an empty snapshot), so a restart never resurrects the state it held', () => {
+    const quiet: StreamRulesConfig = { version: 'q', base: { groups: [{ name: 'g', interval: '15s', rules: [{ alert: 'Hot', expr: 'cpu_usage > 80', annotations: { tidemark_actions: 'none' } }] }] }, tenants: {} }
+    const make = (start: PipelineStart = {}): PartitionPipeline =>
+      new PartitionPipeline(0, pipelineSettings(DEFAULT_STREAM_SETTINGS), { ...start, evaluators: streamRulesFactory(quiet), configVersion: 'q', evaluationIntervalMs: 15_000 })
+    const first = make()
+    const out: StreamOutput[] = []
+    let seq = 1
+    for (let s = 0; s <= 60; s += 15) first.apply({ kind: 'batch', seq: seq++, samples: [cpu('a', T0 + s * 1000, 85)] }, out)
+    // Firing: the snapshot holds it (the reader keeps naming it until a checkpoint brings another).
+    let named = first.checkpoint(true).snapshot
+    expect(named).toBeDefined()
+    // Resolved once its last sample left the lookback; nothing held any more.
+    first.apply({ kind: 'watermark', seq: seq++, watermark: T0 + 20 * 60_000 }, out)
+    expect(brief(triggers(out))).toEqual(['0s a Hot alert firing 0->0', '375s a Hot alert resolved 0->0'])
+    const cp = first.checkpoint(true)
+    named = cp.snapshot ?? named
+    const second = make({ resume: cp.resume, suppressThroughSeq: cp.seq, snapshot: decodeSnapshot(named as Uint8Array) })
+    const after: StreamOutput[] = []
+    second.apply({ kind: 'watermark', seq: seq++, watermark: T0 + 40 * 60_000 }, after)
+    expect(triggers(after)).toEqual([])
+  })
+})

@@ -276,7 +276,7 @@ describe('a snapshot after the rule state emptied', () => {
     named = cp.snapshot ?? named
     const second = make({ resume: cp.resume, suppressThroughSeq: cp.seq, snapshot: decodeSnapshot(named as Uint8Array) })
     const after: StreamOutput[] = []
-    second.apply({ kind: 'watermark', seq: seq++, watermark: T0 + 40 * 60_000 }, after)
+    second.apply({ kind: 'watermark', seq, watermark: T0 + 40 * 60_000 }, after)
     expect(triggers(after)).toEqual([])
   })
 })

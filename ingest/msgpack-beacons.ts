@@ -11,103 +11,13 @@
 // does not expect) it answers undefined, and the body takes the general way
 // (msgpackr, the guard, ajv, beaconsToSamples), which accepts it or names the
 // problem exactly as before. So a bad body gets today's 4xx word for word, and
-// test/unit/msgpack-beacons.test.ts checks that whatever this accepts the schema
+// test/unit/beacon-fast-paths.test.ts checks that whatever this accepts the schema
 // accepts too, with the same samples.
 import { isUtf8 } from 'node:buffer'
 import { Unpackr } from 'msgpackr'
-import {
-  BeaconSchema,
-  MAX_BEACONS_PER_REQUEST,
-  MAX_FUTURE_SKEW_MS,
-  MAX_METRICS_PER_BEACON,
-  RESERVED_KEYS,
-  TagsSchema,
-  TimestampSchema,
-  type BeaconBody,
-  type Sample,
-} from '../engine/index.ts'
+import { MAX_BEACONS_PER_REQUEST, MAX_FUTURE_SKEW_MS, MAX_METRICS_PER_BEACON, type BeaconBody, type Sample } from '../engine/index.ts'
+import { metricRules, passes, RULES, type NumberRule } from './beacon-rules.ts'
 
-/** A number check the schema makes on a value: the kinds a metric name takes (a known name and its suffix may both apply). */
-interface NumberRule {
-  integer: boolean
-  minimum: number
-  maximum: number
-}
-
-const UNDERSTOOD = new Set(['type', 'minimum', 'maximum', 'description'])
-
-/** A TypeBox number or integer schema as a rule; any keyword this reader does not check makes it refuse to start. */
-function numberRule(schema: Record<string, unknown>, where: string): NumberRule {
-  for (const key of Object.keys(schema)) if (!UNDERSTOOD.has(key)) throw new Error(`msgpack-beacons: ${where} has "${key}", which the fast reader does not check`)
-  if (schema.type !== 'integer' && schema.type !== 'number') throw new Error(`msgpack-beacons: ${where} is not a number schema`)
-  return { integer: schema.type === 'integer', minimum: Number(schema.minimum ?? -Infinity), maximum: Number(schema.maximum ?? Infinity) }
-}
-
-function passes(rule: NumberRule, value: number): boolean {
-  // Finite first: ajv's strictNumbers refuses NaN and Infinity as numbers.
-  return Number.isFinite(value) && (!rule.integer || value % 1 === 0) && value >= rule.minimum && value <= rule.maximum
-}
-
-/** What the reader needs of the schema, read from it once. */
-export interface BeaconRules {
-  namePattern: RegExp
-  minProperties: number
-  maxProperties: number
-  /** Known names (not ts and tags) and their rule. */
-  known: Map<string, NumberRule>
-  patterns: Array<[RegExp, NumberRule]>
-  additional: NumberRule
-  ts: NumberRule
-  tagNamePattern: RegExp
-  maxTags: number
-  maxTagLength: number
-  reservedTags: Set<string>
-}
-
-export function beaconRules(): BeaconRules {
-  const beacon = BeaconSchema as unknown as Record<string, unknown> & {
-    properties: Record<string, Record<string, unknown>>
-    patternProperties: Record<string, Record<string, unknown>>
-    additionalProperties: Record<string, unknown>
-    propertyNames: { pattern: string }
-  }
-  const expected = new Set(['type', 'description', 'minProperties', 'maxProperties', 'propertyNames', 'patternProperties', 'additionalProperties', 'properties'])
-  for (const key of Object.keys(beacon)) if (!expected.has(key)) throw new Error(`msgpack-beacons: the beacon schema has "${key}", which the fast reader does not check`)
-  const known = new Map<string, NumberRule>()
-  for (const [name, schema] of Object.entries(beacon.properties)) {
-    if (!(RESERVED_KEYS as readonly string[]).includes(name)) known.set(name, numberRule(schema, name))
-  }
-  const patterns = Object.entries(beacon.patternProperties).map(([pattern, schema]) => [new RegExp(pattern, 'u'), numberRule(schema, pattern)] as [RegExp, NumberRule])
-  for (const key of RESERVED_KEYS) if (patterns.some(([p]) => p.test(key))) throw new Error(`msgpack-beacons: "${key}" matches a metric pattern`)
-  const ts = (TimestampSchema as unknown as { anyOf: Array<Record<string, unknown>> }).anyOf.find((s) => s.type === 'integer')
-  if (!ts) throw new Error('msgpack-beacons: the ts schema has no integer form')
-  const tags = TagsSchema as unknown as {
-    maxProperties: number
-    additionalProperties: boolean
-    properties: Record<string, { not?: unknown }>
-    patternProperties: Record<string, { type: string; maxLength: number }>
-  }
-  const tagPatterns = Object.entries(tags.patternProperties)
-  const [tagPattern, tagValue] = tagPatterns[0] as [string, { type: string; maxLength: number }]
-  if (tagPatterns.length !== 1 || tags.additionalProperties !== false || tagValue.type !== 'string' || Object.values(tags.properties).some((s) => !s.not)) {
-    throw new Error('msgpack-beacons: the tags schema is not the shape the fast reader checks')
-  }
-  return {
-    namePattern: new RegExp(beacon.propertyNames.pattern, 'u'),
-    minProperties: Number(beacon.minProperties),
-    maxProperties: Number(beacon.maxProperties),
-    known,
-    patterns,
-    additional: numberRule(beacon.additionalProperties, 'additionalProperties'),
-    ts: numberRule({ type: ts.type, minimum: ts.minimum, maximum: ts.maximum }, 'ts'),
-    tagNamePattern: new RegExp(tagPattern, 'u'),
-    maxTags: tags.maxProperties,
-    maxTagLength: tagValue.maxLength,
-    reservedTags: new Set(Object.keys(tags.properties)),
-  }
-}
-
-const RULES = beaconRules()
 
 /** A metric name seen before: its text and the rules its value must pass. */
 interface MetricEntry {
@@ -150,16 +60,6 @@ function ascii(body: Uint8Array, start: number, end: number): string | undefined
   return text
 }
 
-function metricRules(name: string): NumberRule[] | null {
-  if (!RULES.namePattern.test(name) || (RESERVED_KEYS as readonly string[]).includes(name)) return null
-  const rules: NumberRule[] = []
-  // A known name takes its own rule and that of any pattern it matches, as JSON Schema applies both; additionalProperties only when neither.
-  const own = RULES.known.get(name)
-  if (own) rules.push(own)
-  for (const [pattern, rule] of RULES.patterns) if (pattern.test(name)) rules.push(rule)
-  if (rules.length === 0) rules.push(RULES.additional)
-  return rules
-}
 
 /** Reading state: the body, where we are, and a view for the wide numbers. */
 let src: Uint8Array = new Uint8Array(0)

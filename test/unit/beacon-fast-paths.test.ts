@@ -1,14 +1,17 @@
-// The msgpack fast path (ingest/msgpack-beacons.ts) against the general way it stands in for:
-// msgpackr with the guard (body-formats.ts), the compiled schema (ajv, as fastify runs it) and
-// beaconsToSamples. Whatever the fast path accepts, the general way must accept with the very same
-// samples; what it declines goes the general way, which names the problem. Checked on every body
-// of the bad-input battery (msgpack as sent, JSON and NDJSON ones packed as msgpack), on fuzzed
-// beacons around every edge the schema has, and on bodies with bytes changed at random.
+// Ingest's fast paths against the general way they stand in for. The msgpack reader
+// (ingest/msgpack-beacons.ts) against msgpackr with the guard (body-formats.ts), the compiled schema
+// (ajv, as fastify runs it) and beaconsToSamples: whatever it accepts, the general way must accept
+// with the very same samples. bodyPasses (ingest/beacon-rules.ts) against ajv on parsed bodies:
+// whatever it clears, ajv must accept. What they decline goes the general way, which names the
+// problem. Checked on every body of the bad-input battery (msgpack as sent, JSON and NDJSON ones
+// packed as msgpack), on fuzzed beacons around every edge the schema has, and on bodies with bytes
+// changed at random.
 import zlib from 'node:zlib'
 import type { FastifyRequest } from 'fastify'
 import { FLOAT32_OPTIONS, Packr, pack } from 'msgpackr'
 import { describe, expect, it } from 'vitest'
 import { MetricsBodySchema, MAX_FUTURE_SKEW_MS, MIN_TIMESTAMP_MS, validatorCompiler, type Sample } from '../../engine/index.ts'
+import { bodyPasses } from '../../ingest/beacon-rules.ts'
 import { beaconsToSamples } from '../../ingest/beacon-samples.ts'
 import { msgpackReader } from '../../ingest/body-formats.ts'
 import { readMsgpackBeacons } from '../../ingest/msgpack-beacons.ts'
@@ -37,6 +40,13 @@ function fast(body: Uint8Array): Sample[] | undefined {
   return readMsgpackBeacons(Buffer.from(body))?.stamp(TENANT, NOW)
 }
 
+/** Asserts bodyPasses clears only what ajv accepts; says whether it cleared it. */
+function cleared(value: unknown, label: string): boolean {
+  if (!bodyPasses(value)) return false
+  expect(validate(value), label).toBe(true)
+  return true
+}
+
 /** Asserts the two ways agree on one body; says whether the fast path took it. */
 function agree(body: Uint8Array, label: string): boolean {
   const quick = fast(body)
@@ -56,7 +66,7 @@ function random(seed: number): () => number {
   }
 }
 
-describe('the msgpack fast path', () => {
+describe('the msgpack reader and bodyPasses', () => {
   it('reads the bench body (1,000 beacons of two metrics with tags) to the samples the general way makes', () => {
     const list = Array.from({ length: 1000 }, (_, i) => ({ page_views: 1, load_time: i % 1000, tags: { page: `/p${i % 50}` } }))
     expect(agree(pack(list), 'bench body')).toBe(true)
@@ -91,7 +101,7 @@ describe('the msgpack fast path', () => {
     expect(general(pack({ page_views: 1, ts: new Date(NOW).toISOString() }))).toHaveLength(1)
   })
 
-  it('accepts none of the bad-input battery bodies the general way refuses (msgpack as sent, JSON and NDJSON packed)', () => {
+  it('accept none of the bad-input battery bodies the general way refuses (msgpack as sent, JSON and NDJSON parsed and packed)', () => {
     let bodies = 0
     for (const [title, cases] of BATTERIES) {
       for (const c of cases) {
@@ -116,10 +126,16 @@ describe('the msgpack fast path', () => {
         if (type === MSGPACK) candidates.push(decoded)
         // The same values sent as msgpack, where they survive JSON parsing: every value and name case of the battery.
         try {
-          if (type === JSON_TYPE || type === null) candidates.push(pack(JSON.parse(decoded.toString('utf8'))))
+          if (type === JSON_TYPE || type === null) {
+            const parsed: unknown = JSON.parse(decoded.toString('utf8'))
+            cleared(parsed, `${title}: ${c.name} (JSON)`)
+            candidates.push(pack(parsed))
+          }
           if (type === NDJSON) {
             const lines = decoded.toString('utf8').split('\n').filter((l) => l.trim() !== '')
-            candidates.push(pack(lines.map((l) => JSON.parse(l))))
+            const parsed: unknown[] = lines.map((l) => JSON.parse(l))
+            cleared(parsed, `${title}: ${c.name} (NDJSON)`)
+            candidates.push(pack(parsed))
           }
         } catch {
           // not JSON: a case about the text itself
@@ -137,7 +153,7 @@ describe('the msgpack fast path', () => {
     expect(bodies).toBeGreaterThan(120)
   })
 
-  it('agrees with the schema on 20,000 fuzzed bodies around every edge it has, and takes the valid ones of its shape', () => {
+  it('agree with the schema on 20,000 fuzzed bodies around every edge it has, and take the valid ones of their shape', () => {
     const rnd = random(20261122)
     const pick = <T>(list: readonly T[]): T => list[Math.floor(rnd() * list.length)] as T
     const names = ['page_views', 'load_time', 'cpu_usage', 'cache_size_bytes', 'cache_size_kb', 'checkout_time', 'queue_depth', 'api_hits', 'err_rate', 'x_bytes', 'ts_count', 'constructor', 'toString', 'a', 'm'.repeat(63), 'm'.repeat(64), 'Bad', '1x', 'a.b', '__proto__', 'with space', 'é', '']
@@ -176,9 +192,12 @@ describe('the msgpack fast path', () => {
     const float32 = new Packr({ useFloat32: FLOAT32_OPTIONS.ALWAYS })
     let taken = 0
     let valid = 0
+    let passed = 0
     for (let n = 0; n < 20_000; n++) {
       const count = rnd() < 0.2 ? 0 : Math.ceil(rnd() * 5)
       const value = count === 0 ? beacon() : Array.from({ length: count }, beacon)
+      // The value itself, as a parsed JSON body would come (JSON has no NaN: the schema must refuse it anyway).
+      if (cleared(value, `fuzz value ${n}: ${JSON.stringify(value).slice(0, 400)}`)) passed++
       let body: Uint8Array = rnd() < 0.05 ? float32.pack(value) : pack(value)
       // Bytes changed, cut or added at random: a body msgpackr may read as something else, or not at all.
       if (rnd() < 0.2) {
@@ -195,5 +214,8 @@ describe('the msgpack fast path', () => {
     // Not vacuous: most bodies the schema takes, the fast path takes too (it declines ISO ts, float32, non-ASCII tag bytes over the limit).
     expect(taken).toBeGreaterThan(valid * 0.6)
     expect(taken).toBeGreaterThan(500)
+    // bodyPasses leaves beacons without a metric to ajv and beaconsToSamples too: compared with what the general way takes.
+    expect(passed).toBeGreaterThan(valid * 0.6)
+    expect(passed).toBeGreaterThan(500)
   })
 })

@@ -33,6 +33,12 @@ export interface BatchPublisherOptions {
   partitions: number
   /** Samples per message at most. */
   maxSamples: number
+  /**
+   * Coalesced publishes a partition may have in flight before its open batch waits for one of them to settle
+   * (group commit's depth). 1 makes every request that finds its partition busy wait for that publish's ack and
+   * then its own; more lets it go after the current turn, at the price of smaller batches when traffic is light.
+   */
+  maxInFlight?: number
   /** Samples waiting for JetStream beyond which requests are refused with 503 (backpressure). */
   maxPendingSamples?: number
   /** Total time to keep retrying one batch before its requests get 503. */
@@ -92,6 +98,9 @@ interface InFlight {
   retryingSince: number
 }
 
+/** Coalesced publishes in flight per partition by default: see BatchPublisherOptions.maxInFlight and bench/README.md. */
+export const DEFAULT_IN_FLIGHT = 4
+
 /** A failure older than this no longer makes health fail on its own: ingest with no traffic must not stay 503 forever. */
 const FAILURE_MEMORY_MS = 30_000
 /** A batch retrying this long makes health fail: clients are waiting on it. */
@@ -140,7 +149,8 @@ export class BatchPublisher {
   #failuresSinceSuccess = 0
 
   constructor(options: BatchPublisherOptions) {
-    this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, maxPayload: () => undefined, usageIntervalMs: 10_000, ...options }
+    // maxInFlight after the spread: an option given as undefined takes the default too.
+    this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, maxPayload: () => undefined, usageIntervalMs: 10_000, ...options, maxInFlight: options.maxInFlight ?? DEFAULT_IN_FLIGHT }
     if (this.#o.usage) {
       this.#usageTimer = setInterval(() => this.#publishUsage(), this.#o.usageIntervalMs)
       // The interval keeps no process alive: drain() publishes the rest.
@@ -265,7 +275,7 @@ export class BatchPublisher {
       if (batch.samples.length >= this.#o.maxSamples) this.#send(partition)
     }
     // An idle partition publishes at the end of this turn; a busy one's open batch goes when its publish in flight settles.
-    for (const batch of batches) if (this.#open[batch.partition] === batch && this.#busy[batch.partition] === 0) this.#sendSoon(batch.partition)
+    for (const batch of batches) if (this.#open[batch.partition] === batch && this.#canSend(batch.partition)) this.#sendSoon(batch.partition)
     return outcomeOf(owners, batches)
   }
 
@@ -379,6 +389,11 @@ export class BatchPublisher {
     return { partitions, bytes, limit, count }
   }
 
+  /** Whether the partition's open batch may go now: fewer coalesced publishes in flight than the depth allows. */
+  #canSend(partition: number): boolean {
+    return (this.#busy[partition] as number) < this.#o.maxInFlight
+  }
+
   /** Sends the partition's open batch at the end of this turn of the event loop, with every other partition ready by then. */
   #sendSoon(partition: number): void {
     this.#ready.add(partition)
@@ -387,7 +402,7 @@ export class BatchPublisher {
     setImmediate(() => {
       this.#readyScheduled = false
       // A partition that sent a full batch meanwhile is busy again: its open batch waits for that one to settle.
-      for (const ready of this.#ready) if (this.#busy[ready] === 0) this.#send(ready)
+      for (const ready of this.#ready) if (this.#canSend(ready)) this.#send(ready)
       this.#ready.clear()
     })
   }
@@ -412,7 +427,7 @@ export class BatchPublisher {
     void batch.settled.then(() => {
       busy[partition] = (busy[partition] as number) - 1
       // The next group goes when the partition has nothing coalesced in flight (full batches went on their own).
-      if (busy[partition] === 0) this.#sendSoon(partition)
+      if (this.#canSend(partition) && this.#open[partition]) this.#sendSoon(partition)
     })
     this.#dispatch(batch)
   }

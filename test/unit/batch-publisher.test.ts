@@ -28,8 +28,8 @@ function fakeJetStream(refuse: (subject: string) => boolean = () => false) {
 
 const noIdempotency = { drain: async () => {} } as unknown as IdempotencyStore
 
-function publisher(js: JetStreamClient, maxPayload: number, retryBudgetMs = 10_000): BatchPublisher {
-  return new BatchPublisher({ js, partitions: 4, maxSamples: 1000, retryBudgetMs, maxPayload: () => maxPayload, idempotency: noIdempotency })
+function publisher(js: JetStreamClient, maxPayload: number, retryBudgetMs = 10_000, maxInFlight?: number): BatchPublisher {
+  return new BatchPublisher({ js, partitions: 4, maxSamples: 1000, retryBudgetMs, maxPayload: () => maxPayload, idempotency: noIdempotency, maxInFlight })
 }
 
 const longTags = Object.fromEntries(Array.from({ length: 16 }, (_, t) => [`tag_${t}`, 'v'.repeat(200)]))
@@ -132,9 +132,9 @@ describe('BatchPublisher group commit', () => {
     for (const outcome of await Promise.all(requests)) expect(outcome).toEqual({ durable: 2, notDurable: null })
   })
 
-  it('fills the next batch behind a publish in flight and sends it when that one is acknowledged', async () => {
+  it('at depth 1, fills the next batch behind a publish in flight and sends it when that one is acknowledged', async () => {
     const { js, published, releaseAll } = gatedJetStream()
-    const p = publisher(js, 1024 * 1024)
+    const p = publisher(js, 1024 * 1024, 10_000, 1)
     const first = p.publish([one(0)])
     await turn()
     const behind = Array.from({ length: 50 }, (_, i) => p.publish([one(i + 1)]))
@@ -152,7 +152,7 @@ describe('BatchPublisher group commit', () => {
 
   it('sends a batch that reaches the limit while another is in flight: a busy partition still sends full batches', async () => {
     const { js, published, releaseAll } = gatedJetStream()
-    const p = publisher(js, 1024 * 1024)
+    const p = publisher(js, 1024 * 1024, 10_000, 1)
     const first = p.publish([one(0)])
     await turn()
     const full = p.publish(Array.from({ length: 1000 }, (_, i) => one(i + 1)))
@@ -166,5 +166,46 @@ describe('BatchPublisher group commit', () => {
     expect(published.map((m) => m.samples.length)).toEqual([1, 1000, 10])
     releaseAll()
     expect(await rest).toEqual({ durable: 10, notDurable: null })
+  })
+
+  it('at depth 3, sends a coalesced batch each turn while fewer than 3 are in flight, then fills the next behind them', async () => {
+    const { js, published, releaseAll } = gatedJetStream()
+    const p = publisher(js, 1024 * 1024, 10_000, 3)
+    const outcomes: Promise<unknown>[] = []
+    for (let round = 0; round < 5; round++) {
+      outcomes.push(...Array.from({ length: 10 }, (_, i) => p.publish([one(round * 10 + i)])))
+      await turn()
+    }
+    // Three turns' requests went at once, each its own batch; the last two turns' wait together for an ack.
+    expect(published.map((m) => m.samples.length)).toEqual([10, 10, 10])
+    releaseAll()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(published.map((m) => m.samples.length)).toEqual([10, 10, 10, 20])
+    releaseAll()
+    for (const outcome of await Promise.all(outcomes)) expect(outcome).toEqual({ durable: 1, notDurable: null })
+    expect(p.stats.pendingSamples).toBe(0)
+  })
+
+  it('at depth 3, still answers exactly which samples a failed batch held when several are in flight', async () => {
+    let calls = 0
+    const js = {
+      async publish(_subject: string, data: Uint8Array) {
+        // The second batch of the partition fails for good; the others land.
+        if (++calls === 2 || decodeBatch(data).some((s) => s[3] === 10)) throw new Error('refused')
+        return { duplicate: false, seq: calls, stream: 'TM_BEACONS' }
+      },
+    } as unknown as JetStreamClient
+    const p = publisher(js, 1024 * 1024, 200, 3)
+    const a = p.publish([one(1), one(2)])
+    await turn()
+    const b = p.publish([one(10), one(11)])
+    await turn()
+    const c = p.publish([one(20)])
+    expect(await a).toEqual({ durable: 2, notDurable: null })
+    const failed = await b
+    expect(failed.durable).toBe(0)
+    expect(Array.from(failed.notDurable ?? [])).toEqual([1, 1])
+    expect(await c).toEqual({ durable: 1, notDurable: null })
+    expect(p.stats.pendingSamples).toBe(0)
   })
 })

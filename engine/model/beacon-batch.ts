@@ -156,18 +156,23 @@ function writePrefix(tenant: string, metric: string): void {
 function writeBytes(bytes: Uint8Array): void {
   const length = bytes.length
   room(length)
-  if (length <= 64) for (let j = 0; j < length; j++) out[pos + j] = bytes[j] as number
-  else out.set(bytes, pos)
-  pos += length
+  // Locals: the module's out and pos, read in the loop, are loads from the closure's context each time.
+  const target = out
+  const at = pos
+  if (length <= 64) for (let j = 0; j < length; j++) target[at + j] = bytes[j] as number
+  else target.set(bytes, at)
+  pos = at + length
 }
 
 /** Bytes written earlier in this batch, appended again. */
 function copyOut(start: number, end: number): void {
   const length = end - start
   room(length)
-  if (length <= 64) for (let j = 0; j < length; j++) out[pos + j] = out[start + j] as number
-  else out.copyWithin(pos, start, end)
-  pos += length
+  const target = out
+  const at = pos
+  if (length <= 64) for (let j = 0; j < length; j++) target[at + j] = target[start + j] as number
+  else target.copyWithin(at, start, end)
+  pos = at + length
 }
 
 /**

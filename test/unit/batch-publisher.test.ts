@@ -2,7 +2,7 @@
 // records what it is given (the integration tests run it against nats-server).
 import { describe, expect, it } from 'vitest'
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { decodeBatch, type Sample } from '../../engine/index.ts'
+import { decodeBatch, partitionOf, seriesKey, type Sample } from '../../engine/index.ts'
 import { BatchPublisher } from '../../ingest/batch-publisher.ts'
 import { batchByteLimit } from '../../ingest/batch-bytes.ts'
 import type { IdempotencyStore } from '../../ingest/idempotency.ts'
@@ -36,6 +36,18 @@ const longTags = Object.fromEntries(Array.from({ length: 16 }, (_, t) => [`tag_$
 const tagged = (tenant: string, n: number): Sample[] => Array.from({ length: n }, (_, i) => [tenant, `m_${i % 8}`, 1_800_000_000_000 + i, i, longTags, 1_800_000_000_000])
 
 describe('BatchPublisher', () => {
+  it('puts every sample in partitionOf(tenant, seriesKey) also for frozen tags shared by beacons far apart (their key is kept)', async () => {
+    const { js, published } = fakeJetStream()
+    const p = publisher(js, 1024 * 1024)
+    const frozen = Array.from({ length: 5 }, (_, i) => Object.freeze({ page: `/p${i}`, ...(i % 2 ? { host: 'é' } : {}) }))
+    const samples = Array.from({ length: 60 }, (_, i): Sample => ['t_a', `m_${i % 3}`, 1, i, i % 7 === 0 ? { page: `/p${i % 5}` } : (frozen[(i * 2) % 5] as Record<string, string>), 1])
+    for (let round = 0; round < 2; round++) expect(await p.publish(samples)).toEqual({ durable: 60, notDurable: null })
+    expect(published.reduce((n, m) => n + m.samples.length, 0)).toBe(120)
+    for (const message of published) {
+      for (const [tenant, metric, , , tags] of message.samples) expect(message.subject).toBe(`tm.beacons.${partitionOf(tenant, seriesKey(metric, tags), 4)}`)
+    }
+  })
+
   it("cuts batches by bytes under the server's max_payload, and loses no sample", async () => {
     const { js, published } = fakeJetStream()
     const p = publisher(js, 64 * 1024)

@@ -34,6 +34,8 @@ interface TagsEntry {
 }
 
 const TABLE_SIZE = 4096
+/** Tag maps longer than this are not remembered (4,096 maps of 16 tags of 256 bytes would hold about 22 MB). */
+const MAX_CACHED_TAGS_BYTES = 512
 const metricTable: (MetricEntry | undefined)[] = new Array(TABLE_SIZE).fill(undefined)
 const tagsTable: (TagsEntry | undefined)[] = new Array(TABLE_SIZE).fill(undefined)
 
@@ -158,7 +160,8 @@ function readTags(): Readonly<Record<string, string>> | null | undefined {
   const entry = tagsTable[slot]
   if (entry !== undefined && sameBytes(entry.bytes, src, start, end)) return entry.tags ?? undefined
   const tags = judgeTags(start, count)
-  tagsTable[slot] = { bytes: src.slice(start, end), tags }
+  // Long maps are judged each time: the table stays under a few MB whatever clients send.
+  if (end - start <= MAX_CACHED_TAGS_BYTES) tagsTable[slot] = { bytes: src.slice(start, end), tags }
   return tags ?? undefined
 }
 

@@ -87,6 +87,8 @@ interface Batch {
   msgID: string | undefined
   ok: boolean
   error: Error | undefined
+  /** The last publish() call that put a sample in it. */
+  call: number
   /** Resolves when the batch is durable or given up on; never rejects. */
   settled: Promise<void>
   resolve: () => void
@@ -111,9 +113,17 @@ interface TagsInfo {
   key: string
   keyBytes: number
   count: number
+  /**
+   * Kept tags only: partition + 1024 × size bound of a sample by metric, for the tenant seed and partition
+   * count in memoFor (a beacon's tags meet the same few metrics again and again).
+   */
+  memo: Map<string, number> | null
+  memoFor: string
 }
 
-const NO_TAGS: TagsInfo = { key: '', keyBytes: 0, count: 0 }
+const NO_TAGS: TagsInfo = { key: '', keyBytes: 0, count: 0, memo: null, memoFor: '' }
+/** Metrics memoized a kept tags object at most. */
+const MEMO_METRICS = 64
 /**
  * Kept for frozen tags objects: the msgpack reader hands every beacon with the same tags one frozen object
  * (msgpack-beacons.ts), so the key is built once, not once a beacon (sorting names and a native byte count,
@@ -128,15 +138,16 @@ function tagsInfo(tags: Record<string, string> | null): TagsInfo {
   let count = 0
   for (const _ in tags) count++
   const key = seriesTagsKey(tags)
-  const info = { key, keyBytes: Buffer.byteLength(key), count }
-  if (Object.isFrozen(tags)) tagsInfoCache.set(tags, info)
+  const kept = Object.isFrozen(tags)
+  const info: TagsInfo = { key, keyBytes: Buffer.byteLength(key), count, memo: kept ? new Map() : null, memoFor: '' }
+  if (kept) tagsInfoCache.set(tags, info)
   return info
 }
 
 function newBatch(partition: number, msgID?: string): Batch {
   let resolve!: () => void
   const settled = new Promise<void>((res) => (resolve = res))
-  return { partition, samples: [], count: 0, bytes: BATCH_ENVELOPE_BYTES, msgID, ok: false, error: undefined, settled, resolve }
+  return { partition, samples: [], count: 0, bytes: BATCH_ENVELOPE_BYTES, msgID, ok: false, error: undefined, call: 0, settled, resolve }
 }
 
 async function outcomeOf(owners: (Batch | undefined)[], batches: Set<Batch>): Promise<PublishOutcome> {
@@ -166,6 +177,8 @@ export class BatchPublisher {
   readonly #busy: Uint32Array
   readonly #idPrefix = randomBytes(8).toString('hex')
   #sequence = 0
+  /** Numbers publish() calls, for Batch.call. */
+  #calls = 0
   readonly #metricLengths = new Map<string, number>()
   /** Partitions whose open batch goes at the end of this turn (#sendSoon). */
   readonly #ready = new Set<number>()
@@ -283,6 +296,8 @@ export class BatchPublisher {
     this.stats.pendingSamples += samples.length
     const owners: Batch[] = new Array(samples.length)
     const batches = new Set<Batch>()
+    const call = ++this.#calls
+    const maxSamples = this.#o.maxSamples
     for (let i = 0; i < samples.length; i++) {
       const partition = partitions[i] as number
       const size = bytes[i] as number
@@ -298,8 +313,12 @@ export class BatchPublisher {
       batch.samples.push(samples[i] as Sample)
       batch.bytes += size
       owners[i] = batch
-      batches.add(batch)
-      if (batch.samples.length >= this.#o.maxSamples) this.#send(partition)
+      // Added once a call (a Set add a sample was a tenth of publish()).
+      if (batch.call !== call) {
+        batch.call = call
+        batches.add(batch)
+      }
+      if (batch.samples.length >= maxSamples) this.#send(partition)
     }
     // An idle partition publishes at the end of this turn; a busy one's open batch goes when its publish in flight settles.
     for (const batch of batches) if (this.#open[batch.partition] === batch && this.#canSend(batch.partition)) this.#sendSoon(batch.partition)
@@ -388,28 +407,47 @@ export class BatchPublisher {
     let tenantBytes = 0
     let seed = 0
     let tags: Record<string, string> | null = null
-    let tagCount = 0
-    let tagsKey = ''
-    let tagsKeyBytes = 0
+    let info = NO_TAGS
+    let memo: Map<string, number> | null = null
+    let memoFor = ''
+    const partitionCount = this.#o.partitions
     for (let i = 0; i < samples.length; i++) {
       const sample = samples[i] as Sample
       if (sample[SampleField.Tenant] !== tenant || i === 0) {
         tenant = sample[SampleField.Tenant]
         tenantBytes = Buffer.byteLength(tenant)
         seed = tenantHashSeed(tenant)
+        memoFor = `${partitionCount}:${tenant}`
+        tags = null
+        info = NO_TAGS
+        memo = null
       }
       // A beacon's samples share one tags object: its part of the series key is built, and its tags counted, once.
       if (sample[SampleField.Tags] !== tags) {
         tags = sample[SampleField.Tags]
-        const info = tagsInfo(tags)
-        tagCount = info.count
-        tagsKey = info.key
-        tagsKeyBytes = info.keyBytes
+        info = tagsInfo(tags)
+        memo = info.memo
+        if (memo !== null && info.memoFor !== memoFor) {
+          memo.clear()
+          info.memoFor = memoFor
+        }
       }
       const metric = sample[SampleField.Metric]
-      // The series key, seriesKey(metric, tags), is never built: its partition and length come from its pieces.
-      partitions[i] = seriesPartition(seed, metric, tagsKey, this.#o.partitions)
-      const size = sampleBytesBound(tenantBytes, this.#metricBytes(metric) + tagsKeyBytes, tagCount)
+      const known = memo?.get(metric)
+      let size: number
+      if (known !== undefined) {
+        partitions[i] = known % 1024
+        size = (known - (known % 1024)) / 1024
+      } else {
+        // The series key, seriesKey(metric, tags), is never built: its partition and length come from its pieces.
+        const partition = seriesPartition(seed, metric, info.key, partitionCount)
+        partitions[i] = partition
+        size = sampleBytesBound(tenantBytes, this.#metricBytes(metric) + info.keyBytes, info.count)
+        if (memo !== null) {
+          if (memo.size >= MEMO_METRICS) memo.clear()
+          memo.set(metric, size * 1024 + partition)
+        }
+      }
       if (size + BATCH_ENVELOPE_BYTES > limit) return new IngestErrors.SampleTooLarge(String(size), String(limit))
       bytes[i] = size
     }

@@ -40,11 +40,18 @@ describe('BatchPublisher', () => {
     const { js, published } = fakeJetStream()
     const p = publisher(js, 1024 * 1024)
     const frozen = Array.from({ length: 5 }, (_, i) => Object.freeze({ page: `/p${i}`, ...(i % 2 ? { host: 'é' } : {}) }))
-    const samples = Array.from({ length: 60 }, (_, i): Sample => ['t_a', `m_${i % 3}`, 1, i, i % 7 === 0 ? { page: `/p${i % 5}` } : (frozen[(i * 2) % 5] as Record<string, string>), 1])
+    // Two tenants share the frozen tags (their partitions differ), and a publisher of 7 partitions shares the kept keys.
+    const samples = Array.from({ length: 60 }, (_, i): Sample => [i < 30 ? 't_a' : 't_b', `m_${i % 3}`, 1, i, i % 7 === 0 ? { page: `/p${i % 5}` } : (frozen[(i * 2) % 5] as Record<string, string>), 1])
     for (let round = 0; round < 2; round++) expect(await p.publish(samples)).toEqual({ durable: 60, notDurable: null })
-    expect(published.reduce((n, m) => n + m.samples.length, 0)).toBe(120)
-    for (const message of published) {
-      for (const [tenant, metric, , , tags] of message.samples) expect(message.subject).toBe(`tm.beacons.${partitionOf(tenant, seriesKey(metric, tags), 4)}`)
+    const seven = fakeJetStream()
+    const other = new BatchPublisher({ js: seven.js, partitions: 7, maxSamples: 1000, maxPayload: () => 1024 * 1024, idempotency: noIdempotency })
+    for (let round = 0; round < 2; round++) expect(await other.publish(samples)).toEqual({ durable: 60, notDurable: null })
+    expect(await p.publish(samples.slice(30))).toEqual({ durable: 30, notDurable: null })
+    expect(published.reduce((n, m) => n + m.samples.length, 0)).toBe(150)
+    for (const [list, count] of [[published, 4], [seven.published, 7]] as const) {
+      for (const message of list) {
+        for (const [tenant, metric, , , tags] of message.samples) expect(message.subject).toBe(`tm.beacons.${partitionOf(tenant, seriesKey(metric, tags), count)}`)
+      }
     }
   })
 

@@ -9,6 +9,8 @@ export { METRIC_NAME_PATTERN, metricKind, type MetricKind } from './model/index.
 export { KIND_UNITS, unitOfKind, unitScale, formatInUnit, type Unit, type UnitScale } from './model/index.ts'
 export { MetricsBodySchema, MAX_BEACONS_PER_REQUEST, MAX_FUTURE_SKEW_MS, type BeaconBody } from './model/index.ts'
 export { MAX_METRICS_PER_BEACON, MIN_TIMESTAMP_MS, parseIsoTimestamp } from './model/index.ts'
+// The schema's parts, for ingest's msgpack fast path, which reads its rules from them (ingest/msgpack-beacons.ts).
+export { BeaconSchema, TagsSchema, TimestampSchema, RESERVED_KEYS } from './model/index.ts'
 export { TenantQuotas, TenantQuotaSchema, defaultQuota, openQuotaBucket, readQuota, writeQuota, deleteQuota, type TenantQuota } from './tenancy/index.ts'
 export { USAGE_METRICS, USAGE_TENANT, USAGE_TENANT_TAG, type UsageCounter } from './tenancy/index.ts'
 export { CacheStatsBodySchema, CACHE_STATS_METRICS, CACHE_NAME_TAG, MAX_TAGS, type CacheStatsBody } from './model/index.ts'

@@ -33,6 +33,12 @@ export interface BatchPublisherOptions {
   partitions: number
   /** Samples per message at most. */
   maxSamples: number
+  /**
+   * Coalesced publishes a partition may have in flight before its open batch waits for one of them to settle
+   * (group commit's depth). 1 makes every request that finds its partition busy wait for that publish's ack and
+   * then its own; more lets it go after the current turn, at the price of smaller batches when traffic is light.
+   */
+  maxInFlight?: number
   /** Samples waiting for JetStream beyond which requests are refused with 503 (backpressure). */
   maxPendingSamples?: number
   /** Total time to keep retrying one batch before its requests get 503. */
@@ -81,6 +87,8 @@ interface Batch {
   msgID: string | undefined
   ok: boolean
   error: Error | undefined
+  /** The last publish() call that put a sample in it. */
+  call: number
   /** Resolves when the batch is durable or given up on; never rejects. */
   settled: Promise<void>
   resolve: () => void
@@ -92,15 +100,54 @@ interface InFlight {
   retryingSince: number
 }
 
+/** Coalesced publishes in flight per partition by default: see BatchPublisherOptions.maxInFlight and bench/README.md. */
+export const DEFAULT_IN_FLIGHT = 4
+
 /** A failure older than this no longer makes health fail on its own: ingest with no traffic must not stay 503 forever. */
 const FAILURE_MEMORY_MS = 30_000
 /** A batch retrying this long makes health fail: clients are waiting on it. */
 const RETRYING_UNHEALTHY_MS = 1000
 
+/** What partitioning and the size bound need of a tags object: its series-key part, that part's UTF-8 length, and its tag count. */
+interface TagsInfo {
+  key: string
+  keyBytes: number
+  count: number
+  /**
+   * Kept tags only: partition + 1024 × size bound of a sample by metric, for the tenant seed and partition
+   * count in memoFor (a beacon's tags meet the same few metrics again and again).
+   */
+  memo: Map<string, number> | null
+  memoFor: string
+}
+
+const NO_TAGS: TagsInfo = { key: '', keyBytes: 0, count: 0, memo: null, memoFor: '' }
+/** Metrics memoized a kept tags object at most. */
+const MEMO_METRICS = 64
+/**
+ * Kept for frozen tags objects: the msgpack reader hands every beacon with the same tags one frozen object
+ * (msgpack-beacons.ts), so the key is built once, not once a beacon (sorting names and a native byte count,
+ * about a third of #measure in the ingest-batch profile). Frozen, it cannot change; a WeakMap lets it go.
+ */
+const tagsInfoCache = new WeakMap<object, TagsInfo>()
+
+function tagsInfo(tags: Record<string, string> | null): TagsInfo {
+  if (tags === null) return NO_TAGS
+  const known = tagsInfoCache.get(tags)
+  if (known !== undefined) return known
+  let count = 0
+  for (const _ in tags) count++
+  const key = seriesTagsKey(tags)
+  const kept = Object.isFrozen(tags)
+  const info: TagsInfo = { key, keyBytes: Buffer.byteLength(key), count, memo: kept ? new Map() : null, memoFor: '' }
+  if (kept) tagsInfoCache.set(tags, info)
+  return info
+}
+
 function newBatch(partition: number, msgID?: string): Batch {
   let resolve!: () => void
   const settled = new Promise<void>((res) => (resolve = res))
-  return { partition, samples: [], count: 0, bytes: BATCH_ENVELOPE_BYTES, msgID, ok: false, error: undefined, settled, resolve }
+  return { partition, samples: [], count: 0, bytes: BATCH_ENVELOPE_BYTES, msgID, ok: false, error: undefined, call: 0, settled, resolve }
 }
 
 async function outcomeOf(owners: (Batch | undefined)[], batches: Set<Batch>): Promise<PublishOutcome> {
@@ -130,6 +177,8 @@ export class BatchPublisher {
   readonly #busy: Uint32Array
   readonly #idPrefix = randomBytes(8).toString('hex')
   #sequence = 0
+  /** Numbers publish() calls, for Batch.call. */
+  #calls = 0
   readonly #metricLengths = new Map<string, number>()
   /** Partitions whose open batch goes at the end of this turn (#sendSoon). */
   readonly #ready = new Set<number>()
@@ -140,7 +189,8 @@ export class BatchPublisher {
   #failuresSinceSuccess = 0
 
   constructor(options: BatchPublisherOptions) {
-    this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, maxPayload: () => undefined, usageIntervalMs: 10_000, ...options }
+    // maxInFlight after the spread: an option given as undefined takes the default too.
+    this.#o = { maxPendingSamples: 500_000, retryBudgetMs: 10_000, maxPayload: () => undefined, usageIntervalMs: 10_000, ...options, maxInFlight: options.maxInFlight ?? DEFAULT_IN_FLIGHT }
     if (this.#o.usage) {
       this.#usageTimer = setInterval(() => this.#publishUsage(), this.#o.usageIntervalMs)
       // The interval keeps no process alive: drain() publishes the rest.
@@ -246,6 +296,8 @@ export class BatchPublisher {
     this.stats.pendingSamples += samples.length
     const owners: Batch[] = new Array(samples.length)
     const batches = new Set<Batch>()
+    const call = ++this.#calls
+    const maxSamples = this.#o.maxSamples
     for (let i = 0; i < samples.length; i++) {
       const partition = partitions[i] as number
       const size = bytes[i] as number
@@ -261,11 +313,15 @@ export class BatchPublisher {
       batch.samples.push(samples[i] as Sample)
       batch.bytes += size
       owners[i] = batch
-      batches.add(batch)
-      if (batch.samples.length >= this.#o.maxSamples) this.#send(partition)
+      // Added once a call (a Set add a sample was a tenth of publish()).
+      if (batch.call !== call) {
+        batch.call = call
+        batches.add(batch)
+      }
+      if (batch.samples.length >= maxSamples) this.#send(partition)
     }
     // An idle partition publishes at the end of this turn; a busy one's open batch goes when its publish in flight settles.
-    for (const batch of batches) if (this.#open[batch.partition] === batch && this.#busy[batch.partition] === 0) this.#sendSoon(batch.partition)
+    for (const batch of batches) if (this.#open[batch.partition] === batch && this.#canSend(batch.partition)) this.#sendSoon(batch.partition)
     return outcomeOf(owners, batches)
   }
 
@@ -351,32 +407,56 @@ export class BatchPublisher {
     let tenantBytes = 0
     let seed = 0
     let tags: Record<string, string> | null = null
-    let tagCount = 0
-    let tagsKey = ''
-    let tagsKeyBytes = 0
+    let info = NO_TAGS
+    let memo: Map<string, number> | null = null
+    let memoFor = ''
+    const partitionCount = this.#o.partitions
     for (let i = 0; i < samples.length; i++) {
       const sample = samples[i] as Sample
       if (sample[SampleField.Tenant] !== tenant || i === 0) {
         tenant = sample[SampleField.Tenant]
         tenantBytes = Buffer.byteLength(tenant)
         seed = tenantHashSeed(tenant)
+        memoFor = `${partitionCount}:${tenant}`
+        tags = null
+        info = NO_TAGS
+        memo = null
       }
       // A beacon's samples share one tags object: its part of the series key is built, and its tags counted, once.
       if (sample[SampleField.Tags] !== tags) {
         tags = sample[SampleField.Tags]
-        tagCount = 0
-        if (tags !== null) for (const _ in tags) tagCount++
-        tagsKey = seriesTagsKey(tags)
-        tagsKeyBytes = Buffer.byteLength(tagsKey)
+        info = tagsInfo(tags)
+        memo = info.memo
+        if (memo !== null && info.memoFor !== memoFor) {
+          memo.clear()
+          info.memoFor = memoFor
+        }
       }
       const metric = sample[SampleField.Metric]
-      // The series key, seriesKey(metric, tags), is never built: its partition and length come from its pieces.
-      partitions[i] = seriesPartition(seed, metric, tagsKey, this.#o.partitions)
-      const size = sampleBytesBound(tenantBytes, this.#metricBytes(metric) + tagsKeyBytes, tagCount)
+      const known = memo?.get(metric)
+      let size: number
+      if (known !== undefined) {
+        partitions[i] = known % 1024
+        size = (known - (known % 1024)) / 1024
+      } else {
+        // The series key, seriesKey(metric, tags), is never built: its partition and length come from its pieces.
+        const partition = seriesPartition(seed, metric, info.key, partitionCount)
+        partitions[i] = partition
+        size = sampleBytesBound(tenantBytes, this.#metricBytes(metric) + info.keyBytes, info.count)
+        if (memo !== null) {
+          if (memo.size >= MEMO_METRICS) memo.clear()
+          memo.set(metric, size * 1024 + partition)
+        }
+      }
       if (size + BATCH_ENVELOPE_BYTES > limit) return new IngestErrors.SampleTooLarge(String(size), String(limit))
       bytes[i] = size
     }
     return { partitions, bytes, limit, count }
+  }
+
+  /** Whether the partition's open batch may go now: fewer coalesced publishes in flight than the depth allows. */
+  #canSend(partition: number): boolean {
+    return (this.#busy[partition] as number) < this.#o.maxInFlight
   }
 
   /** Sends the partition's open batch at the end of this turn of the event loop, with every other partition ready by then. */
@@ -387,7 +467,7 @@ export class BatchPublisher {
     setImmediate(() => {
       this.#readyScheduled = false
       // A partition that sent a full batch meanwhile is busy again: its open batch waits for that one to settle.
-      for (const ready of this.#ready) if (this.#busy[ready] === 0) this.#send(ready)
+      for (const ready of this.#ready) if (this.#canSend(ready)) this.#send(ready)
       this.#ready.clear()
     })
   }
@@ -412,7 +492,7 @@ export class BatchPublisher {
     void batch.settled.then(() => {
       busy[partition] = (busy[partition] as number) - 1
       // The next group goes when the partition has nothing coalesced in flight (full batches went on their own).
-      if (busy[partition] === 0) this.#sendSoon(partition)
+      if (this.#canSend(partition) && this.#open[partition]) this.#sendSoon(partition)
     })
     this.#dispatch(batch)
   }

@@ -44,7 +44,7 @@ export async function createTracker(nc: NatsConnection, log?: Logger): Promise<T
 
 export function createPublisher(
   nc: NatsConnection,
-  config: { partitions: number; publishBatchSamples: number; publishTimeoutMs: number; quotaSamplesPerSec: number; quotaBurst: number },
+  config: { partitions: number; publishBatchSamples: number; publishInFlight?: number; publishTimeoutMs: number; quotaSamplesPerSec: number; quotaBurst: number },
   log?: Logger
 ): BatchPublisher {
   const js = jetstream(nc)
@@ -60,6 +60,7 @@ export function createPublisher(
     js,
     partitions: config.partitions,
     maxSamples: config.publishBatchSamples,
+    maxInFlight: config.publishInFlight,
     retryBudgetMs: config.publishTimeoutMs,
     maxPayload: () => nc.info?.max_payload,
     idempotency,

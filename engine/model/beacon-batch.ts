@@ -149,13 +149,38 @@ function writePrefix(tenant: string, metric: string): void {
     prefixes.set(metric, new Uint8Array(out.subarray(start, pos)))
     return
   }
-  const length = prefix.length
-  room(length)
-  // Short copies are faster in a loop than through a native call.
-  if (length <= 64) for (let j = 0; j < length; j++) out[pos + j] = prefix[j] as number
-  else out.set(prefix, pos)
-  pos += length
+  writeBytes(prefix)
 }
+
+/** Bytes appended; short copies are faster in a loop than through a native call. */
+function writeBytes(bytes: Uint8Array): void {
+  const length = bytes.length
+  room(length)
+  // Locals: the module's out and pos, read in the loop, are loads from the closure's context each time.
+  const target = out
+  const at = pos
+  if (length <= 64) for (let j = 0; j < length; j++) target[at + j] = bytes[j] as number
+  else target.set(bytes, at)
+  pos = at + length
+}
+
+/** Bytes written earlier in this batch, appended again. */
+function copyOut(start: number, end: number): void {
+  const length = end - start
+  room(length)
+  const target = out
+  const at = pos
+  if (length <= 64) for (let j = 0; j < length; j++) target[at + j] = target[start + j] as number
+  else target.copyWithin(at, start, end)
+  pos = at + length
+}
+
+/**
+ * The encoded bytes of frozen tags objects: ingest's msgpack reader hands every beacon with the same tags
+ * one frozen object (ingest/msgpack-beacons.ts), so they are encoded once, not once a beacon. Frozen, they
+ * cannot change under the cache; a WeakMap lets them go with their last sample.
+ */
+const encodedTags = new WeakMap<object, Uint8Array>()
 
 /** The batch in Packr's bytes, or undefined when a sample is not of the shape ingest makes (Packr then writes it). */
 function encodeSamples(samples: Sample[]): Uint8Array | undefined {
@@ -193,24 +218,26 @@ function encodeSamples(samples: Sample[]): Uint8Array | undefined {
       out[pos++] = 0xc0
     } else if (tags === lastTags) {
       // The same beacon's tags as the sample before: copy their bytes.
-      const length = tagsEnd - tagsStart
-      room(length)
-      out.copyWithin(pos, tagsStart, tagsEnd)
-      pos += length
+      copyOut(tagsStart, tagsEnd)
     } else {
       if (typeof tags !== 'object' || Array.isArray(tags)) return undefined
       const start = pos
-      const names = Object.keys(tags)
-      // Packr writes every object's header as a map16 (0xde), whatever its size.
-      room(3)
-      out[pos++] = 0xde
-      view.setUint16(pos, names.length)
-      pos += 2
-      for (const name of names) {
-        const text = tags[name]
-        if (typeof text !== 'string') return undefined
-        writeString(name)
-        writeString(text)
+      const known = encodedTags.get(tags)
+      if (known !== undefined) writeBytes(known)
+      else {
+        const names = Object.keys(tags)
+        // Packr writes every object's header as a map16 (0xde), whatever its size.
+        room(3)
+        out[pos++] = 0xde
+        view.setUint16(pos, names.length)
+        pos += 2
+        for (const name of names) {
+          const text = tags[name]
+          if (typeof text !== 'string') return undefined
+          writeString(name)
+          writeString(text)
+        }
+        if (Object.isFrozen(tags)) encodedTags.set(tags, new Uint8Array(out.subarray(start, pos)))
       }
       lastTags = tags
       tagsStart = start

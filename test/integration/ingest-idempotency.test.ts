@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DiscardPolicy, jetstreamManager } from '@nats-io/jetstream'
 import { BEACONS_STREAM, SupervisedNatsServer, type CreatedTenant } from '../../engine/index.ts'
+import { pack } from 'msgpackr'
 import { startStack, tempDir, type Stack } from '../helpers/stack.ts'
 
 const storeDir = tempDir('nats-idempotency')
@@ -45,10 +46,11 @@ function body(seed: number): Record<string, unknown>[] {
   }))
 }
 
-async function post(tenant: CreatedTenant, payload: unknown, key?: string): Promise<{ status: number; body: any; headers: Headers }> {
-  const headers: Record<string, string> = { authorization: `Bearer ${tenant.ingestToken}`, 'content-type': 'application/json' }
+async function post(tenant: CreatedTenant, payload: unknown, key?: string, format: 'json' | 'msgpack' = 'json'): Promise<{ status: number; body: any; headers: Headers }> {
+  const headers: Record<string, string> = { authorization: `Bearer ${tenant.ingestToken}`, 'content-type': `application/${format}` }
   if (key !== undefined) headers['idempotency-key'] = key
-  const response = await fetch(`${stack.url}/api/v2/analytics/metrics`, { method: 'POST', headers, body: JSON.stringify(payload) })
+  const data = format === 'json' ? JSON.stringify(payload) : new Uint8Array(pack(payload))
+  const response = await fetch(`${stack.url}/api/v2/analytics/metrics`, { method: 'POST', headers, body: data })
   return { status: response.status, body: await response.json(), headers: response.headers }
 }
 
@@ -101,6 +103,34 @@ describe('a 503 says which beacons are durable', () => {
     expect(resent.body.accepted).toBe(missing)
     expect(await storedOnce(tenant, 200)).toEqual({ rows: 200, distinct: 200 })
     await expect.poll(async () => (await health()).status, { timeout: 5000 }).toBe(200)
+  })
+})
+
+describe('msgpack bodies, read by the fast path (ingest/msgpack-beacons.ts)', () => {
+  it('get the same 503 naming what is not durable, and a keyed one retried as JSON under its key is one request, stored once', async () => {
+    const tenant = await stack.createTenant('msgpack-partial')
+    const sent = body(5000)
+    await refuseAfter(4)
+    const refused = await post(tenant, sent, undefined, 'msgpack')
+    expect(refused.status).toBe(503)
+    expect(refused.body).toMatchObject({ code: 'TM_INGEST_UNAVAILABLE', beacons: 40 })
+    const notDurable: { beacon: number; metrics?: string[] }[] = refused.body.notDurable
+    expect(refused.body.accepted + notDurable.reduce((n, entry) => n + (entry.metrics?.length ?? 5), 0)).toBe(200)
+    await takeAll()
+
+    // The key's digest is of the beacons, whatever the body type: the JSON retry resumes the msgpack request.
+    const keyedTenant = await stack.createTenant('msgpack-keyed')
+    const keyedBody = body(6000)
+    await refuseAfter(3)
+    const first = await post(keyedTenant, keyedBody, 'mp-1', 'msgpack')
+    expect(first.status).toBe(503)
+    await takeAll()
+    const retried = await post(keyedTenant, keyedBody, 'mp-1', 'json')
+    expect(retried.status).toBe(200)
+    expect(retried.body).toEqual({ accepted: 200, beacons: 40 })
+    const replayed = await post(keyedTenant, keyedBody, 'mp-1', 'msgpack')
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true')
+    expect(await storedOnce(keyedTenant, 200)).toEqual({ rows: 200, distinct: 200 })
   })
 })
 

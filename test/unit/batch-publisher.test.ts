@@ -2,7 +2,7 @@
 // records what it is given (the integration tests run it against nats-server).
 import { describe, expect, it } from 'vitest'
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { decodeBatch, type Sample } from '../../engine/index.ts'
+import { decodeBatch, partitionOf, seriesKey, type Sample } from '../../engine/index.ts'
 import { BatchPublisher } from '../../ingest/batch-publisher.ts'
 import { batchByteLimit } from '../../ingest/batch-bytes.ts'
 import type { IdempotencyStore } from '../../ingest/idempotency.ts'
@@ -28,14 +28,33 @@ function fakeJetStream(refuse: (subject: string) => boolean = () => false) {
 
 const noIdempotency = { drain: async () => {} } as unknown as IdempotencyStore
 
-function publisher(js: JetStreamClient, maxPayload: number, retryBudgetMs = 10_000): BatchPublisher {
-  return new BatchPublisher({ js, partitions: 4, maxSamples: 1000, retryBudgetMs, maxPayload: () => maxPayload, idempotency: noIdempotency })
+function publisher(js: JetStreamClient, maxPayload: number, retryBudgetMs = 10_000, maxInFlight?: number): BatchPublisher {
+  return new BatchPublisher({ js, partitions: 4, maxSamples: 1000, retryBudgetMs, maxPayload: () => maxPayload, idempotency: noIdempotency, maxInFlight })
 }
 
 const longTags = Object.fromEntries(Array.from({ length: 16 }, (_, t) => [`tag_${t}`, 'v'.repeat(200)]))
 const tagged = (tenant: string, n: number): Sample[] => Array.from({ length: n }, (_, i) => [tenant, `m_${i % 8}`, 1_800_000_000_000 + i, i, longTags, 1_800_000_000_000])
 
 describe('BatchPublisher', () => {
+  it('puts every sample in partitionOf(tenant, seriesKey) also for frozen tags shared by beacons far apart (their key is kept)', async () => {
+    const { js, published } = fakeJetStream()
+    const p = publisher(js, 1024 * 1024)
+    const frozen = Array.from({ length: 5 }, (_, i) => Object.freeze({ page: `/p${i}`, ...(i % 2 ? { host: 'é' } : {}) }))
+    // Two tenants share the frozen tags (their partitions differ), and a publisher of 7 partitions shares the kept keys.
+    const samples = Array.from({ length: 60 }, (_, i): Sample => [i < 30 ? 't_a' : 't_b', `m_${i % 3}`, 1, i, i % 7 === 0 ? { page: `/p${i % 5}` } : (frozen[(i * 2) % 5] as Record<string, string>), 1])
+    for (let round = 0; round < 2; round++) expect(await p.publish(samples)).toEqual({ durable: 60, notDurable: null })
+    const seven = fakeJetStream()
+    const other = new BatchPublisher({ js: seven.js, partitions: 7, maxSamples: 1000, maxPayload: () => 1024 * 1024, idempotency: noIdempotency })
+    for (let round = 0; round < 2; round++) expect(await other.publish(samples)).toEqual({ durable: 60, notDurable: null })
+    expect(await p.publish(samples.slice(30))).toEqual({ durable: 30, notDurable: null })
+    expect(published.reduce((n, m) => n + m.samples.length, 0)).toBe(150)
+    for (const [list, count] of [[published, 4], [seven.published, 7]] as const) {
+      for (const message of list) {
+        for (const [tenant, metric, , , tags] of message.samples) expect(message.subject).toBe(`tm.beacons.${partitionOf(tenant, seriesKey(metric, tags), count)}`)
+      }
+    }
+  })
+
   it("cuts batches by bytes under the server's max_payload, and loses no sample", async () => {
     const { js, published } = fakeJetStream()
     const p = publisher(js, 64 * 1024)
@@ -132,9 +151,9 @@ describe('BatchPublisher group commit', () => {
     for (const outcome of await Promise.all(requests)) expect(outcome).toEqual({ durable: 2, notDurable: null })
   })
 
-  it('fills the next batch behind a publish in flight and sends it when that one is acknowledged', async () => {
+  it('at depth 1, fills the next batch behind a publish in flight and sends it when that one is acknowledged', async () => {
     const { js, published, releaseAll } = gatedJetStream()
-    const p = publisher(js, 1024 * 1024)
+    const p = publisher(js, 1024 * 1024, 10_000, 1)
     const first = p.publish([one(0)])
     await turn()
     const behind = Array.from({ length: 50 }, (_, i) => p.publish([one(i + 1)]))
@@ -152,7 +171,7 @@ describe('BatchPublisher group commit', () => {
 
   it('sends a batch that reaches the limit while another is in flight: a busy partition still sends full batches', async () => {
     const { js, published, releaseAll } = gatedJetStream()
-    const p = publisher(js, 1024 * 1024)
+    const p = publisher(js, 1024 * 1024, 10_000, 1)
     const first = p.publish([one(0)])
     await turn()
     const full = p.publish(Array.from({ length: 1000 }, (_, i) => one(i + 1)))
@@ -166,5 +185,46 @@ describe('BatchPublisher group commit', () => {
     expect(published.map((m) => m.samples.length)).toEqual([1, 1000, 10])
     releaseAll()
     expect(await rest).toEqual({ durable: 10, notDurable: null })
+  })
+
+  it('at depth 3, sends a coalesced batch each turn while fewer than 3 are in flight, then fills the next behind them', async () => {
+    const { js, published, releaseAll } = gatedJetStream()
+    const p = publisher(js, 1024 * 1024, 10_000, 3)
+    const outcomes: Promise<unknown>[] = []
+    for (let round = 0; round < 5; round++) {
+      outcomes.push(...Array.from({ length: 10 }, (_, i) => p.publish([one(round * 10 + i)])))
+      await turn()
+    }
+    // Three turns' requests went at once, each its own batch; the last two turns' wait together for an ack.
+    expect(published.map((m) => m.samples.length)).toEqual([10, 10, 10])
+    releaseAll()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(published.map((m) => m.samples.length)).toEqual([10, 10, 10, 20])
+    releaseAll()
+    for (const outcome of await Promise.all(outcomes)) expect(outcome).toEqual({ durable: 1, notDurable: null })
+    expect(p.stats.pendingSamples).toBe(0)
+  })
+
+  it('at depth 3, still answers exactly which samples a failed batch held when several are in flight', async () => {
+    let calls = 0
+    const js = {
+      async publish(_subject: string, data: Uint8Array) {
+        // The second batch of the partition fails for good; the others land.
+        if (++calls === 2 || decodeBatch(data).some((s) => s[3] === 10)) throw new Error('refused')
+        return { duplicate: false, seq: calls, stream: 'TM_BEACONS' }
+      },
+    } as unknown as JetStreamClient
+    const p = publisher(js, 1024 * 1024, 200, 3)
+    const a = p.publish([one(1), one(2)])
+    await turn()
+    const b = p.publish([one(10), one(11)])
+    await turn()
+    const c = p.publish([one(20)])
+    expect(await a).toEqual({ durable: 2, notDurable: null })
+    const failed = await b
+    expect(failed.durable).toBe(0)
+    expect(Array.from(failed.notDurable ?? [])).toEqual([1, 1])
+    expect(await c).toEqual({ durable: 1, notDurable: null })
+    expect(p.stats.pendingSamples).toBe(0)
   })
 })

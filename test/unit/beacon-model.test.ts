@@ -70,7 +70,10 @@ describe('batch wire format', () => {
     samples.push(['tenant-é', 'm'.repeat(40), now, 420, shared, now], ['t1', 'load_time', now, 1, shared, now])
     samples.push(['t', 'x', now, 1, { ['ä'.repeat(20)]: '€'.repeat(100), emoji: '😀'.repeat(10), empty: '' }, now], ['t', 'y', now, 2, manyTags, now], ['t', 'z', now, 3, {}, now])
     const long = Array.from({ length: 70_000 }, (_, i): Sample => ['t1', i % 2 ? 'load_time' : 'page_views', now, i, { page: `/p${i % 50}` }, now])
-    for (const batch of [samples, [], samples.slice(0, 15), samples.slice(0, 16), long]) {
+    // Frozen tags shared by beacons far apart, as the msgpack reader makes them: encoded once, then copied.
+    const frozen = Array.from({ length: 7 }, (_, i) => Object.freeze({ page: `/f${i}`, long: 'é'.repeat(i * 20) }))
+    const sharedFrozen = Array.from({ length: 500 }, (_, i): Sample => ['t1', 'page_views', now, i, frozen[(i * 3) % 7] as Record<string, string>, now])
+    for (const batch of [samples, [], samples.slice(0, 15), samples.slice(0, 16), long, sharedFrozen, sharedFrozen.slice(100, 140)]) {
       const ours = Buffer.from(encodeBatch(batch))
       expect(ours.equals(Buffer.from(packr.pack({ v: 1, s: batch }))), `${batch.length} samples`).toBe(true)
       expect(decodeBatch(ours)).toEqual(packr.unpack(ours).s)

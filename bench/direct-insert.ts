@@ -9,10 +9,15 @@ import { fileInsertStatement } from '../engine/storage/storage-insert.ts'
 import { encodeToFile, scratchFile } from '../engine/storage/row-binary-encoder.ts'
 
 /** A RowBinary file of `samples` under dir, ready for insertFile; returns its path and row count. */
-export async function rowBinaryFile(dir: string, samples: readonly Sample[]): Promise<{ file: string; rows: number }> {
+export function rowBinaryFile(dir: string, samples: readonly Sample[]): Promise<{ file: string; rows: number }> {
+  return rowBinaryFileOf(dir, [encodeBatch(samples as Sample[])], [1])
+}
+
+/** The same from stream messages as storage holds them (`datas[i]` is sequence `seqs[i]`). */
+export async function rowBinaryFileOf(dir: string, datas: Uint8Array[], seqs: number[]): Promise<{ file: string; rows: number }> {
   fs.mkdirSync(dir, { recursive: true })
   const file = scratchFile(dir)
-  const encoded = await encodeToFile({ datas: [encodeBatch(samples as Sample[])], seqs: [1], file })
+  const encoded = await encodeToFile({ datas, seqs, file })
   if (encoded.bad.length > 0) {
     fs.rmSync(file, { force: true })
     throw new Error(`the rows do not encode as RowBinary: ${encoded.bad[0]?.reason}`)

@@ -27,6 +27,9 @@ scenarios:
            same SQL run directly on the same chDB; writes bench/results/query.json
   soak     the ingest role alone at half its peak single-beacon rate for 10 minutes
            (--minutes N): its RSS over time; writes bench/results/soak.json and .svg
+  storage-cost  CPU seconds per million rows stored through storage's encoder and INSERT into
+           a fresh chDB at fixed rates, by thread (merges, insert pipeline, Node), per schema
+           variant; writes bench/results/storage-cost.json (own flags: --help)
   triggers from the HTTP arrival of the beacon that completes a condition to its
            event on NATS, under background load; writes bench/results/triggers.json
 
@@ -57,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'e2e') return (await import('./e2e.ts')).e2eScenario(argv.slice(1)) // its own flags: bench/e2e.ts
   if (argv[0] === 'query') return (await import('./query.ts')).queryScenario(argv.slice(1)) // its own flags: bench/query.ts
   if (argv[0] === 'triggers') return (await import('./triggers.ts')).triggersScenario(argv.slice(1)) // its own flags: bench/triggers.ts
+  if (argv[0] === 'storage-cost') return (await import('./storage-cost.ts')).storageCostScenario(argv.slice(1)) // its own flags: bench/storage-cost.ts
   if (argv[0] === 'soak') return (await import('./soak.ts')).soakScenario(argv.slice(1)) // its own flags: bench/soak.ts
   let options: IngestOptions
   let scenario: string | undefined

@@ -53,6 +53,11 @@ export const ConfigSchema = Type.Object({
   storageLingerMs: Type.Integer({ minimum: 1, maximum: 60_000 }),
   /** How long JetStream waits for the storage consumer's ack before redelivering. */
   storageAckWaitMs: Type.Integer({ minimum: 500, maximum: 3_600_000 }),
+  /**
+   * Nice value (0-19) of chDB's threads and storage's encode worker, so storing yields the cores to the
+   * event loop and the stream engine (engine/clickhouse/thread-priority.ts); 0 leaves them. Linux only.
+   */
+  storageNice: Type.Integer({ minimum: 0, maximum: 19 }),
   /** Whether the engine role runs the stream engine (windows, rules, triggers) beside storage; TIDEMARK_STREAM_ENGINE=off turns it off. */
   streamEngine: Type.Boolean(),
   /** Whether the stream engine scores every series (anomaly_score); TIDEMARK_ANOMALY_SCORES=off leaves windows and rules only. */
@@ -126,6 +131,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     storageBatchRows: int(env.TIDEMARK_STORAGE_BATCH_ROWS, 100_000),
     storageLingerMs: int(env.TIDEMARK_STORAGE_LINGER_MS, 500),
     storageAckWaitMs: int(env.TIDEMARK_STORAGE_ACK_WAIT_MS, 60_000),
+    storageNice: int(env.TIDEMARK_STORAGE_NICE, 10),
     streamEngine: flag(env.TIDEMARK_STREAM_ENGINE, true),
     anomalyScores: flag(env.TIDEMARK_ANOMALY_SCORES, true),
     stream: loadStreamSettings(env),

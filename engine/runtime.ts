@@ -117,6 +117,8 @@ export async function openEngineRuntime(config: Config, options: RuntimeOptions)
         password: config.clickhousePassword,
         chdbPath: config.chdbPath ?? path.join(config.dataDir, 'chdb'),
         database: config.clickhouseDatabase,
+        threadNice: config.storageNice,
+        log: options.log,
       })
       const openedStore = store
       opened.push(() => openedStore.close())

@@ -11,6 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { createClient, type ClickHouseClient } from '@clickhouse/client'
 import { guardChdbConnection } from './chdb-output-guard.ts'
+import { lowerChdbThreadPriority, type ThreadPriorityLog } from './thread-priority.ts'
 import { EngineErrors } from '../errors.ts'
 
 export type ClickHouseMode = 'chdb' | 'http'
@@ -22,6 +23,10 @@ export interface ClickHouseStoreOptions {
   password?: string
   chdbPath?: string
   database: string
+  /** chDB only: the nice value its threads run at (TIDEMARK_STORAGE_NICE, thread-priority.ts); 0 or absent leaves them. */
+  threadNice?: number
+  /** Where a failure to lower them is reported (once). */
+  log?: ThreadPriorityLog
 }
 
 export interface ClickHouseStore {
@@ -34,6 +39,8 @@ export interface ClickHouseStore {
    * RowBinary inserts there (storage-writer.ts).
    */
   readonly localFilesDir: string | null
+  /** The nice value chDB's threads are lowered to (0: left alone; always 0 for a server). Storage's encode worker takes it too. */
+  readonly threadNice: number
   /** Runs a statement that returns nothing (DDL, INSERT with inline data). */
   command(sql: string): Promise<void>
   /** Runs a SELECT and returns its rows as objects; params bind {name:Type} placeholders. */
@@ -62,6 +69,7 @@ export async function openClickHouse(options: ClickHouseStoreOptions): Promise<C
   let client: ClickHouseClient
   let mode: ClickHouseMode
   let localFilesDir: string | null = null
+  let stopLowering = (): void => {}
   if (options.url) {
     mode = 'http'
     client = createClient({
@@ -83,12 +91,14 @@ export async function openClickHouse(options: ClickHouseStoreOptions): Promise<C
     const connection = createChdbConnection({ path: chdbPath }) as unknown as NonNullable<NonNullable<Parameters<typeof createClient>[0]>['connection']>
     // A failed chDB query's output would otherwise open the next query's result (chdb-output-guard.ts).
     client = createClient({ connection: guardChdbConnection(connection) })
+    stopLowering = lowerChdbThreadPriority(options.threadNice ?? 0, options.log).stop
   }
   const store: ClickHouseStore = {
     mode,
     database: options.database,
     client,
     localFilesDir,
+    threadNice: mode === 'chdb' ? (options.threadNice ?? 0) : 0,
     async command(sql) {
       await client.command({ query: sql })
     },
@@ -100,11 +110,15 @@ export async function openClickHouse(options: ClickHouseStoreOptions): Promise<C
       const result = await client.ping()
       return result.success
     },
-    close: () => client.close(),
+    close: () => {
+      stopLowering()
+      return client.close()
+    },
   }
   try {
     await store.command(`CREATE DATABASE IF NOT EXISTS ${options.database}`)
   } catch (err) {
+    stopLowering()
     await client.close().catch(() => {})
     throw new EngineErrors.ClickHouseUnavailable(`${mode === 'http' ? options.url : 'chDB'}: ${(err as Error).message}`, { cause: err })
   }

@@ -3,7 +3,14 @@
 // thread, so decoding the samples and encoding the rows (the garbage of a write)
 // stay off the main event loop. Only the file's path and the bad messages go back.
 import fs from 'node:fs'
+import { Piscina } from 'piscina'
+import { lowerOwnThreadPriority } from '../clickhouse/thread-priority.ts'
 import { encodeRowBinary } from './row-binary.ts'
+import type { EncodeWorkerData } from './row-binary-encoder.ts'
+
+// Storage's encoding yields the cores to the event loop and the stream engine, as chDB's threads do (TIDEMARK_STORAGE_NICE).
+// No logger here: a failure would be the one the main thread's scan of chDB's threads logs (the same setpriority, the same rights).
+lowerOwnThreadPriority((Piscina.workerData as EncodeWorkerData | undefined)?.nice ?? 0)
 
 export interface EncodeTask {
   datas: Uint8Array[]

@@ -10,11 +10,27 @@ import type { EncodeResult, EncodeTask } from './encode-worker.ts'
 const ENTRY = fileURLToPath(new URL('./encode-worker.mjs', import.meta.url))
 
 let pool: Piscina<EncodeTask, EncodeResult> | undefined
+/** The nice value the worker thread lowers itself to (thread-priority.ts); 0 leaves it at the process's. */
+let workerNice = 0
+
+/** Sets the encode worker thread's nice value (TIDEMARK_STORAGE_NICE); applies to the thread started next (at once when none runs). */
+export function setEncodeWorkerNice(nice: number): void {
+  if (nice === workerNice) return
+  workerNice = nice
+  // An idle pool's thread has the old value: a fresh pool starts the next one with the new.
+  const old = pool
+  pool = undefined
+  void old?.close()
+}
+
+export interface EncodeWorkerData {
+  nice: number
+}
 
 /** Encodes the messages to `file` in the worker thread; rows, and which messages (by index) are not rows. */
 export function encodeToFile(task: EncodeTask): Promise<EncodeResult> {
   // One thread: writes run one at a time (chDB runs one query at a time anyway); an idle thread does not hold the process open.
-  pool ??= new Piscina<EncodeTask, EncodeResult>({ filename: ENTRY, minThreads: 0, maxThreads: 1, idleTimeout: 30_000 })
+  pool ??= new Piscina<EncodeTask, EncodeResult>({ filename: ENTRY, minThreads: 0, maxThreads: 1, idleTimeout: 30_000, workerData: { nice: workerNice } satisfies EncodeWorkerData })
   return pool.run(task)
 }
 

@@ -48,14 +48,24 @@ class Out {
   }
   string(s: unknown, what: string): void {
     if (typeof s !== 'string') throw new NotARow(`${what} is ${describe(s)}, not a string`)
-    const max = s.length * 3
-    this.room(max + 10)
-    // Short strings (tags, names) are written in place after a one-byte length, the common case; else measured first.
-    if (max < 0x80) {
-      const written = this.buf.write(s, this.pos + 1, 'utf8')
-      this.buf[this.pos] = written
-      this.pos += 1 + written
-      return
+    const n = s.length
+    this.room(n * 3 + 10)
+    // Short ASCII strings (tenants, metrics, tags: nearly all) are copied a char at a time after a one-byte
+    // length: Buffer.write's call cost was most of a string's (measured: the encoder at 2.7 µs a row).
+    if (n < 0x80) {
+      const buf = this.buf
+      let pos = this.pos + 1
+      let i = 0
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i)
+        if (c >= 0x80) break
+        buf[pos++] = c
+      }
+      if (i === n) {
+        buf[this.pos] = n
+        this.pos = pos
+        return
+      }
     }
     this.varUInt(Buffer.byteLength(s, 'utf8'))
     this.pos += this.buf.write(s, this.pos, 'utf8')
@@ -68,12 +78,21 @@ class Out {
   /** DateTime64(3): signed milliseconds since the epoch. */
   millis(v: unknown, what: string): void {
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new NotARow(`${what} is ${describe(v)}, not a time in epoch milliseconds`)
-    this.room(8)
-    this.pos = this.buf.writeBigInt64LE(BigInt(Math.round(v)), this.pos)
+    this.int64(Math.round(v))
   }
   uint64(v: number): void {
+    this.int64(v)
+  }
+  /**
+   * A whole number within ±2^53 as a little-endian 64-bit integer (two's complement), in two 32-bit
+   * halves: writeBigInt64LE and the BigInt it needs were the encoder's top cost.
+   */
+  int64(v: number): void {
     this.room(8)
-    this.pos = this.buf.writeBigUInt64LE(BigInt(v), this.pos)
+    const high = Math.floor(v / 0x1_0000_0000)
+    this.buf.writeUInt32LE(v - high * 0x1_0000_0000, this.pos)
+    this.buf.writeInt32LE(high, this.pos + 4)
+    this.pos += 8
   }
 }
 

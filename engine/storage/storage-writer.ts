@@ -11,7 +11,7 @@ import { EngineErrors } from '../errors.ts'
 import { retryWithBackoff } from '../retry.ts'
 import fs from 'node:fs'
 import { decodeItem, fileInsertStatement, insertIsolating, insertStatement, isolateRefusals, type BatchItem, type Refusal } from './storage-insert.ts'
-import { encodeToFile, scratchFile } from './row-binary-encoder.ts'
+import { encodeToFile, scratchFile, setEncodeWorkerNice } from './row-binary-encoder.ts'
 import type { StorageLog, StorageStats } from './storage-stats.ts'
 import { BEACONS_STREAM } from '../nats/subjects.ts'
 
@@ -49,6 +49,8 @@ export class StorageWriter {
   constructor(context: StorageWriterContext) {
     this.#c = context
     this.#localFilesDir = context.binary === false ? null : context.store.localFilesDir
+    // The encode worker is storage's work as much as chDB's threads: the same lower priority (thread-priority.ts).
+    if (this.#localFilesDir) setEncodeWorkerNice(context.store.threadNice)
   }
 
   /** Whether this writer inserts RowBinary: then messages are only counted on the main thread, never decoded (decodeItem). */

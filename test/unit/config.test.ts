@@ -20,6 +20,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ TIDEMARK_STORAGE_LINGER_MS: '4000', TIDEMARK_STORAGE_ACK_WAIT_MS: '8000' }).storageLingerMs).toBe(4000)
   })
 
+  it('lowers storage to nice 10 by default; 0 turns it off; a nice value is 0 to 19', () => {
+    expect(loadConfig({}).storageNice).toBe(10)
+    expect(loadConfig({ TIDEMARK_STORAGE_NICE: '0' }).storageNice).toBe(0)
+    expect(() => loadConfig({ TIDEMARK_STORAGE_NICE: '20' })).toThrow(/storageNice/)
+    expect(() => loadConfig({ TIDEMARK_STORAGE_NICE: '-5' })).toThrow(/storageNice/)
+  })
+
   it('names every bad variable at once', () => {
     let message = ''
     try {

@@ -38,7 +38,7 @@ export const SERIES_ROLLUPS = [
 const seriesTags = `mapFilter((k, v) -> k != '${VISITOR_TAG}', s.tags)`
 
 /** What one group of raw samples rolls up into; `s` is the samples table. */
-function rollupSelect(db: string, bucket: string, sketches: boolean, where = ''): string {
+export function rollupSelect(db: string, bucket: string, sketches: boolean, where = ''): string {
   const states = sketches
     ? `,
       ${QUANTILES_FN.replace('(', 'State(')}(s.value) AS quantiles,

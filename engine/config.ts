@@ -131,7 +131,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     storageBatchRows: int(env.TIDEMARK_STORAGE_BATCH_ROWS, 100_000),
     storageLingerMs: int(env.TIDEMARK_STORAGE_LINGER_MS, 500),
     storageAckWaitMs: int(env.TIDEMARK_STORAGE_ACK_WAIT_MS, 60_000),
-    storageNice: int(env.TIDEMARK_STORAGE_NICE, 10),
+    storageNice: int(env.TIDEMARK_STORAGE_NICE, 0),
     streamEngine: flag(env.TIDEMARK_STREAM_ENGINE, true),
     anomalyScores: flag(env.TIDEMARK_ANOMALY_SCORES, true),
     stream: loadStreamSettings(env),

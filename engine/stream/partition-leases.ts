@@ -128,7 +128,11 @@ export class PartitionLeases {
   /** Releases every lease (after onRelease) and removes the liveness key: the others take over at once. */
   async stop(): Promise<void> {
     this.#stopping = true
-    await this.#balance
+    // A balancing pass still listing keys may never end (a listing started as NATS went away hung the outage
+    // tests' shutdown): wait for it at most one TTL; a claim it completes after this is given back at once (#claim).
+    let waited: NodeJS.Timeout | undefined
+    await Promise.race([this.#balance, new Promise<void>((resolve) => (waited = setTimeout(resolve, this.#o.ttlMs)))])
+    clearTimeout(waited)
     await Promise.all([...this.#leases.keys()].map((p) => this.#release(p)))
     this.#halted = true
     clearInterval(this.#timer)
@@ -217,6 +221,11 @@ export class PartitionLeases {
       try {
         // The claim's revision is the epoch; the record names it once the first renewal rewrites it.
         const revision = await kv.create(leaseKey(p), JSON.stringify({ owner: this.engineId, epoch: 0 }))
+        if (this.#stopping || this.#halted) {
+          // Stopping began while the claim was on its way: give it back instead of starting work nobody will stop.
+          await kv.delete(leaseKey(p), { previousSeq: revision }).catch(() => {})
+          return
+        }
         this.#leases.set(p, { epoch: revision, revision, validUntil: sentAt + this.#o.ttlMs - this.#o.renewMs, acquiredAt: sentAt, releasing: false })
         wanted--
         this.#o.log?.info({ partition: p, epoch: revision, engine: this.engineId }, 'stream: partition acquired')

@@ -11,7 +11,8 @@ import { startStack, type Stack } from '../helpers/stack.ts'
 let stack: Stack
 
 beforeAll(async () => {
-  stack = await startStack()
+  // Opt-in (off by default, README: it slows storage whenever the cores are contended).
+  stack = await startStack({ storageNice: 10 })
 })
 afterAll(async () => stack?.stop())
 

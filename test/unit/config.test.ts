@@ -21,7 +21,8 @@ describe('loadConfig', () => {
   })
 
   it('lowers storage to nice 10 by default; 0 turns it off; a nice value is 0 to 19', () => {
-    expect(loadConfig({}).storageNice).toBe(10)
+    expect(loadConfig({}).storageNice).toBe(0)
+    expect(loadConfig({ TIDEMARK_STORAGE_NICE: '10' }).storageNice).toBe(10)
     expect(loadConfig({ TIDEMARK_STORAGE_NICE: '0' }).storageNice).toBe(0)
     expect(() => loadConfig({ TIDEMARK_STORAGE_NICE: '20' })).toThrow(/storageNice/)
     expect(() => loadConfig({ TIDEMARK_STORAGE_NICE: '-5' })).toThrow(/storageNice/)

@@ -97,14 +97,6 @@ export interface PartitionStats {
   /** Messages not yet applied: stream pending plus those read ahead. */
   backlog: number
   checkpointSeq: number
-  /**
-   * Messages read again to rebuild state (at or before the checkpoint a generation opened from), over this
-   * reader's generations: what a restart costs. Bounded by the checkpoint interval and the windows' horizon,
-   * and by the snapshot interval for state a snapshot keeps (rules, anomaly scorers).
-   */
-  replayed: number
-  /** Where the current generation's replay started (the checkpoint's resume point); 0 before the first. */
-  resumeSeq: number
   /** Snapshots of the evaluators' states written by this reader, and the size of the last one. */
   snapshots: number
   snapshotBytes: number
@@ -160,8 +152,6 @@ export class PartitionReader {
   #markedVersion: string | undefined
   #markInFlight = false
   #lastReadSeq = 0
-  /** The current generation's checkpoint seq: messages up to it are a replay. */
-  #replayThrough = 0
 
   constructor(options: PartitionReaderOptions) {
     this.#o = options
@@ -182,8 +172,6 @@ export class PartitionReader {
       undecodable: 0,
       backlog: 0,
       checkpointSeq: 0,
-      replayed: 0,
-      resumeSeq: 0,
       snapshots: 0,
       snapshotBytes: 0,
       rebuilds: 0,
@@ -286,8 +274,6 @@ export class PartitionReader {
     const snapshot = checkpoint.snapshot && (await o.checkpoints.loadSnapshot(checkpoint.snapshot))
     this.#lastSnapshotAt = Date.now()
     this.stats.checkpointSeq = checkpoint.seq
-    this.#replayThrough = checkpoint.seq
-    this.stats.resumeSeq = checkpoint.resume.seq ?? 0
     const windows = o.settings.windows.map((w) => w.name).join(',')
     if (checkpoint.windows !== windows && checkpoint.seq > 0) {
       o.log?.warn({ partition: o.partition, was: checkpoint.windows, now: windows }, 'stream: window settings changed since the checkpoint; the first windows after it may be partial')
@@ -379,7 +365,6 @@ export class PartitionReader {
 
   #read(m: JsMsg, control?: WireMessage): void {
     this.stats.messages++
-    if (m.seq <= this.#replayThrough) this.stats.replayed++
     this.#lastReadSeq = m.seq
     const watermark = control === undefined ? tickOf(m) : undefined
     // m.data is a view into the connection's read buffer (and Buffer#slice would be one too): copy the bytes
@@ -552,10 +537,7 @@ export class PartitionReader {
     this.#markInFlight = true
     try {
       const marker = configMarkerMessage(o.partition, version, this.#lastReadSeq)
-      // Recorded before and after: a version is kept while a marker naming it is still in the stream.
-      await o.configs?.noteMarker(version, o.partition)
-      const ack = await o.js.publish(beaconSubject(o.partition), marker.data, { headers: marker.headers, msgID: marker.msgID })
-      await o.configs?.noteMarker(version, o.partition, ack.seq)
+      await o.js.publish(beaconSubject(o.partition), marker.data, { headers: marker.headers, msgID: marker.msgID })
       this.#markedVersion = version
       this.stats.markersPublished++
       o.log?.info({ partition: o.partition, version, afterSeq: this.#lastReadSeq }, 'stream: config change marked in the partition')

@@ -43,3 +43,8 @@ export async function retryWithBackoff<T>(work: (attempt: number) => Promise<T>,
     }
   }
 }
+
+/** Resolves with work's result, or undefined once ms passed (work goes on; the timer keeps no process alive). */
+export function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([work, sleep(Math.max(0, ms), undefined, { ref: false })])
+}

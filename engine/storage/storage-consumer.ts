@@ -28,7 +28,7 @@ import type { ClickHouseStore } from '../clickhouse/clickhouse-store.ts'
 import { EngineErrors } from '../errors.ts'
 import { isControlMessage } from '../stream/config-markers.ts'
 import { isWatermarkTick } from '../stream/watermark-ticks.ts'
-import { backoffDelayMs } from '../retry.ts'
+import { backoffDelayMs, within } from '../retry.ts'
 import { assessStorageHealth, DEFAULT_STORAGE_HEALTH, type StorageHealthThresholds } from './storage-health.ts'
 import { decodeItem, type BatchItem } from './storage-insert.ts'
 import { IntentBook, newIntent, type IntentEntry } from './storage-intents.ts'
@@ -89,11 +89,6 @@ const HEALTH_INFO_WAIT_MS = 500
 const STOP_GRACE_MS = 5000
 
 const rowsOf = (d: Delivery): number => d.item.rows
-
-/** Resolves with work's result, or undefined once ms passed (work goes on). */
-function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
-  return Promise.race([work, sleep(Math.max(0, ms), undefined, { ref: false })])
-}
 
 export class StorageConsumer {
   readonly stats: StorageStats = newStorageStats()

@@ -25,6 +25,7 @@ import os from 'node:os'
 import { randomBytes } from 'node:crypto'
 import type { KV } from '@nats-io/kv'
 import { fnv1a } from '../model/sample.ts'
+import { within } from '../retry.ts'
 import type { Logger } from '../runtime.ts'
 
 const PARTITION_KEY_PREFIX = 'partitions.'
@@ -130,9 +131,7 @@ export class PartitionLeases {
     this.#stopping = true
     // A balancing pass still listing keys may never end (a listing started as NATS went away hung the outage
     // tests' shutdown): wait for it at most one TTL; a claim it completes after this is given back at once (#claim).
-    let waited: NodeJS.Timeout | undefined
-    await Promise.race([this.#balance, new Promise<void>((resolve) => (waited = setTimeout(resolve, this.#o.ttlMs)))])
-    clearTimeout(waited)
+    await within(this.#balance, this.#o.ttlMs)
     await Promise.all([...this.#leases.keys()].map((p) => this.#release(p)))
     this.#halted = true
     clearInterval(this.#timer)

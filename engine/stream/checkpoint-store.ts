@@ -149,8 +149,22 @@ export class CheckpointStore {
    * Writes checkpoint over the one at revision. Answers the new revision, or
    * undefined when the stored one is already as far or further (someone else
    * wrote it since: the caller's state is behind and should be rebuilt).
+   *
+   * `fresh`, the snapshot this checkpoint is the first to name, is purged only
+   * when the checkpoint is known not to have been written (the undefined
+   * answer). A write that failed otherwise (a timeout, NATS going away) may
+   * have landed all the same, and a stored checkpoint naming a purged snapshot
+   * would stop its partition for good: each generation would open it and fail
+   * on the missing chunk (seen in the trigger bench under load, kv.update timing out).
+   * Kept, an unnamed snapshot is only space.
    */
-  async save(partition: number, checkpoint: StoredCheckpoint, revision: number): Promise<number | undefined> {
+  async save(partition: number, checkpoint: StoredCheckpoint, revision: number, fresh?: SnapshotRef): Promise<number | undefined> {
+    const written = await this.#write(partition, checkpoint, revision)
+    if (written === undefined && fresh) void this.dropSnapshot(fresh)
+    return written
+  }
+
+  async #write(partition: number, checkpoint: StoredCheckpoint, revision: number): Promise<number | undefined> {
     try {
       return await this.#kv.update(checkpointKey(partition), encode(checkpoint), revision)
     } catch (err) {
@@ -159,6 +173,6 @@ export class CheckpointStore {
     const current = await this.load(partition)
     if (current && current.checkpoint.seq >= checkpoint.seq) return undefined
     // An older one was written in between (a stale owner's last write): ours is newer, keep it.
-    return current ? this.save(partition, checkpoint, current.revision) : this.#kv.create(checkpointKey(partition), encode(checkpoint))
+    return current ? this.#write(partition, checkpoint, current.revision) : this.#kv.create(checkpointKey(partition), encode(checkpoint))
   }
 }

@@ -466,15 +466,10 @@ export class PartitionReader {
     const fresh = checkpoint.snapshot && (await o.checkpoints.saveSnapshot(o.partition, o.epoch, checkpoint.seq, checkpoint.snapshot))
     const snapshot = fresh ?? this.#snapshot
     const stored = toStored(checkpoint, { windows: o.settings.windows.map((w) => w.name).join(','), owner: o.engineId, epoch: o.epoch, snapshot })
-    let revision: number | undefined
-    try {
-      revision = await o.checkpoints.save(o.partition, stored, this.#revision)
-      // Someone wrote a newer one: our state is behind; rebuild from theirs.
-      if (revision === undefined) throw new Error(`partition ${o.partition}: a newer checkpoint was written elsewhere`)
-    } catch (err) {
-      if (fresh) void o.checkpoints.dropSnapshot(fresh)
-      throw err
-    }
+    // A fresh snapshot is purged by save() only if this checkpoint surely was not written (see there).
+    const revision = await o.checkpoints.save(o.partition, stored, this.#revision, fresh)
+    // Someone wrote a newer one: our state is behind; rebuild from theirs.
+    if (revision === undefined) throw new Error(`partition ${o.partition}: a newer checkpoint was written elsewhere`)
     const replaced = this.#snapshot
     this.#revision = revision
     this.#snapshot = snapshot

@@ -25,12 +25,16 @@ const decoder = new TextDecoder()
 /** A version is a KV key token (a digest in practice). */
 const VERSION = /^[A-Za-z0-9_-]{1,128}$/
 
-/** afterSeq: the last message the publisher had read, so a retried publish of the same decision is one message. */
-export function configMarkerMessage(partition: number, version: string, afterSeq: number): ConfigMarkerMessage {
+/**
+ * epoch and afterSeq (the publisher's lease epoch and the last message it had read): a retried publish of the
+ * same decision is one message, and never the duplicate of another owner's marker of the same version (two
+ * readers that have read nothing yet both say 0; JetStream would drop the second and it would think it marked).
+ */
+export function configMarkerMessage(partition: number, version: string, epoch: number, afterSeq: number): ConfigMarkerMessage {
   if (!VERSION.test(version)) throw new TypeError(`config version "${version}" is not a key token`)
   const h = headers()
   h.set(KIND_HEADER, CONFIG_KIND)
-  return { data: encoder.encode(JSON.stringify({ version })), headers: h, msgID: `config-${partition}-${version}-${afterSeq}` }
+  return { data: encoder.encode(JSON.stringify({ version })), headers: h, msgID: `config-${partition}-${version}-${epoch}-${afterSeq}` }
 }
 
 /** The marker's version; undefined when the message is not a config marker, or not a readable one. */

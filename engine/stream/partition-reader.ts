@@ -282,6 +282,11 @@ export class PartitionReader {
     const current = o.evaluatorConfig?.()
     const atResume = current === undefined || checkpoint.resume.config === undefined ? current : await this.#configOf(checkpoint.resume.config, current)
     this.#logVersion = atResume?.version
+    // A change made while no one owned the partition, or while this generation loaded its checkpoint, is marked
+    // now, before the thread opens: an open can take seconds (a worker loading the evaluator module, a snapshot),
+    // and whatever reached the log meanwhile (another engine's data, ingest's usage samples stamped now) would be
+    // decided under the old rules. Marking early is safe: a marker a later one already names changes nothing.
+    await this.#maybeMark(true)
     const opened = await o.pool.run(o.partition, {
       op: 'open',
       partition: o.partition,
@@ -527,16 +532,17 @@ export class PartitionReader {
   /**
    * Publishes a config marker when the configuration in effect differs from the one the log is at: when told
    * of a change, and on every period (a new owner, a change made while no one owned the partition or while
-   * this generation was opening). Not waiting to catch up, which a busy partition rarely is: a reader behind
+   * this generation was opening; a generation also checks before its thread opens). Not waiting to catch up, which a busy partition rarely is: a reader behind
    * its log may mark a version a marker further on already names, which changes nothing. Only the owner publishes.
    */
-  async #maybeMark(): Promise<void> {
+  async #maybeMark(opening = false): Promise<void> {
     const o = this.#o
     const version = o.evaluatorConfig?.().version
-    if (version === undefined || this.stats.state !== 'running' || this.#markInFlight || !this.#markDue() || !o.isOwner()) return
+    const state = this.stats.state
+    if (version === undefined || !(state === 'running' || (opening && state === 'starting')) || this.#markInFlight || !this.#markDue() || !o.isOwner()) return
     this.#markInFlight = true
     try {
-      const marker = configMarkerMessage(o.partition, version, this.#lastReadSeq)
+      const marker = configMarkerMessage(o.partition, version, o.epoch, this.#lastReadSeq)
       await o.js.publish(beaconSubject(o.partition), marker.data, { headers: marker.headers, msgID: marker.msgID })
       this.#markedVersion = version
       this.stats.markersPublished++

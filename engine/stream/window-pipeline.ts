@@ -152,7 +152,12 @@ export class PartitionPipeline {
       .subscribe((output) => this.#out.push(output))
     // Series whose state had work due at the snapshot open now, before any replayed message: a firing alert
     // must still resolve, a ladder still step, if the series sends nothing more (an open-only sample, NaN time).
-    if (start.snapshot) for (const a of start.snapshot.awake.values()) this.#samples.next([a.tenant, a.metric, NaN, NaN, a.tags, 0] as Sample)
+    if (start.snapshot) {
+      for (const a of start.snapshot.awake.values()) this.#samples.next([a.tenant, a.metric, NaN, NaN, a.tags, 0] as Sample)
+      // Their work is due from now (nextDue): an idle partition is ticked only up to it, and with nothing left to
+      // replay no broadcast would ever say so (a ladder stepping down stayed up until data came).
+      if (start.snapshot.awake.size > 0) this.#recomputeDue()
+    }
   }
 
   /**

@@ -280,3 +280,29 @@ describe('a snapshot after the rule state emptied', () => {
     expect(triggers(after)).toEqual([])
   })
 })
+
+describe('a restore with nothing to replay', () => {
+  it('has the work of the state it restored due at once, so an idle partition is still ticked on (a ladder stepping down)', () => {
+    const make = (start: PipelineStart = {}): PartitionPipeline => pipeline({ ...start, version: 'v1' })
+    const first = make()
+    const out: StreamOutput[] = []
+    let seq = 1
+    for (let s = 0; s <= 5 * 60; s += 15) first.apply({ kind: 'batch', seq: seq++, samples: [cpu('a', T0 + s * 1000, 85)] }, out)
+    // Every window closed and the alert resolved (its samples left the lookback); the ladder still steps down.
+    first.apply({ kind: 'watermark', seq: seq++, watermark: T0 + 11 * 60_000 }, out)
+    expect(brief(triggers(out)).at(-1)).toMatch(/ alert resolved /)
+    const cp = first.checkpoint(true)
+    // Nothing before the checkpoint needs replaying: the snapshot holds it all.
+    expect(cp.resume.seq).toBe(seq)
+    const second = make({ resume: cp.resume, suppressThroughSeq: cp.seq, snapshot: decodeSnapshot(cp.snapshot as Uint8Array) })
+    // The reader ticks an idle partition only up to nextDue: Infinity here would leave the ladder up until data came.
+    expect(first.nextDue()).toBeLessThan(Infinity)
+    expect(second.nextDue()).toBe(first.nextDue())
+    const a: StreamOutput[] = []
+    const b: StreamOutput[] = []
+    first.apply({ kind: 'watermark', seq, watermark: T0 + 40 * 60_000 }, a)
+    second.apply({ kind: 'watermark', seq, watermark: T0 + 40 * 60_000 }, b)
+    expect(brief(triggers(a)).some((l) => / step_down /.test(l))).toBe(true)
+    expect(brief(triggers(b))).toEqual(brief(triggers(a)))
+  })
+})

@@ -113,6 +113,26 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
       // Scores go to tm.beacons.scores.<p>, stored by the storage consumer; windows and triggers as before.
       scores = new ScoreOutputSink(runtime.js, triggers)
       if (store) triggerHistory = await TriggerHistoryWriter.start({ nc: runtime.nc, js: runtime.js, store, log })
+      // A rule change is marked in every owned partition's log, where the threads switch rule sets
+      // (docs/triggers.md, Rule changes): changes landing together (a burst of PUTs) share one marker.
+      // Watched before the stream engine starts, or a change arriving while it starts (its partitions are
+      // acquired and replaying by then) would be in the rule store but never in the engine's rules.
+      let changedWhileStarting = false
+      let pending: NodeJS.Timeout | undefined
+      stopWatchingRules = ruleStore.onChange((tenant) => {
+        clearTimeout(pending)
+        pending = setTimeout(() => {
+          const next = streamRulesSnapshot(ruleStore)
+          if (next.config.version === snapshot.config.version) return
+          snapshot = next
+          if (stream === undefined) {
+            changedWhileStarting = true
+            return
+          }
+          log.info({ tenant, version: next.config.version }, 'rules changed: marking the change in every owned partition')
+          stream.configChanged().catch((err: unknown) => log.error({ err }, 'rules changed but the new rule set could not be stored; the partitions go on under the previous rules'))
+        }, 100)
+      })
       stream = await StreamRuntime.start({
         nc: runtime.nc,
         partitions: config.partitions,
@@ -124,20 +144,11 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
         evaluatorConfig: () => ({ config: { rules: snapshot.config, anomaly: config.anomalyScores } satisfies StreamEngineConfig, version: snapshot.config.version, evaluationIntervalMs: snapshot.evaluationIntervalMs }),
         log,
       })
-      const streamRef = stream
-      // A rule change is marked in every owned partition's log, where the threads switch rule sets
-      // (docs/triggers.md, Rule changes): changes landing together (a burst of PUTs) share one marker.
-      let pending: NodeJS.Timeout | undefined
-      stopWatchingRules = ruleStore.onChange((tenant) => {
-        clearTimeout(pending)
-        pending = setTimeout(() => {
-          const next = streamRulesSnapshot(ruleStore)
-          if (next.config.version === snapshot.config.version) return
-          snapshot = next
-          log.info({ tenant, version: next.config.version }, 'rules changed: marking the change in every owned partition')
-          streamRef.configChanged().catch((err: unknown) => log.error({ err }, 'rules changed but the new rule set could not be stored; the partitions go on under the previous rules'))
-        }, 100)
-      })
+      // Stored and marked like any change (the runtime stored only the version it started with).
+      if (changedWhileStarting) {
+        log.info({ version: snapshot.config.version }, 'rules changed while the stream engine started: marking the change in every owned partition')
+        stream.configChanged().catch((err: unknown) => log.error({ err }, 'rules changed but the new rule set could not be stored; the partitions go on under the previous rules'))
+      }
     }
     const errorHandler = createErrorHandler()
     const server: FastifyInstance = Fastify({

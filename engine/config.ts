@@ -36,6 +36,8 @@ export const ConfigSchema = Type.Object({
   publishBatchSamples: Type.Integer({ minimum: 1, maximum: 10000 }),
   /** Coalesced publishes one partition may have in flight before its next batch waits for an ack (group commit's depth). */
   publishInFlight: Type.Integer({ minimum: 1, maximum: 64 }),
+  /** How often each ingest process publishes its tenants' usage counts (samples of tm_system stamped then). */
+  usageIntervalMs: Type.Integer({ minimum: 1000, maximum: 86_400_000 }),
   /** How long ingest keeps trying to get a batch into JetStream before answering 503. */
   publishTimeoutMs: Type.Integer({ minimum: 100, maximum: 120_000 }),
   /** Samples a second each ingest process admits per tenant without a quota of its own; 0 for no limit. */
@@ -125,6 +127,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     publishBatchSamples: int(env.TIDEMARK_PUBLISH_BATCH, 1000),
     publishInFlight: int(env.TIDEMARK_PUBLISH_IN_FLIGHT, 4),
     publishTimeoutMs: int(env.TIDEMARK_PUBLISH_TIMEOUT_MS, 10_000),
+    usageIntervalMs: int(env.TIDEMARK_USAGE_INTERVAL_MS, 10_000),
     quotaSamplesPerSec: int(env.TIDEMARK_QUOTA_SAMPLES_PER_SEC, 1_000_000),
     quotaBurst: int(env.TIDEMARK_QUOTA_BURST, 2_000_000),
     trustProxy: env.TIDEMARK_TRUST_PROXY || undefined,

@@ -35,6 +35,7 @@ export const EngineErrors = {
   AnomalyInputInvalid: createError('TM_ENGINE_ANOMALY_INPUT_INVALID', 'Anomaly scorer: %s', 400),
   AnomalyStateInvalid: createError('TM_ENGINE_ANOMALY_STATE_INVALID', 'Anomaly scorer state cannot be restored: %s', 500),
   SnapshotInvalid: createError('TM_ENGINE_SNAPSHOT_INVALID', 'A stream partition snapshot cannot be used: %s', 500),
+  RuleStateInvalid: createError('TM_ENGINE_RULE_STATE_INVALID', 'Saved rule state of a series cannot be restored: %s', 500),
   RuleInvalid: createError('TM_ENGINE_RULE_INVALID', 'Invalid rules: %s', 400),
   StorageBatchRefused: createError('TM_ENGINE_STORAGE_BATCH_REFUSED', 'ClickHouse refused a batch for its content: %s', 500),
   StorageUnhealthy: createError('TM_ENGINE_STORAGE_UNHEALTHY', 'Storage is failing: %s', 503),

@@ -44,7 +44,7 @@ export async function createTracker(nc: NatsConnection, log?: Logger): Promise<T
 
 export function createPublisher(
   nc: NatsConnection,
-  config: { partitions: number; publishBatchSamples: number; publishInFlight?: number; publishTimeoutMs: number; quotaSamplesPerSec: number; quotaBurst: number },
+  config: { partitions: number; publishBatchSamples: number; publishInFlight?: number; publishTimeoutMs: number; quotaSamplesPerSec: number; quotaBurst: number; usageIntervalMs?: number },
   log?: Logger
 ): BatchPublisher {
   const js = jetstream(nc)
@@ -57,6 +57,7 @@ export function createPublisher(
   const publisher = new BatchPublisher({
     limiter: new TenantRateLimiter(quotas),
     usage: new IngestUsage(),
+    ...(config.usageIntervalMs === undefined ? {} : { usageIntervalMs: config.usageIntervalMs }),
     js,
     partitions: config.partitions,
     maxSamples: config.publishBatchSamples,

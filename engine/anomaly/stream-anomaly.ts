@@ -363,7 +363,7 @@ export function withConfig(raw: unknown): SeriesEvaluatorFactory {
       for (const e of next) if (e instanceof SeriesScores) e.reconfigure((children) => rules(scoreSeries(series), undefined, { ...change, previous: children }))
       return next
     }
-    const own = rules(series)
+    const own = rules(series, restored)
     // A score series is never scored again (ingest refuses the tag `metric`, so none arrives from outside).
     if (series.metric === ANOMALY_METRIC && series.tags !== null && SCORED_METRIC_TAG in series.tags) return own
     own.push(new SeriesScores(series, rules(scoreSeries(series)), config.scorer, restored?.(ANOMALY_STATE_NAME), points))

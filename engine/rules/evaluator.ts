@@ -113,13 +113,13 @@ function compare(v: number, op: CompareOp, threshold: number): boolean {
   }
 }
 
-/** A rule's identity across a reload: its name and its labels' templates. */
-function ruleIdentity(r: AlertRule): string {
+/** A rule's identity across a reload (and in a saved state): its name and its labels' templates. */
+export function ruleIdentity(r: AlertRule): string {
   return JSON.stringify([r.name, r.labels.map((l) => [l.name, l.template.source])])
 }
 
-/** For each rule of `before`, the index of the same rule (name and labels; k-th to k-th) in `after`, or -1. */
-function ruleCorrespondence(before: readonly AlertRule[], after: readonly AlertRule[]): (i: number) => number {
+/** For each rule of `before` (a rule or its identity), the index of the same rule (name and labels; k-th to k-th) in `after`, or -1. */
+function ruleCorrespondence(before: readonly (AlertRule | string)[], after: readonly AlertRule[]): (i: number) => number {
   const free = new Map<string, number[]>()
   after.forEach((r, j) => {
     const id = ruleIdentity(r)
@@ -127,7 +127,7 @@ function ruleCorrespondence(before: readonly AlertRule[], after: readonly AlertR
     if (list) list.push(j)
     else free.set(id, [j])
   })
-  const map = before.map((r) => free.get(ruleIdentity(r))?.shift() ?? -1)
+  const map = before.map((r) => free.get(typeof r === 'string' ? r : ruleIdentity(r))?.shift() ?? -1)
   return (i) => map[i] ?? -1
 }
 
@@ -249,9 +249,9 @@ export class SeriesEvaluator {
    * Rebuilds from a snapshot. Under the same rules, every alert comes back. Under changed rules (the state of
    * `previousRules`), an alert comes back for the rule of the same name and the same labels, as Prometheus
    * carries state across a reload (rules matched by name and labels; the k-th rule of a name to the k-th);
-   * the alerts of rules removed or relabelled are not restored.
+   * the alerts of rules removed or relabelled are not restored. A saved state names its rules by ruleIdentity.
    */
-  static restore(group: RuleGroup, rules: readonly AlertRule[], state: SeriesEvaluatorState, options: EvaluatorOptions = {}, previousRules?: readonly AlertRule[]): SeriesEvaluator {
+  static restore(group: RuleGroup, rules: readonly AlertRule[], state: SeriesEvaluatorState, options: EvaluatorOptions = {}, previousRules?: readonly (AlertRule | string)[]): SeriesEvaluator {
     const e = new SeriesEvaluator(group, rules, state.metric, state.tags, options)
     e.nextEval = state.nextEval ?? NaN
     e.lastEval = state.lastEval ?? NaN

@@ -9,12 +9,24 @@
 // watermark has passed them (inEventTimeOrder), and a grid time t is evaluated
 // once the watermark passes t (every sample stamped <= t is then in), never on
 // a wall-clock timer. Everything is a function of the partition's log and the
-// rules, so a replay rebuilds it (docs/triggers.md, Rules in the engine).
+// rules, so a replay rebuilds it; a series' state also goes into the
+// partition's snapshots (rule-state-codec.ts), so that replay need not reach
+// back further than the last one (docs/triggers.md, Rules in the engine).
 import { fileURLToPath } from 'node:url'
-import { inEventTimeOrder, type MessageContext, type SeriesEvaluator as StreamSeriesEvaluator, type SeriesEvaluatorFactory, type SeriesIdentity, type StreamOutput } from '../stream/series-evaluator.ts'
-import { ActionLadder, alertInstanceKey, type LadderEvent } from './action-ladder.ts'
-import { SeriesEvaluator, type ActiveAlert, type AlertTransition, type SeriesEvaluatorState } from './evaluator.ts'
-import { compileRuleFile, type RuleFileSpec, type RuleGroup } from './rule-file.ts'
+import {
+  inEventTimeOrder,
+  type ConfigChange,
+  type MessageContext,
+  type RestoredState,
+  type SeriesEvaluator as StreamSeriesEvaluator,
+  type SeriesEvaluatorFactory,
+  type SeriesIdentity,
+  type StreamOutput,
+} from '../stream/series-evaluator.ts'
+import { ActionLadder, alertInstanceKey, type ActionLadderState, type LadderEvent } from './action-ladder.ts'
+import { ruleIdentity, SeriesEvaluator, type ActiveAlert, type AlertTransition, type SeriesEvaluatorState } from './evaluator.ts'
+import { compileRuleFile, type AlertRule, type RuleFileSpec, type RuleGroup } from './rule-file.ts'
+import { decodeRuleState, encodeRuleState, type SavedGroup } from './rule-state-codec.ts'
 import { toTriggerEvent, type TriggerEvent } from './trigger-event.ts'
 
 export const STREAM_RULES_MODULE = fileURLToPath(import.meta.url)
@@ -84,8 +96,27 @@ interface GroupSlot {
   evaluator: SeriesEvaluator
 }
 
+/** A group evaluator the series had before a switch of rule sets: live (a slot), or saved in a snapshot. */
+interface Prior {
+  name: string
+  intervalMs: number
+  /** The live evaluator and the group it runs, kept as it is when the new rule set has that same group. */
+  live?: GroupSlot
+  state(): SeriesEvaluatorState
+  /** Its rules (or their identities, from a snapshot), the positions of state().alerts. */
+  rules: readonly (AlertRule | string)[]
+}
+
+function priorsOf(slots: readonly GroupSlot[]): Prior[] {
+  return slots.map((s) => ({ name: s.group.name, intervalMs: s.group.intervalMs, live: s, state: () => s.evaluator.snapshot(), rules: s.evaluator.rules }))
+}
+
+function priorsSaved(groups: readonly SavedGroup[]): Prior[] {
+  return groups.map((g) => ({ name: g.name, intervalMs: g.intervalMs, state: () => g.state, rules: g.ruleIds }))
+}
+
 /** Switches a series' rules to another rule set at event time `at` (see reconfigure below). */
-type Reconfigure = (groups: RuleGroup[], at: number, emit: boolean, out: StreamOutput[]) => void
+type Reconfigure = (groups: RuleGroup[], change: Omit<ConfigChange, 'previous'>) => void
 /** The series evaluators this module made, and how each switches rule sets: a config change finds its own here. */
 const reconfigurers = new WeakMap<StreamSeriesEvaluator, Reconfigure>()
 
@@ -95,15 +126,15 @@ const reconfigurers = new WeakMap<StreamSeriesEvaluator, Reconfigure>()
  * new to the series starts from the samples the series' rules held (as a new Prometheus rule reads the
  * history it finds), evaluated from its first grid time at or after `at`, never before the change.
  */
-function slotsFor(series: SeriesIdentity, groups: readonly RuleGroup[], previous: readonly GroupSlot[] = [], at = -Infinity): GroupSlot[] {
+function slotsFor(series: SeriesIdentity, groups: readonly RuleGroup[], previous: readonly Prior[] = [], at = -Infinity): GroupSlot[] {
   const slots: GroupSlot[] = []
   let history: SeriesEvaluatorState | undefined
   for (const group of groups) {
     const rules = group.rules.filter((r) => r.matches(series.metric, series.tags))
     if (rules.length === 0) continue
-    const old = previous.find((s) => s.group.name === group.name && s.group.intervalMs === group.intervalMs)
+    const old = previous.find((s) => s.name === group.name && s.intervalMs === group.intervalMs)
     let evaluator: SeriesEvaluator
-    if (old !== undefined) evaluator = old.group === group ? old.evaluator : SeriesEvaluator.restore(group, rules, old.evaluator.snapshot(), {}, old.evaluator.rules)
+    if (old !== undefined) evaluator = old.live?.group === group ? old.live.evaluator : SeriesEvaluator.restore(group, rules, old.state(), {}, old.rules)
     else {
       history ??= heldHistory(previous)
       evaluator =
@@ -117,10 +148,10 @@ function slotsFor(series: SeriesIdentity, groups: readonly RuleGroup[], previous
 }
 
 /** The longest run of samples any of the series' group evaluators holds (they hold the same series' samples). */
-function heldHistory(slots: readonly GroupSlot[]): SeriesEvaluatorState | undefined {
+function heldHistory(previous: readonly Prior[]): SeriesEvaluatorState | undefined {
   let best: SeriesEvaluatorState | undefined
-  for (const s of slots) {
-    const state = s.evaluator.snapshot()
+  for (const p of previous) {
+    const state = p.state()
     if (state.ts.length > 0 && (best === undefined || state.ts.length > best.ts.length)) best = state
   }
   return best
@@ -132,18 +163,35 @@ function activeAlerts(slots: readonly GroupSlot[]): Map<string, ActiveAlert> {
   return active
 }
 
-/** One series under one tenant's rules: its group evaluators and its ladder. */
-function seriesRules(tenant: string, series: SeriesIdentity, groups: RuleGroup[]): StreamSeriesEvaluator | undefined {
-  let slots = slotsFor(series, groups)
-  if (slots.length === 0) return undefined
+/** The name a series' rule state has in a partition snapshot. */
+export const RULES_STATE_NAME = 'rules'
+
+/**
+ * One series under one tenant's rules: its group evaluators and its ladder. With `restored` (a partition
+ * snapshot's state of this series), it resumes from those bytes: samples and rule changes of messages up to
+ * the bytes' seq are in them and skipped. The bytes are laid onto rules only when the first thing they do not
+ * include happens (a later sample, rule change or evaluation), by then under the rules in effect at their seq,
+ * which the replay of the markers before it has restored; should the rules differ anyway (a configuration not
+ * found), what the bytes hold of a rule that is gone ends as a removal ends it.
+ */
+function seriesRules(tenant: string, series: SeriesIdentity, groups: RuleGroup[], restored?: RestoredState): StreamSeriesEvaluator | undefined {
+  let pending = restored && decodeRuleState(restored.bytes, series.metric, series.tags)
+  let slots = pending === undefined ? slotsFor(series, groups) : []
+  if (slots.length === 0 && pending === undefined) return undefined
   let current = groups
-  let interval = Math.min(...slots.map((s) => s.group.intervalMs))
+  let interval = pending?.intervalMs ?? Math.min(...slots.map((s) => s.group.intervalMs))
   let ladder = new ActionLadder(groups)
-  // The message of the first sample since this series' rule state was last empty: a replay from there
-  // rebuilds it (pending `for`, firing, the ladder's steps). Reset whenever the state empties again.
+  // Before any snapshot: the message of the first sample since this series' rule state was last empty (a replay
+  // from there rebuilds it: pending `for`, firing, the ladder's steps), reset whenever the state empties again.
   let origin: MessageContext | undefined
-  let upTo = -Infinity
-  const idle = (): boolean => ladder.size === 0 && slots.every((s) => s.evaluator.idle)
+  // After a snapshot (or a restore): the bytes hold everything up to `through`; a replay need only reach the
+  // first message since that touched this series (a sample, a rule change).
+  let snapshotted = pending !== undefined
+  let sinceSnapshot: MessageContext | undefined
+  const skipThrough = pending?.throughSeq ?? -Infinity
+  let through = skipThrough
+  let upTo = pending?.upTo ?? -Infinity
+  const idle = (): boolean => pending === undefined && ladder.size === 0 && slots.every((s) => s.evaluator.idle)
   const transitions: AlertTransition[] = []
   const publish = (events: LadderEvent[], emit: boolean, out: StreamOutput[]): void => {
     if (emit) for (const e of events) {
@@ -151,52 +199,13 @@ function seriesRules(tenant: string, series: SeriesIdentity, groups: RuleGroup[]
       out.push({ id: event.id, kind: TRIGGER_OUTPUT_KIND, event } as TriggerOutput)
     }
   }
-  const evaluator = inEventTimeOrder({
-    onSample(ts, value, ctx) {
-      origin ??= ctx
-      for (const s of slots) s.evaluator.push(ts, value)
-    },
-    onWatermark(watermark, emit, out) {
-      // Every sample stamped before the watermark is in: evaluate the grid times up to watermark - 1.
-      const until = watermark - 1
-      if (until <= upTo) return
-      const previous = upTo
-      upTo = until
-      transitions.length = 0
-      for (const s of slots) {
-        // Grid times this pass covers, for a series with something to evaluate (an idle one skips ahead for free).
-        if (!s.evaluator.idle) {
-          const i = s.group.intervalMs
-          tally.ruleEvaluations += previous === -Infinity ? 1 : Math.max(0, Math.floor(until / i) - Math.floor(previous / i)) * s.evaluator.rules.length
-        }
-        s.evaluator.advance(until, transitions)
-      }
-      tally.transitions += transitions.length
-      const events = ladder.advance(transitions, until)
-      tally.ladderSteps += events.length - transitions.length
-      publish(events, emit, out)
-      if (idle()) origin = undefined
-    },
-    oldestContext: () => origin,
-    isIdle: idle,
-    nextDue() {
-      if (idle()) return Infinity
-      // The next grid time after what was evaluated, final once the watermark passes it.
-      const from = upTo === -Infinity ? 0 : upTo
-      return Math.floor(from / interval) * interval + interval + 1
-    },
-  })
   /**
-   * A rule change at event time `at` (the partition's watermark at the marker; everything before it was
-   * evaluated under the old rules). A group kept carries its samples and alerts; an alert that does not carry
-   * over (its rule removed, relabelled, or no longer selecting this series) ends at `at`: `resolved` if it was
-   * firing, `inactive` if pending, and its ladder steps down from there, the ladder it climbed.
+   * Lays the series onto `groups` at event time `at` from its previous group evaluators and ladder: an alert
+   * that does not carry over (its rule removed, relabelled, or no longer selecting this series) ends at `at`:
+   * `resolved` if it was firing, `inactive` if pending, and its ladder steps down from there, the ladder it climbed.
    */
-  reconfigurers.set(evaluator, (groups, at, emit, out) => {
-    if (groups === current) return
-    current = groups
-    const before = activeAlerts(slots)
-    slots = slotsFor(series, groups, slots, at)
+  const switchTo = (to: RuleGroup[], prior: Prior[], before: Map<string, ActiveAlert>, ladderState: ActionLadderState, at: number, emit: boolean, out: StreamOutput[]): void => {
+    slots = slotsFor(series, to, prior, at)
     if (slots.length > 0) interval = Math.min(...slots.map((s) => s.group.intervalMs))
     const after = activeAlerts(slots)
     transitions.length = 0
@@ -205,11 +214,109 @@ function seriesRules(tenant: string, series: SeriesIdentity, groups: RuleGroup[]
       transitions.push({ group: a.group, alert: a.alert, state: a.state === 'firing' ? 'resolved' : 'inactive', labels: a.labels, annotations: a.annotations, value: a.value, activeAt: a.activeAt, at })
     }
     const capped: LadderEvent[] = []
-    ladder = ActionLadder.restore(groups, ladder.snapshot(), { at, out: capped })
+    ladder = ActionLadder.restore(to, ladderState, { at, out: capped })
     tally.transitions += transitions.length
     // Steps due up to the last evaluation were taken; later ones come with the next evaluations, as before.
     publish([...capped, ...ladder.advance(transitions, upTo)].sort((x, y) => x.at - y.at), emit, out)
     if (idle()) origin = undefined
+  }
+  /** The restored bytes onto the rules in effect (the same ones, in a replay that found every configuration). */
+  const materialize = (emit: boolean, out: StreamOutput[]): void => {
+    if (pending === undefined) return
+    const saved = pending
+    pending = undefined
+    const before = new Map<string, ActiveAlert>()
+    for (const g of saved.groups) for (const a of g.active) before.set(alertInstanceKey(a.group, a.alert, a.labels), a)
+    switchTo(current, priorsSaved(saved.groups), before, saved.ladder, upTo + 1, emit, out)
+  }
+  const ordered = inEventTimeOrder(
+    {
+      onSample(ts, value, ctx) {
+        origin ??= ctx
+        for (const s of slots) s.evaluator.push(ts, value)
+      },
+      onWatermark(watermark, emit, out) {
+        // Every sample stamped before the watermark is in: evaluate the grid times up to watermark - 1.
+        const until = watermark - 1
+        if (until <= upTo) return
+        const previous = upTo
+        upTo = until
+        transitions.length = 0
+        for (const s of slots) {
+          // Grid times this pass covers, for a series with something to evaluate (an idle one skips ahead for free).
+          if (!s.evaluator.idle) {
+            const i = s.group.intervalMs
+            tally.ruleEvaluations += previous === -Infinity ? 1 : Math.max(0, Math.floor(until / i) - Math.floor(previous / i)) * s.evaluator.rules.length
+          }
+          s.evaluator.advance(until, transitions)
+        }
+        tally.transitions += transitions.length
+        const events = ladder.advance(transitions, until)
+        tally.ladderSteps += events.length - transitions.length
+        publish(events, emit, out)
+        if (idle()) origin = undefined
+      },
+      oldestContext: () => origin,
+      isIdle: idle,
+      nextDue() {
+        if (idle()) return Infinity
+        // The next grid time after what was evaluated, final once the watermark passes it.
+        const from = upTo === -Infinity ? 0 : upTo
+        return Math.floor(from / interval) * interval + interval + 1
+      },
+    },
+    pending?.held
+  )
+  const evaluator: StreamSeriesEvaluator = {
+    stateName: RULES_STATE_NAME,
+    onSample(ts, value, ctx) {
+      if (ctx.seq <= skipThrough) return
+      through = ctx.seq
+      sinceSnapshot ??= ctx
+      ordered.onSample(ts, value, ctx)
+    },
+    onWatermark(watermark, emit, out) {
+      // The first evaluation the bytes do not include: lay them onto the rules first (it also releases samples).
+      if (pending !== undefined && watermark - 1 > upTo) materialize(emit, out)
+      ordered.onWatermark(watermark, emit, out)
+    },
+    oldestContext: () => (snapshotted ? sinceSnapshot : ordered.oldestContext()),
+    nextDue: () => ordered.nextDue(),
+    isIdle: () => ordered.isIdle(),
+    snapshot() {
+      snapshotted = true
+      sinceSnapshot = undefined
+      if (ordered.isIdle()) return undefined
+      const held = ordered.heldSamples()
+      if (pending !== undefined) return encodeRuleState({ ...pending, throughSeq: through, held })
+      return encodeRuleState({
+        throughSeq: through,
+        upTo,
+        intervalMs: interval,
+        groups: slots.map((s) => ({ name: s.group.name, intervalMs: s.group.intervalMs, state: s.evaluator.snapshot(), ruleIds: s.evaluator.rules.map(ruleIdentity), active: s.evaluator.activeAlerts() })),
+        held,
+        ladder: ladder.snapshot(),
+      })
+    },
+  }
+  /**
+   * A rule change at event time `at` (the partition's watermark at the marker; everything before it was
+   * evaluated under the old rules). A group kept carries its samples and alerts; an alert that does not carry
+   * over ends at `at` (switchTo). A change the restored bytes include is only noted: they are under its rules.
+   */
+  reconfigurers.set(evaluator, (to, change) => {
+    if (to === current) return
+    if (change.ctx.seq <= skipThrough) {
+      current = to
+      return
+    }
+    materialize(change.emit, change.out)
+    through = Math.max(through, change.ctx.seq)
+    sinceSnapshot ??= change.ctx
+    const before = activeAlerts(slots)
+    const prior = priorsOf(slots)
+    current = to
+    switchTo(to, prior, before, ladder.snapshot(), change.at, change.emit, change.out)
   })
   return evaluator
 }
@@ -217,10 +324,10 @@ function seriesRules(tenant: string, series: SeriesIdentity, groups: RuleGroup[]
 /** Makes the rule evaluators of each series from a generation's rules. */
 export function withConfig(raw: unknown): SeriesEvaluatorFactory {
   const rules = compile(raw as StreamRulesConfig)
-  return (series, _restored, change) => {
+  return (series, restored, change) => {
     const groups = rules.tenants.get(series.tenant) ?? rules.base
     if (change === undefined) {
-      const e = seriesRules(series.tenant, series, groups)
+      const e = seriesRules(series.tenant, series, groups, restored?.(RULES_STATE_NAME))
       return e === undefined ? [] : [e]
     }
     // A rule change: this module's evaluator of the series switches rule sets in place (kept even when no rule
@@ -230,7 +337,7 @@ export function withConfig(raw: unknown): SeriesEvaluatorFactory {
       const reconfigure = reconfigurers.get(e)
       if (reconfigure === undefined) continue
       ours = true
-      reconfigure(groups, change.at, change.emit, change.out)
+      reconfigure(groups, change)
     }
     if (ours) return change.previous
     const e = seriesRules(series.tenant, series, groups)

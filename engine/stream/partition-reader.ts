@@ -97,6 +97,14 @@ export interface PartitionStats {
   /** Messages not yet applied: stream pending plus those read ahead. */
   backlog: number
   checkpointSeq: number
+  /**
+   * Messages read again to rebuild state (at or before the checkpoint a generation opened from), over this
+   * reader's generations: what a restart costs. Bounded by the checkpoint interval and the windows' horizon,
+   * and by the snapshot interval for state a snapshot keeps (rules, anomaly scorers).
+   */
+  replayed: number
+  /** Where the current generation's replay started (the checkpoint's resume point); 0 before the first. */
+  resumeSeq: number
   /** Snapshots of the evaluators' states written by this reader, and the size of the last one. */
   snapshots: number
   snapshotBytes: number
@@ -152,6 +160,8 @@ export class PartitionReader {
   #markedVersion: string | undefined
   #markInFlight = false
   #lastReadSeq = 0
+  /** The current generation's checkpoint seq: messages up to it are a replay. */
+  #replayThrough = 0
 
   constructor(options: PartitionReaderOptions) {
     this.#o = options
@@ -172,6 +182,8 @@ export class PartitionReader {
       undecodable: 0,
       backlog: 0,
       checkpointSeq: 0,
+      replayed: 0,
+      resumeSeq: 0,
       snapshots: 0,
       snapshotBytes: 0,
       rebuilds: 0,
@@ -274,6 +286,8 @@ export class PartitionReader {
     const snapshot = checkpoint.snapshot && (await o.checkpoints.loadSnapshot(checkpoint.snapshot))
     this.#lastSnapshotAt = Date.now()
     this.stats.checkpointSeq = checkpoint.seq
+    this.#replayThrough = checkpoint.seq
+    this.stats.resumeSeq = checkpoint.resume.seq ?? 0
     const windows = o.settings.windows.map((w) => w.name).join(',')
     if (checkpoint.windows !== windows && checkpoint.seq > 0) {
       o.log?.warn({ partition: o.partition, was: checkpoint.windows, now: windows }, 'stream: window settings changed since the checkpoint; the first windows after it may be partial')
@@ -282,6 +296,11 @@ export class PartitionReader {
     const current = o.evaluatorConfig?.()
     const atResume = current === undefined || checkpoint.resume.config === undefined ? current : await this.#configOf(checkpoint.resume.config, current)
     this.#logVersion = atResume?.version
+    // A change made while no one owned the partition, or while this generation loaded its checkpoint, is marked
+    // now, before the thread opens: an open can take seconds (a worker loading the evaluator module, a snapshot),
+    // and whatever reached the log meanwhile (another engine's data, ingest's usage samples stamped now) would be
+    // decided under the old rules. Marking early is safe: a marker a later one already names changes nothing.
+    await this.#maybeMark(true)
     const opened = await o.pool.run(o.partition, {
       op: 'open',
       partition: o.partition,
@@ -365,6 +384,7 @@ export class PartitionReader {
 
   #read(m: JsMsg, control?: WireMessage): void {
     this.stats.messages++
+    if (m.seq <= this.#replayThrough) this.stats.replayed++
     this.#lastReadSeq = m.seq
     const watermark = control === undefined ? tickOf(m) : undefined
     // m.data is a view into the connection's read buffer (and Buffer#slice would be one too): copy the bytes
@@ -522,17 +542,22 @@ export class PartitionReader {
   /**
    * Publishes a config marker when the configuration in effect differs from the one the log is at: when told
    * of a change, and on every period (a new owner, a change made while no one owned the partition or while
-   * this generation was opening). Not waiting to catch up, which a busy partition rarely is: a reader behind
-   * its log may mark a version a marker further on already names, which changes nothing. Only the owner publishes.
+   * this generation was opening; a generation also checks before its thread opens). Not waiting to catch up,
+   * which a busy partition rarely is: a reader behind its log may mark a version a marker further on already
+   * names, which changes nothing. Only the owner publishes.
    */
-  async #maybeMark(): Promise<void> {
+  async #maybeMark(opening = false): Promise<void> {
     const o = this.#o
     const version = o.evaluatorConfig?.().version
-    if (version === undefined || this.stats.state !== 'running' || this.#markInFlight || !this.#markDue() || !o.isOwner()) return
+    const state = this.stats.state
+    if (version === undefined || !(state === 'running' || (opening && state === 'starting')) || this.#markInFlight || !this.#markDue() || !o.isOwner()) return
     this.#markInFlight = true
     try {
-      const marker = configMarkerMessage(o.partition, version, this.#lastReadSeq)
-      await o.js.publish(beaconSubject(o.partition), marker.data, { headers: marker.headers, msgID: marker.msgID })
+      const marker = configMarkerMessage(o.partition, version, o.epoch, this.#lastReadSeq)
+      // Recorded before and after: a version is kept while a marker naming it is still in the stream.
+      await o.configs?.noteMarker(version, o.partition)
+      const ack = await o.js.publish(beaconSubject(o.partition), marker.data, { headers: marker.headers, msgID: marker.msgID })
+      await o.configs?.noteMarker(version, o.partition, ack.seq)
       this.#markedVersion = version
       this.stats.markersPublished++
       o.log?.info({ partition: o.partition, version, afterSeq: this.#lastReadSeq }, 'stream: config change marked in the partition')

@@ -49,6 +49,7 @@ export function registerStreamMetrics(registry: Registry, stats: () => StreamRun
   perPartition('tidemark_stream_watermark_seconds', 'The partition’s event-time watermark.', (p) => (Number.isFinite(p.watermark) ? p.watermark / 1000 : 0))
   perPartition('tidemark_stream_backlog_messages', 'Messages of the partition not yet applied (stream pending plus read ahead).', (p) => p.backlog)
   perPartition('tidemark_stream_rebuilds', 'Times the partition was rebuilt by replay in this process (worker lost, move, failure).', (p) => p.rebuilds)
+  perPartition('tidemark_stream_replayed_messages', 'Messages this process read again to rebuild the partition’s state (at or before the checkpoint it opened from).', (p) => p.replayed)
   perPartition('tidemark_stream_outputs', 'Results this process emitted for the partition (re-emissions after a replay included).', (p) => p.outputs)
   perEngine('tidemark_stream_owned_partitions', 'Partitions this engine holds a lease on.', (s) => s.owned.length)
   perEngine('tidemark_stream_live_engines', 'Engine processes alive, as this one sees them.', (s) => s.liveEngines)

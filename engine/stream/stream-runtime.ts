@@ -3,7 +3,8 @@
 // Any number of processes run this against the same NATS; a dead one's
 // partitions move to the others within a lease TTL and a renew period.
 import type { NatsConnection } from '@nats-io/transport-node'
-import { jetstream } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { BEACONS_STREAM } from '../nats/subjects.ts'
 import type { Logger } from '../runtime.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { backoffDelayMs } from '../retry.ts'
@@ -15,6 +16,9 @@ import { PartitionReader, type EvaluatorConfig, type PartitionStats } from './pa
 import type { StreamSettings } from './stream-config.ts'
 import { ensureStreamLayout } from './stream-layout.ts'
 import { WindowWorkerPool, type PoolStats } from './worker-pool.ts'
+
+/** How often the owner of partition 0 purges config versions nothing needs any more. */
+export const CONFIG_PURGE_INTERVAL_MS = 10 * 60_000
 
 export interface StreamRuntimeOptions {
   nc: NatsConnection
@@ -52,6 +56,8 @@ export class StreamRuntime {
   readonly #counters: Map<number, Record<string, number>>
   readonly #configs: ConfigArchive
   readonly #evaluatorConfig: (() => EvaluatorConfig) | undefined
+  readonly #nc: NatsConnection
+  #purgeTimer: NodeJS.Timeout | undefined
 
   private constructor(
     leases: PartitionLeases,
@@ -59,8 +65,10 @@ export class StreamRuntime {
     readers: Map<number, PartitionReader>,
     counters: Map<number, Record<string, number>>,
     configs: ConfigArchive,
-    evaluatorConfig: (() => EvaluatorConfig) | undefined
+    evaluatorConfig: (() => EvaluatorConfig) | undefined,
+    nc: NatsConnection
   ) {
+    this.#nc = nc
     this.#leases = leases
     this.pool = pool
     this.#readers = readers
@@ -124,7 +132,9 @@ export class StreamRuntime {
     })
     pool.on('partition-lost', (partition) => readers.get(partition)?.rebuild(`worker thread of partition ${partition} died`))
     pool.on('move', (partition, threadId) => readers.get(partition)?.moveTo(threadId))
-    const runtime = new StreamRuntime(leases, pool, readers, counters, configs, o.evaluatorConfig)
+    const runtime = new StreamRuntime(leases, pool, readers, counters, configs, o.evaluatorConfig, o.nc)
+    runtime.#purgeTimer = setInterval(() => runtime.#purgeDue(o.log), CONFIG_PURGE_INTERVAL_MS)
+    runtime.#purgeTimer.unref()
     await leases.start()
     return runtime
   }
@@ -171,14 +181,36 @@ export class StreamRuntime {
     for (const reader of this.#readers.values()) reader.configChanged()
   }
 
+  /**
+   * Purges the stored config versions nothing can need any more (ConfigArchive.purgeUnneeded): named by no
+   * checkpoint, by no marker still in the beacons stream, not current. Run by the owner of partition 0 every
+   * CONFIG_PURGE_INTERVAL_MS; answers the versions purged.
+   */
+  async purgeConfigVersions(graceMs?: number): Promise<string[]> {
+    const info = await (await jetstreamManager(this.#nc)).streams.info(BEACONS_STREAM)
+    return this.#configs.purgeUnneeded({ firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, current: this.#evaluatorConfig?.().version, ...(graceMs === undefined ? {} : { graceMs }) })
+  }
+
+  #purgeDue(log: Logger | undefined): void {
+    if (!this.#leases.isOwner(0)) return
+    this.purgeConfigVersions().then(
+      (purged) => {
+        if (purged.length > 0) log?.info({ purged }, 'stream: config versions nothing needs any more purged')
+      },
+      (err: unknown) => log?.warn({ err }, 'stream: config version purge failed; next period retries')
+    )
+  }
+
   /** Hands every partition over (readers finish and checkpoint, leases are deleted), then ends the threads. */
   async stop(): Promise<void> {
+    clearInterval(this.#purgeTimer)
     await this.#leases.stop()
     await this.pool.close()
   }
 
   /** Stops as abruptly as a kill would, but in-process: nothing is released or checkpointed (tests). */
   async halt(): Promise<void> {
+    clearInterval(this.#purgeTimer)
     this.#leases.halt()
     await Promise.all([...this.#readers.values()].map((r) => r.abort().catch(() => {})))
     this.#readers.clear()

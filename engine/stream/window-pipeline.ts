@@ -14,7 +14,7 @@
 import { Observable, Subject, filter, groupBy, mergeMap, type GroupedObservable } from 'rxjs'
 import { SampleField, seriesKey, type Sample } from '../model/sample.ts'
 import type { PipelineSettings } from './stream-config.ts'
-import { encodeSnapshot, type PartitionSnapshot } from './partition-snapshot.ts'
+import { encodeSnapshot, type AwakeSeries, type PartitionSnapshot } from './partition-snapshot.ts'
 import type { MessageContext, RestoredState, SeriesEvaluator, SeriesEvaluatorFactory, SeriesIdentity, StreamOutput } from './series-evaluator.ts'
 import { gcd, SeriesWindows, WindowGrid } from './windows.ts'
 
@@ -123,6 +123,8 @@ export class PartitionPipeline {
   /** Oldest on-time sample since the last broadcast. */
   #minTsSinceBroadcast = Infinity
   #onTime = 0
+  /** The pipeline started from a snapshot or took one: its checkpoints name one from then on. */
+  #hadSnapshot: boolean
 
   constructor(partition: number, settings: PipelineSettings, start: PipelineStart = {}) {
     this.partition = partition
@@ -137,6 +139,7 @@ export class PartitionPipeline {
     this.#late = resume.late
     this.#lastSeq = resume.seq - 1
     this.#ctx = { seq: this.#lastSeq, watermarkBefore: this.#watermark, lateBefore: this.#late }
+    this.#hadSnapshot = start.snapshot !== undefined
     if (start.snapshot) for (const [key, states] of start.snapshot.states) this.#dormant.set(key, { throughSeq: start.snapshot.seq, states })
     this.#samples
       .pipe(
@@ -147,6 +150,14 @@ export class PartitionPipeline {
         mergeMap((group) => this.#seriesPipeline(group))
       )
       .subscribe((output) => this.#out.push(output))
+    // Series whose state had work due at the snapshot open now, before any replayed message: a firing alert
+    // must still resolve, a ladder still step, if the series sends nothing more (an open-only sample, NaN time).
+    if (start.snapshot) {
+      for (const a of start.snapshot.awake.values()) this.#samples.next([a.tenant, a.metric, NaN, NaN, a.tags, 0] as Sample)
+      // Their work is due from now (nextDue): an idle partition is ticked only up to it, and with nothing left to
+      // replay no broadcast would ever say so (a ladder stepping down stayed up until data came).
+      if (start.snapshot.awake.size > 0) this.#recomputeDue()
+    }
   }
 
   /**
@@ -168,6 +179,8 @@ export class PartitionPipeline {
         next: (s) => {
           state ??= this.#open(group.key, s)
           const ts = s[SampleField.Ts]
+          // An open-only sample (a series awake in the snapshot): nothing to add.
+          if (ts !== ts) return
           const value = s[SampleField.Value]
           const ctx = this.#ctx
           state.windows.onSample(ts, value, ctx)
@@ -218,8 +231,10 @@ export class PartitionPipeline {
     let states: Map<string, Uint8Array> | undefined
     for (const e of state.evaluators) {
       if (e.snapshot === undefined || e.stateName === undefined) continue
+      const bytes = e.snapshot()
+      if (bytes === undefined) continue
       states ??= new Map()
-      states.set(e.stateName, e.snapshot())
+      states.set(e.stateName, bytes)
     }
     if (states) this.#dormant.set(key, { throughSeq, states })
   }
@@ -297,7 +312,7 @@ export class PartitionPipeline {
     this.#configs.push({ seq: entry.seq, version: entry.version })
     const factory = entry.evaluators
     if (factory !== undefined) {
-      const change = { at: this.#watermark, emit, out: this.#out }
+      const change = { at: this.#watermark, emit, out: this.#out, ctx: this.#ctx }
       for (const state of this.#series.values()) {
         state.extra = factory(state.identity, undefined, { ...change, previous: state.extra })
         state.evaluators = [state.windows, ...state.extra]
@@ -389,17 +404,26 @@ export class PartitionPipeline {
   /** Every snapshot state of the partition, open series and dormant ones; undefined when no evaluator keeps any. */
   #snapshot(): Uint8Array | undefined {
     const states = new Map<string, Map<string, Uint8Array>>()
+    const awake = new Map<string, AwakeSeries>()
     for (const [key, d] of this.#dormant) states.set(key, d.states)
     for (const [key, state] of this.#series) {
+      let kept = false
       for (const e of state.evaluators) {
         if (e.snapshot === undefined || e.stateName === undefined) continue
+        const bytes = e.snapshot()
+        if (bytes === undefined) continue
         let m = states.get(key)
         if (!m) states.set(key, (m = new Map()))
-        m.set(e.stateName, e.snapshot())
+        m.set(e.stateName, bytes)
+        kept = true
       }
+      if (kept && !state.evaluators.every((e) => e.isIdle())) awake.set(key, { tenant: state.identity.tenant, metric: state.identity.metric, tags: state.identity.tags })
     }
-    if (states.size === 0) return undefined
-    const snapshot: PartitionSnapshot = { seq: this.#lastSeq, states }
+    // Nothing kept now: still a snapshot (an empty one) once there was one, or the checkpoint would go on naming
+    // the last, whose states are stale (a rule state taken while firing, its series idle since).
+    if (states.size === 0 && !this.#hadSnapshot) return undefined
+    this.#hadSnapshot = true
+    const snapshot: PartitionSnapshot = { seq: this.#lastSeq, states, awake }
     return encodeSnapshot(snapshot)
   }
 

@@ -4,10 +4,9 @@
 // exactly those of an uninterrupted run (a lone scorer fed each series), each
 // point once. Real processes: a nats-server, a `tidemark ingest` and a
 // `tidemark engine query` (chDB) that is killed and started again on the same
-// data directory. The metric is one no default rule selects: a rule's own
-// state (cpu_usage > 80 holds samples within its 5-minute lookback) keeps the
-// replay point at the series' first message, which would rebuild the scorers
-// from scratch and prove nothing about the snapshot.
+// data directory. The metric is one no default rule selects, so the scorers'
+// snapshot alone is what the restart rests on (rule state has snapshots of its
+// own: rule-snapshot-restart.test.ts).
 import { once } from 'node:events'
 import { expect, it } from 'vitest'
 import { Kvm } from '@nats-io/kv'

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { until } from '../helpers/until.ts'
 import { connectAs, startNats } from '../helpers/stack.ts'
 import { syntheticBatches } from '../helpers/stream-input.ts'
 import { decodeBatch, encodeBatch } from '../../engine/model/beacon-batch.ts'
@@ -55,14 +56,6 @@ afterAll(async () => {
   await nc?.close()
   await nats?.stop()
 })
-
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const started = Date.now()
-  while (!(await condition())) {
-    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await sleep(50)
-  }
-}
 
 async function publish(from: number, to: number): Promise<void> {
   const js = jetstream(nc)

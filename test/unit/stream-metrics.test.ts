@@ -7,7 +7,7 @@ import type { PartitionStats } from '../../engine/stream/partition-reader.ts'
 
 const partition = (p: number, late: number, watermark: number): PartitionStats => ({
   partition: p, epoch: 1, generation: 1, threadId: 2, state: 'running', lastSeq: 10, watermark, late, samples: 100, messages: 10,
-  outputs: 4, ticksPublished: 0, markersPublished: 0, undecodable: 0, backlog: 3, checkpointSeq: 9, snapshots: 0, snapshotBytes: 0, rebuilds: 0, lastError: null,
+  outputs: 4, ticksPublished: 0, markersPublished: 0, undecodable: 0, backlog: 3, checkpointSeq: 9, replayed: p + 4, resumeSeq: 6, snapshots: 0, snapshotBytes: 0, rebuilds: 0, lastError: null,
 })
 
 it('reports late samples and watermarks per owned partition, and the engine’s threads', async () => {
@@ -24,6 +24,7 @@ it('reports late samples and watermarks per owned partition, and the engine’s 
   expect(text).toContain('tidemark_stream_watermark_seconds{partition="0"} 1700000000')
   expect(text).toContain('tidemark_stream_worker_threads 2')
   expect(text).toContain('tidemark_stream_owned_partitions 2')
+  expect(text).toContain('tidemark_stream_replayed_messages{partition="3"} 7')
   // A partition that moved away is no longer reported here.
   stats = { ...stats, owned: [0], partitions: [partition(0, 9, 1_700_000_060_000)] }
   text = await registry.metrics()

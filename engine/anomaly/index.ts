@@ -74,8 +74,13 @@ export {
   SNAPSHOT_STATE_BYTES,
   STREAM_ENGINE_MODULE,
   isAnomalyOutput,
+  isScoreBatchOutput,
+  packScores,
+  scoreBatches,
+  scoreBatchesId,
   scoreTags,
   type AnomalyOutput,
+  type ScoreBatchOutput,
   type StreamEngineConfig,
 } from './stream-anomaly.ts'
-export { ScoreOutputSink, scoreBatches, type ScoreSinkStats } from './score-sink.ts'
+export { ScoreOutputSink, type ScoreSinkStats } from './score-sink.ts'

@@ -22,7 +22,8 @@
 // engine".
 import { fileURLToPath } from 'node:url'
 import { SCORED_METRIC_TAG } from '../model/beacon-schema.ts'
-import { seriesKey } from '../model/sample.ts'
+import { encodeBatch } from '../model/beacon-batch.ts'
+import { fnv1a, seriesKey, type Sample } from '../model/sample.ts'
 import { counters as ruleCounters, withConfig as rulesWithConfig, type StreamRulesConfig } from '../rules/stream-rules.ts'
 import { type MessageContext, type RestoredState, type SeriesEvaluator, type SeriesEvaluatorFactory, type SeriesIdentity, type StreamOutput } from '../stream/series-evaluator.ts'
 import { createScorer, restoreScorer, STATE_BYTES, type AnomalyScorer, type ScorerOptions } from './index.ts'
@@ -36,6 +37,13 @@ export { SCORED_METRIC_TAG }
 export const ANOMALY_OUTPUT_KIND = 'anomaly'
 /** The name a scorer's state has in a partition snapshot. */
 export const ANOMALY_STATE_NAME = 'anomaly'
+/**
+ * Groups a partition's scoring is put off in (series by a hash of their id): a group's outputs of one broadcast
+ * leave together in one task's outputs, and the sink cuts batches per group. Eight: a group is an eighth of a
+ * partition's burst (about a millisecond at 100k samples/s over 16 partitions), the per-task budget's size.
+ */
+export const SCORE_GROUPS = 8
+
 /** Bytes a series' scorer takes in a snapshot: the watermark it reached (float64), then the scorer's state. */
 export const SNAPSHOT_STATE_BYTES = 8 + STATE_BYTES
 
@@ -54,8 +62,14 @@ export interface AnomalyOutput extends StreamOutput {
   tenant: string
   /** The score series' tags: the scored series' own and metric=<its metric>. */
   tags: Record<string, string>
-  /** The broadcast that released these points: with the partition, it names the batch they are stored in. */
+  /** The broadcast that released these points: with the partition (and group), it names the batch they are stored in. */
   watermark: number
+  /**
+   * Scored after the broadcast (the worker spreads scoring over the next messages): the series' group, whose
+   * outputs of one broadcast leave together, so their batches are the same on every replay. Absent: scored at
+   * the broadcast, with every other such output of it.
+   */
+  group?: number
   /** Typed arrays: one allocation each per broadcast, cloned to the main thread without boxing. */
   ts: Float64Array
   scores: Float64Array
@@ -64,6 +78,87 @@ export interface AnomalyOutput extends StreamOutput {
 export function isAnomalyOutput(o: StreamOutput): o is AnomalyOutput {
   return o.kind === ANOMALY_OUTPUT_KIND
 }
+
+/** A batch stays under this many bytes (NATS' default max_payload is 1 MiB). */
+const MAX_BATCH_BYTES = 768 * 1024
+const MAX_BATCH_SAMPLES = 5000
+
+/** The batches of one broadcast's scores, in a deterministic order and cut: the same outputs give the same bytes. */
+export function scoreBatches(outputs: AnomalyOutput[]): Uint8Array[] {
+  const sorted = [...outputs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  const samples: Sample[] = []
+  for (const o of sorted) {
+    // received_at is the watermark that released the score: a function of the log, like the rest of the row.
+    for (let i = 0; i < o.ts.length; i++) samples.push([o.tenant, ANOMALY_METRIC, o.ts[i] as number, o.scores[i] as number, o.tags, o.watermark])
+  }
+  const batches: Uint8Array[] = []
+  const cut = (part: Sample[]): void => {
+    const bytes = encodeBatch(part)
+    if (bytes.length <= MAX_BATCH_BYTES || part.length === 1) {
+      batches.push(bytes)
+      return
+    }
+    const half = Math.ceil(part.length / 2)
+    cut(part.slice(0, half))
+    cut(part.slice(half))
+  }
+  for (let i = 0; i < samples.length; i += MAX_BATCH_SAMPLES) cut(samples.slice(i, i + MAX_BATCH_SAMPLES))
+  return batches
+}
+
+/** What names the batches of an output's set: `anomaly-<p>-<watermark>`, and `-g<group>` when scored after the broadcast. */
+export function scoreBatchesId(partition: number, o: AnomalyOutput): string {
+  return o.group === undefined ? `anomaly-${partition}-${o.watermark}` : `anomaly-${partition}-${o.watermark}-g${o.group}`
+}
+
+
+export const SCORE_BATCH_OUTPUT_KIND = 'anomaly-batch'
+
+/** A batch of scores ready for `tm.beacons.scores.<p>`: the bytes, and its msgID as the id. */
+export interface ScoreBatchOutput extends StreamOutput {
+  kind: typeof SCORE_BATCH_OUTPUT_KIND
+  data: Uint8Array
+  /** Scores in it. */
+  scores: number
+}
+
+export function isScoreBatchOutput(o: StreamOutput): o is ScoreBatchOutput {
+  return o.kind === SCORE_BATCH_OUTPUT_KIND
+}
+
+/**
+ * One task's outputs with its scores packed into batches: each set (a broadcast's scores, or one group's of a
+ * broadcast when scoring was spread) arrives whole in one task, so its batches, and their msgIDs
+ * `<set id>-<k>`, are the same on every replay. Run in the worker thread (the evaluator module's
+ * packOutputs): encoding 100k scores a second on the main thread was a burst there after every broadcast.
+ */
+export function packScores(partition: number, outputs: StreamOutput[]): StreamOutput[] {
+  const sets = new Map<string, AnomalyOutput[]>()
+  const packed: StreamOutput[] = []
+  for (const o of outputs) {
+    if (!isAnomalyOutput(o)) {
+      packed.push(o)
+      continue
+    }
+    const id = scoreBatchesId(partition, o)
+    let set = sets.get(id)
+    if (!set) sets.set(id, (set = []))
+    set.push(o)
+  }
+  for (const [id, set] of sets) {
+    const scores = set.reduce((n, o) => n + o.ts.length, 0)
+    const batches = scoreBatches(set)
+    // The count goes with the first batch of the set (the sink counts scores of batches taken as new).
+    batches.forEach((data, k) => {
+      const batch: ScoreBatchOutput = { id: `${id}-${k}`, kind: SCORE_BATCH_OUTPUT_KIND, data, scores: k === 0 ? scores : 0 }
+      packed.push(batch)
+    })
+  }
+  return packed
+}
+
+/** The worker thread's hook (window-worker.ts): a task's outputs as they leave the thread. */
+export const packOutputs = packScores
 
 /** The score series of a scored series: its tags plus metric=<the scored metric>. */
 export function scoreTags(metric: string, tags: Readonly<Record<string, string>> | null): Record<string, string> {
@@ -153,8 +248,13 @@ export class PendingPoints {
     this.series = series
     this.ts = ts
     this.values = values
-    this.sortedTs = new Float64Array(size)
-    this.sortedValues = new Float64Array(size)
+    // The last broadcast's sorted points may still be read by scoring it put off (SeriesScores.finishLater).
+    const sortedTs = new Float64Array(size)
+    const sortedValues = new Float64Array(size)
+    sortedTs.set(this.sortedTs)
+    sortedValues.set(this.sortedValues)
+    this.sortedTs = sortedTs
+    this.sortedValues = sortedValues
   }
 
   /** Where the series' points of this broadcast are in sortedTs/sortedValues (sorted once per broadcast, on the first call). */
@@ -234,11 +334,19 @@ export class SeriesScores implements SeriesEvaluator {
   #sinceBase: MessageContext | undefined
   /** The first message scored after the base the last snapshot() gave (or after the restored state): where a replay must start. */
   #sinceSnapshot: MessageContext | undefined
+  /** Scoring the last broadcast put off (spread): its points in the sorted arrays, and the last message among them. */
+  #later: { watermark: number; emit: boolean; from: number; n: number; throughSeq: number } | undefined
+  /** The first message of points that came after that broadcast: the base's successor once the put-off scoring is done. */
+  #sinceLater: MessageContext | undefined
+  readonly #group: number
 
   constructor(series: SeriesIdentity, children: SeriesEvaluator[], options: ScorerOptions = {}, restored?: RestoredState, points = new PendingPoints()) {
     this.#points = points
     this.#index = points.register()
     this.#idTail = `|${series.tenant}|${series.series}`
+    // The hash's top bits: its low bits are all but fixed within a partition (partitions are the same hash, mod P,
+    // of nearly the same text), which put every series of a partition in two of the eight groups.
+    this.#group = Math.floor((fnv1a(this.#idTail) / 2 ** 32) * SCORE_GROUPS)
     this.#tenant = series.tenant
     this.#tags = scoreTags(series.metric, series.tags)
     this.#children = children
@@ -264,12 +372,16 @@ export class SeriesScores implements SeriesEvaluator {
     // In log order: the first one after each mark is the oldest.
     this.#sinceBase ??= ctx
     this.#sinceSnapshot ??= ctx
+    if (this.#later !== undefined) this.#sinceLater ??= ctx
   }
 
   /** Scores the waiting points in arrival order (measured: per point, a burst per series costs a third of scoring each on arrival, interleaved with every other series). */
   #scorePending(watermark: number): { ts: Float64Array; scores: Float64Array } {
-    const n = this.#pending
-    const from = this.#points.start(this.#index, watermark)
+    return this.#score(this.#points.start(this.#index, watermark), this.#pending)
+  }
+
+  /** Scores n points from the partition's sorted arrays at from. */
+  #score(from: number, n: number): { ts: Float64Array; scores: Float64Array } {
     const ts = this.#points.sortedTs.slice(from, from + n)
     const values = this.#points.sortedValues
     const scores = new Float64Array(n)
@@ -288,7 +400,15 @@ export class SeriesScores implements SeriesEvaluator {
     return { ts, scores }
   }
 
-  onWatermark(watermark: number, emit: boolean, out: StreamOutput[]): void {
+  onWatermark(watermark: number, emit: boolean, out: StreamOutput[], later?: (evaluator: SeriesEvaluator, group: number) => void): void {
+    // Put off while the partition lets it (spread) and no rule reads the scores: those rules must see them before
+    // this broadcast reaches them. Sorted now, before a new point can overwrite the partition's arrays.
+    if (this.#pending > 0 && later !== undefined && this.#children.length === 0) {
+      this.#later = { watermark, emit, from: this.#points.start(this.#index, watermark), n: this.#pending, throughSeq: this.#lastSeq }
+      this.#pending = 0
+      later(this, this.#group)
+      return
+    }
     if (this.#pending > 0) {
       const { ts, scores } = this.#scorePending(watermark)
       if (emit) {
@@ -303,6 +423,22 @@ export class SeriesScores implements SeriesEvaluator {
       this.#base = encodeSeriesState(this.#lastSeq, this.#scorer)
       this.#sinceBase = undefined
     }
+  }
+
+  /** The scoring onWatermark put off: the same scores and output as at the broadcast, then the base as it would have taken it. */
+  finishLater(out: StreamOutput[]): void {
+    const l = this.#later
+    if (l === undefined) return
+    this.#later = undefined
+    const { ts, scores } = this.#score(l.from, l.n)
+    if (l.emit) {
+      const output: AnomalyOutput = { id: ANOMALY_OUTPUT_KIND + '|' + l.watermark + this.#idTail, kind: ANOMALY_OUTPUT_KIND, tenant: this.#tenant, tags: this.#tags, watermark: l.watermark, group: this.#group, ts, scores }
+      out.push(output)
+    }
+    // No rules on the scores (or it would not have been put off): every score through throughSeq is out.
+    this.#base = encodeSeriesState(l.throughSeq, this.#scorer)
+    this.#sinceBase = this.#sinceLater
+    this.#sinceLater = undefined
   }
 
   #childrenIdle(): boolean {

@@ -284,7 +284,10 @@ export class PartitionReader {
     this.#snapshot = checkpoint.snapshot
     // The evaluators' states the checkpoint's resume point relies on; a missing chunk fails the generation.
     const snapshot = checkpoint.snapshot && (await o.checkpoints.loadSnapshot(checkpoint.snapshot))
-    this.#lastSnapshotAt = Date.now()
+    // Each partition's checkpoints and snapshots at its own phase of the period: in step, every partition's
+    // thread work and KV writes for them came in the same few milliseconds each second.
+    this.#lastSnapshotAt = Date.now() - Math.random() * (o.settings.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS)
+    this.#lastCheckpointAt = Date.now() - Math.random() * o.settings.checkpointIntervalMs
     this.stats.checkpointSeq = checkpoint.seq
     this.#replayThrough = checkpoint.seq
     this.stats.resumeSeq = checkpoint.resume.seq ?? 0
@@ -435,7 +438,7 @@ export class PartitionReader {
     reply.catch(() => {})
     this.#results = this.#results.then(async () => {
       try {
-        if (!this.#genError) await this.#handle(await reply, generation)
+        if (!this.#genError) await this.#handle(await reply, generation, task)
       } catch (err) {
         this.#fail(err as Error)
       } finally {
@@ -453,7 +456,7 @@ export class PartitionReader {
     void this.#messages?.close()
   }
 
-  async #handle(reply: WorkerReply, generation: number): Promise<void> {
+  async #handle(reply: WorkerReply, generation: number, task: WorkerTask): Promise<void> {
     const o = this.#o
     if (generation !== this.#generation) return
     if (reply.stale) throw new Error(`thread ${reply.threadId} answered stale for generation ${generation}`)
@@ -466,6 +469,11 @@ export class PartitionReader {
     this.stats.samples += reply.samples
     this.stats.undecodable += reply.undecodable
     if (reply.checkpoint) await this.#save(reply.checkpoint)
+    else if (task.op === 'apply' && task.checkpoint) {
+      // The thread put the checkpoint off (work a broadcast put off is still being spread): ask with the next task.
+      this.#lastCheckpointAt = 0
+      if (task.snapshot) this.#lastSnapshotAt = 0
+    }
   }
 
   #absorb(reply: WorkerReply): void {
@@ -526,6 +534,8 @@ export class PartitionReader {
     if (generation === 0) return
     if (checkpoint && o.isOwner()) {
       const reply = await o.pool.run(o.partition, { op: 'checkpoint', partition: o.partition, generation, n: ++this.#n, snapshot: true })
+      // Outputs a broadcast put off come with the checkpoint that covers them: durable first, as always.
+      if (!reply.stale && reply.outputs.length > 0 && o.isOwner()) await o.sink.publish(o.partition, o.epoch, reply.outputs)
       if (!reply.stale && reply.checkpoint) await this.#save(reply.checkpoint)
     }
     await o.pool.run(o.partition, { op: 'close', partition: o.partition, generation, n: ++this.#n })

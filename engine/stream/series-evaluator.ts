@@ -37,8 +37,19 @@ export interface SeriesEvaluator {
   /**
    * The watermark passed a pane boundary: emit what it closes into out. With emit
    * false (replay of messages whose outputs were already emitted) advance state only.
+   *
+   * later: given when the partition spreads bulk work over its next messages (the
+   * worker threads do: one partition's burst at a broadcast would hold up every
+   * other partition's work in the thread, a trigger decision among them). An
+   * evaluator whose outputs of this broadcast may leave later calls later(this,
+   * group) instead of emitting them, and emits them in finishLater(): the same
+   * outputs, only later. The partition finishes a group's evaluators together
+   * (never split over two messages' outputs), and everything put off before its
+   * next broadcast, rule change or checkpoint.
    */
-  onWatermark(watermark: number, emit: boolean, out: StreamOutput[]): void
+  onWatermark(watermark: number, emit: boolean, out: StreamOutput[], later?: (evaluator: SeriesEvaluator, group: number) => void): void
+  /** Emits into out what onWatermark put off by calling later (once per such call). */
+  finishLater?(out: StreamOutput[]): void
   /** The message of the oldest sample still held (undefined when none): replay must start there. */
   oldestContext(): MessageContext | undefined
   /** Smallest watermark at which this evaluator would emit something (Infinity when nothing is pending). */

@@ -64,6 +64,12 @@ export interface PipelineStart {
   evaluationIntervalMs?: number
   /** The snapshot the checkpoint refers to: evaluators' states handed back as their series open. */
   snapshot?: PartitionSnapshot
+  /**
+   * Let evaluators put off bulk work at a broadcast (SeriesEvaluator.onWatermark's later), finished by
+   * finishLater() over the next messages: the worker threads do, so that one partition's burst of anomaly
+   * scoring at a broadcast does not hold up the other partitions' tasks in the thread.
+   */
+  spread?: boolean
 }
 
 /** States of series with no open group: from the snapshot the pipeline started with, or left by a group that ended. */
@@ -114,6 +120,9 @@ export class PartitionPipeline {
   readonly #series = new Map<string, SeriesState>()
   readonly #dormant = new Map<string, Dormant>()
   #out: StreamOutput[] = []
+  /** Evaluators that put work off at the last broadcast, by group (spread). */
+  readonly #later = new Map<number, SeriesEvaluator[]>()
+  readonly #putOff: ((evaluator: SeriesEvaluator, group: number) => void) | undefined
   #ctx: MessageContext
   #watermark: number
   #late: number
@@ -134,6 +143,13 @@ export class PartitionPipeline {
     this.#extra = start.evaluators
     this.#configs = [{ seq: -Infinity, version: start.configVersion }]
     this.#suppressThrough = start.suppressThroughSeq ?? 0
+    this.#putOff = start.spread
+      ? (evaluator, group) => {
+          let waiting = this.#later.get(group)
+          if (!waiting) this.#later.set(group, (waiting = []))
+          waiting.push(evaluator)
+        }
+      : undefined
     const resume = start.resume ?? { seq: 1, watermark: -Infinity, late: 0 }
     this.#watermark = resume.watermark
     this.#late = resume.late
@@ -172,7 +188,7 @@ export class PartitionPipeline {
       const closes = this.#closes.subscribe((close) => {
         if (!state) return
         const out: StreamOutput[] = []
-        for (const e of state.evaluators) e.onWatermark(close.watermark, close.emit, out)
+        for (const e of state.evaluators) e.onWatermark(close.watermark, close.emit, out, this.#putOff)
         for (const o of out) subscriber.next(o)
       })
       const samples = group.subscribe({
@@ -301,6 +317,7 @@ export class PartitionPipeline {
    * `watermark`. A marker naming the configuration already in effect changes nothing.
    */
   #reconfigure(entry: Extract<LogEntry, { kind: 'config' }>): void {
+    this.#finishAll()
     const current = this.#configs[this.#configs.length - 1] as { version: string | undefined }
     if (entry.version === current.version) return
     const emit = entry.seq > this.#suppressThrough
@@ -322,6 +339,8 @@ export class PartitionPipeline {
   }
 
   #broadcast(emit: boolean): void {
+    // What the last broadcast put off first: a group's work reads what that broadcast left (anomaly-scoring points).
+    this.#finishAll()
     this.#closes.next({ watermark: this.#watermark, emit })
     this.#recomputeDue()
   }
@@ -336,6 +355,33 @@ export class PartitionPipeline {
     }
     this.#dueAtBroadcast = due
     this.#minTsSinceBroadcast = Infinity
+  }
+
+  /**
+   * Finishes work evaluators put off at the last broadcast (spread), a group at a time, while budgetMs lasts
+   * (at least one group), into out. The worker calls it after each task's messages, with no limit before a
+   * checkpoint.
+   */
+  finishLater(out: StreamOutput[], budgetMs: number): void {
+    if (this.#later.size === 0) return
+    this.#out = out
+    const deadline = performance.now() + budgetMs
+    const groups = [...this.#later.keys()].sort((a, b) => a - b)
+    for (const group of groups) {
+      const waiting = this.#later.get(group) as SeriesEvaluator[]
+      this.#later.delete(group)
+      for (const e of waiting) e.finishLater?.(out)
+      if (performance.now() >= deadline) return
+    }
+  }
+
+  /** Work put off: outstanding until finishLater() has run through every group. */
+  get hasLaterWork(): boolean {
+    return this.#later.size > 0
+  }
+
+  #finishAll(): void {
+    this.finishLater(this.#out, Infinity)
   }
 
   get watermark(): number {
@@ -382,6 +428,9 @@ export class PartitionPipeline {
    * later replay would emit windows it rebuilt only in part.
    */
   checkpoint(withSnapshot = false): PartitionCheckpoint {
+    // Outputs put off by a broadcast at or before lastSeq must be out before a checkpoint says they are (the
+    // replay after it suppresses them): the caller finishes them into its task's outputs first.
+    if (this.#later.size > 0) throw new Error(`partition ${this.partition}: checkpoint with work put off (call finishLater first)`)
     // The snapshot first: taking it is what lets the evaluators' replay points move past what it includes.
     const snapshot = withSnapshot ? this.#snapshot() : undefined
     let oldest: MessageContext | undefined
@@ -436,6 +485,7 @@ export class PartitionPipeline {
 
   /** Ends the pipeline's subscriptions (the partition moved away or its worker is closing it). */
   dispose(): void {
+    this.#later.clear()
     this.#samples.complete()
     this.#closes.complete()
     this.#series.clear()

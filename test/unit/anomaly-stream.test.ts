@@ -6,7 +6,7 @@
 // replay gives the same scores and trigger events as one applied in one piece.
 import { describe, expect, it } from 'vitest'
 import { ANOMALY_STATE_NAME, SeriesScores, withConfig, type AnomalyOutput, type StreamEngineConfig } from '../../engine/anomaly/stream-anomaly.ts'
-import { createScorer, scoreBatches, SNAPSHOT_STATE_BYTES, STATE_BYTES } from '../../engine/anomaly/index.ts'
+import { createScorer, scoreBatches, scoreBatchesId, SNAPSHOT_STATE_BYTES, STATE_BYTES } from '../../engine/anomaly/index.ts'
 import { decodeBatch } from '../../engine/model/beacon-batch.ts'
 import type { Sample } from '../../engine/model/sample.ts'
 import type { StreamRulesConfig, TriggerOutput } from '../../engine/rules/index.ts'
@@ -285,5 +285,103 @@ describe('SeriesScores', () => {
     // The replay starts before the base (as a window's replay point may): what the base holds is skipped.
     feed(again, after, 5)
     expect(scoresOf([...before, ...after])).toEqual(scoresOf(whole))
+  })
+})
+
+describe('scoring spread over the next messages (as the worker threads run it)', () => {
+  const log = syntheticLog(5)
+  const withoutGroup = ({ group: _group, ...o }: AnomalyOutput): Omit<AnomalyOutput, 'group'> => o
+  const comparable = (o: StreamOutput): unknown => (o.kind === 'anomaly' ? withoutGroup(o as AnomalyOutput) : o)
+
+  /**
+   * Applies entries as the worker does: one task a message, then the work put off with a budget (random: none,
+   * so one group, or all of it), everything before a checkpoint. Answers the outputs task by task.
+   */
+  function runSpread(pipeline: PartitionPipeline, entries: LogEntry[], seed: number, checkpointAt?: (seq: number) => boolean): { tasks: StreamOutput[][]; checkpoints: Map<number, PartitionCheckpoint> } {
+    const random = seededRandom(seed)
+    const tasks: StreamOutput[][] = []
+    const checkpoints = new Map<number, PartitionCheckpoint>()
+    for (const e of entries) {
+      const out: StreamOutput[] = []
+      pipeline.apply(e, out)
+      const checkpoint = checkpointAt?.(e.seq) ?? false
+      pipeline.finishLater(out, checkpoint || random() < 0.1 ? Infinity : 0)
+      if (checkpoint) checkpoints.set(e.seq, pipeline.checkpoint(true))
+      tasks.push(out)
+    }
+    // What the last messages put off: the worker's next checkpoint finishes it.
+    const rest: StreamOutput[] = []
+    pipeline.finishLater(rest, Infinity)
+    tasks.push(rest)
+    return { tasks, checkpoints }
+  }
+
+  for (const [name, config] of [
+    ['scores only', { scorer: { warmup: 20 } }],
+    ['with a rule on the scores', { scorer: { warmup: 20 }, rules: rulesConfig('max_over_time(anomaly_score{metric="cpu_usage"}[5m]) > 0.3') }],
+  ] as const) {
+    it(`${name}: the same outputs as scoring at the broadcast, a group's outputs of a broadcast in one task`, () => {
+      const reference = run(new PartitionPipeline(7, settings, { evaluators: withConfig(config), evaluationIntervalMs: STEP }), log)
+      const { tasks } = runSpread(new PartitionPipeline(7, settings, { evaluators: withConfig(config), evaluationIntervalMs: STEP, spread: true }), log, 11)
+      const spread = tasks.flat()
+      expect(spread.map((o) => o.id).sort()).toEqual(reference.map((o) => o.id).sort())
+      const byId = new Map(reference.map((o) => [o.id, o]))
+      for (const o of spread) expect(comparable(o), o.id).toEqual(comparable(byId.get(o.id) as StreamOutput))
+      // Put off only where no rule reads the scores (here: the rule reads cpu_usage's); then in groups, each group
+      // of a broadcast within one task.
+      const readByRule = (o: AnomalyOutput): boolean => 'rules' in config && o.tags.metric === 'cpu_usage'
+      for (const o of scoresOf(spread)) expect(o.group === undefined, o.id).toBe(readByRule(o))
+      if ('rules' in config) expect(scoresOf(spread).some(readByRule)).toBe(true)
+      const taskOf = new Map<string, number>()
+      for (const [k, task] of tasks.entries()) {
+        for (const o of scoresOf(task)) {
+          const key = scoreBatchesId(7, o)
+          expect(taskOf.get(key) ?? k, key).toBe(k)
+          taskOf.set(key, k)
+        }
+      }
+      // Spread for real: some broadcast's groups left in more than one task.
+      if (!config.rules) expect(new Set([...taskOf.keys()].map((key) => key.replace(/-g\d+$/, ''))).size).toBeLessThan(taskOf.size)
+    })
+  }
+
+  it('a restart from a snapshot gives the same outputs and the same score batches as the run it replaces', () => {
+    const config: StreamEngineConfig = { scorer: { warmup: 20 } }
+    const make = (start: Partial<ConstructorParameters<typeof PartitionPipeline>[2]> = {}): PartitionPipeline =>
+      new PartitionPipeline(7, settings, { evaluators: withConfig(config), evaluationIntervalMs: STEP, spread: true, ...start })
+    const whole = runSpread(make(), log, 3).tasks.flat()
+    for (const [checkpointAt, diesAt] of [
+      [120, 170],
+      [300, 301],
+    ] as const) {
+      const first = runSpread(make(), log.filter((e) => e.seq <= diesAt), 4, (seq) => seq === checkpointAt)
+      const cp = first.checkpoints.get(checkpointAt) as PartitionCheckpoint
+      const second = runSpread(
+        make({ resume: cp.resume, suppressThroughSeq: cp.seq, snapshot: decodeSnapshot(cp.snapshot as Uint8Array) }),
+        log.filter((e) => e.seq >= cp.resume.seq),
+        5
+      )
+      const all = union(first.tasks.flat(), second.tasks.flat())
+      expect([...all.keys()].sort()).toEqual(whole.map((o) => o.id).sort())
+      // A batch set emitted by both (the replay re-decides what the dead run emitted after its checkpoint) holds the same outputs.
+      const sets = (outputs: StreamOutput[]): Map<string, string[]> => {
+        const m = new Map<string, string[]>()
+        for (const o of scoresOf(outputs)) m.set(scoreBatchesId(7, o), [...(m.get(scoreBatchesId(7, o)) ?? []), o.id].sort())
+        return m
+      }
+      const reference = sets(whole)
+      for (const run of [first.tasks.flat(), second.tasks.flat()]) for (const [key, ids] of sets(run)) expect(ids, key).toEqual(reference.get(key))
+    }
+  })
+
+  it('refuses a checkpoint while work is put off', () => {
+    const p = new PartitionPipeline(7, settings, { evaluators: withConfig({ scorer: { warmup: 20 } }), evaluationIntervalMs: STEP, spread: true })
+    const out: StreamOutput[] = []
+    for (const e of log.slice(0, 200)) p.apply(e, out)
+    expect(p.hasLaterWork).toBe(true)
+    expect(() => p.checkpoint()).toThrow(/finishLater/)
+    p.finishLater(out, Infinity)
+    expect(p.hasLaterWork).toBe(false)
+    expect(p.checkpoint().seq).toBe(200)
   })
 })

@@ -105,12 +105,14 @@ async function open(slot: Slot, task: OpenTask): Promise<WorkerReply> {
     configVersion: task.evaluatorConfigVersion,
     evaluationIntervalMs: task.evaluationIntervalMs,
     snapshot: task.snapshot && decodeSnapshot(task.snapshot),
-    spread: true,
+    spread: SPREAD_BULK_WORK,
   })
   return reply(slot.pipeline)
 }
 
 const NO_SAMPLES: Sample[] = []
+/** Bulk work a broadcast may put off (PartitionPipeline's spread): on in the threads, the pure pipeline's default off. */
+const SPREAD_BULK_WORK = true
 /**
  * Time per task for work the partition's broadcasts put off (PartitionPipeline.finishLater), beyond the task's
  * own: small next to the burst it spreads (a second of 100k samples/s scored at once held a thread for 100-150

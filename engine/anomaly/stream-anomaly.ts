@@ -83,7 +83,7 @@ export function isAnomalyOutput(o: StreamOutput): o is AnomalyOutput {
 const MAX_BATCH_BYTES = 768 * 1024
 const MAX_BATCH_SAMPLES = 5000
 
-/** The batches of one broadcast's scores, in a deterministic order and cut: the same outputs give the same bytes. */
+/** The batches of one set of scores (scoreBatchesId), in a deterministic order and cut: the same outputs give the same bytes. */
 export function scoreBatches(outputs: AnomalyOutput[]): Uint8Array[] {
   const sorted = [...outputs].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
   const samples: Sample[] = []
@@ -110,7 +110,6 @@ export function scoreBatches(outputs: AnomalyOutput[]): Uint8Array[] {
 export function scoreBatchesId(partition: number, o: AnomalyOutput): string {
   return o.group === undefined ? `anomaly-${partition}-${o.watermark}` : `anomaly-${partition}-${o.watermark}-g${o.group}`
 }
-
 
 export const SCORE_BATCH_OUTPUT_KIND = 'anomaly-batch'
 
@@ -411,10 +410,7 @@ export class SeriesScores implements SeriesEvaluator {
     }
     if (this.#pending > 0) {
       const { ts, scores } = this.#scorePending(watermark)
-      if (emit) {
-        const output: AnomalyOutput = { id: ANOMALY_OUTPUT_KIND + '|' + watermark + this.#idTail, kind: ANOMALY_OUTPUT_KIND, tenant: this.#tenant, tags: this.#tags, watermark, ts, scores }
-        out.push(output)
-      }
+      if (emit) out.push(this.#output(watermark, ts, scores))
       this.#pending = 0
     }
     for (let i = 0; i < this.#children.length; i++) (this.#children[i] as SeriesEvaluator).onWatermark(watermark, emit, out)
@@ -431,14 +427,18 @@ export class SeriesScores implements SeriesEvaluator {
     if (l === undefined) return
     this.#later = undefined
     const { ts, scores } = this.#score(l.from, l.n)
-    if (l.emit) {
-      const output: AnomalyOutput = { id: ANOMALY_OUTPUT_KIND + '|' + l.watermark + this.#idTail, kind: ANOMALY_OUTPUT_KIND, tenant: this.#tenant, tags: this.#tags, watermark: l.watermark, group: this.#group, ts, scores }
-      out.push(output)
-    }
+    if (l.emit) out.push(this.#output(l.watermark, ts, scores, this.#group))
     // No rules on the scores (or it would not have been put off): every score through throughSeq is out.
     this.#base = encodeSeriesState(l.throughSeq, this.#scorer)
     this.#sinceBase = this.#sinceLater
     this.#sinceLater = undefined
+  }
+
+  /** The scores of one broadcast as an output; group when they were scored after it. */
+  #output(watermark: number, ts: Float64Array, scores: Float64Array, group?: number): AnomalyOutput {
+    const output: AnomalyOutput = { id: ANOMALY_OUTPUT_KIND + '|' + watermark + this.#idTail, kind: ANOMALY_OUTPUT_KIND, tenant: this.#tenant, tags: this.#tags, watermark, ts, scores }
+    if (group !== undefined) output.group = group
+    return output
   }
 
   #childrenIdle(): boolean {

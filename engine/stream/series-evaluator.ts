@@ -139,6 +139,12 @@ export interface HeldSamples {
 /** A held sample restored from a snapshot: in the bytes, so it names no message a replay must reach back to. */
 const RESTORED: MessageContext = Object.freeze({ seq: -Infinity, watermarkBefore: -Infinity, lateBefore: 0 })
 
+/** Whether held samples, in log order, are in time order too. */
+function inTimeOrder(held: readonly Held[]): boolean {
+  for (let i = 1; i < held.length; i++) if ((held[i] as Held).ts < (held[i - 1] as Held).ts) return false
+  return true
+}
+
 /**
  * restored: samples a snapshot of heldSamples() gave, held again (their messages are not replayed; the
  * evaluator that keeps the snapshot reckons its replay point without them).
@@ -158,11 +164,8 @@ export function inEventTimeOrder(inner: OrderedSampleEvaluator & { oldestContext
   let order = 0
   if (restored) {
     restored.ts.forEach((ts, i) => held.push({ ts, value: restored.values[i] as number, ctx: RESTORED, order: order++ }))
-    for (let i = 0; i < held.length; i++) {
-      const h = held[i] as Held
-      if (h.ts < minTs) minTs = h.ts
-      if (i > 0 && h.ts < (held[i - 1] as Held).ts) ordered = false
-    }
+    for (const h of held) if (h.ts < minTs) minTs = h.ts
+    ordered = inTimeOrder(held)
   }
   /** Hands the inner evaluator every held sample older than watermark, sorted (ties in log order). */
   const release = (watermark: number): void => {
@@ -201,8 +204,7 @@ export function inEventTimeOrder(inner: OrderedSampleEvaluator & { oldestContext
     held = keep
     head = 0
     minTs = nextMin
-    ordered = true
-    for (let i = 1; i < keep.length; i++) if ((keep[i] as Held).ts < (keep[i - 1] as Held).ts) ordered = false
+    ordered = inTimeOrder(keep)
     // Ties stay in log order: the sort breaks them by arrival, and an already sorted run is in arrival order.
     if (!sorted) ready.sort((a, b) => a.ts - b.ts || a.order - b.order)
     for (const h of ready) inner.onSample(h.ts, h.value, h.ctx)

@@ -317,7 +317,6 @@ export class PartitionPipeline {
    * `watermark`. A marker naming the configuration already in effect changes nothing.
    */
   #reconfigure(entry: Extract<LogEntry, { kind: 'config' }>): void {
-    this.#finishAll()
     const current = this.#configs[this.#configs.length - 1] as { version: string | undefined }
     if (entry.version === current.version) return
     const emit = entry.seq > this.#suppressThrough
@@ -366,9 +365,7 @@ export class PartitionPipeline {
     if (this.#later.size === 0) return
     this.#out = out
     const deadline = performance.now() + budgetMs
-    const groups = [...this.#later.keys()].sort((a, b) => a - b)
-    for (const group of groups) {
-      const waiting = this.#later.get(group) as SeriesEvaluator[]
+    for (const [group, waiting] of this.#later) {
       this.#later.delete(group)
       for (const e of waiting) e.finishLater?.(out)
       if (performance.now() >= deadline) return

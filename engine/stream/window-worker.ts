@@ -48,6 +48,11 @@ const evaluatorModules = new Map<string, Promise<EvaluatorModule>>()
 let countersOf: (() => Record<string, number>) | undefined
 let packOf: EvaluatorModule['packOutputs']
 
+/** A task's outputs as they leave the thread: the evaluator module's packOutputs, if it has one. */
+function leaving(partition: number, outputs: StreamOutput[]): StreamOutput[] {
+  return packOf?.(partition, outputs) ?? outputs
+}
+
 function partitionsHere(): number[] {
   return [...slots].filter(([, s]) => s.pipeline !== undefined).map(([p]) => p)
 }
@@ -105,14 +110,12 @@ async function open(slot: Slot, task: OpenTask): Promise<WorkerReply> {
     configVersion: task.evaluatorConfigVersion,
     evaluationIntervalMs: task.evaluationIntervalMs,
     snapshot: task.snapshot && decodeSnapshot(task.snapshot),
-    spread: SPREAD_BULK_WORK,
+    spread: true,
   })
   return reply(slot.pipeline)
 }
 
 const NO_SAMPLES: Sample[] = []
-/** Bulk work a broadcast may put off (PartitionPipeline's spread): on in the threads, the pure pipeline's default off. */
-const SPREAD_BULK_WORK = true
 /**
  * Time per task for work the partition's broadcasts put off (PartitionPipeline.finishLater), beyond the task's
  * own: small next to the burst it spreads (a second of 100k samples/s scored at once held a thread for 100-150
@@ -154,12 +157,12 @@ async function run(slot: Slot, task: PartitionWork): Promise<WorkerReply> {
       // Work a broadcast put off (anomaly scoring), a little per task. A checkpoint waits until it is all done
       // (the reader asks again with the next task), or it would bring the burst back: checkpoints only bound a replay.
       pipeline.finishLater(outputs, LATER_BUDGET_MS)
-      return reply(pipeline, { outputs: packOf?.(task.partition, outputs) ?? outputs, samples: pipeline.onTime - before, undecodable, checkpoint: task.checkpoint && !pipeline.hasLaterWork ? pipeline.checkpoint(task.snapshot) : undefined })
+      return reply(pipeline, { outputs: leaving(task.partition, outputs), samples: pipeline.onTime - before, undecodable, checkpoint: task.checkpoint && !pipeline.hasLaterWork ? pipeline.checkpoint(task.snapshot) : undefined })
     }
     case 'checkpoint': {
       const outputs: StreamOutput[] = []
       pipeline.finishLater(outputs, Infinity)
-      return reply(pipeline, { outputs: packOf?.(task.partition, outputs) ?? outputs, checkpoint: pipeline.checkpoint(task.snapshot) })
+      return reply(pipeline, { outputs: leaving(task.partition, outputs), checkpoint: pipeline.checkpoint(task.snapshot) })
     }
     case 'close': {
       pipeline.dispose()

@@ -5,26 +5,19 @@
 // chunks and fail, and the partition would never run again (seen in the trigger
 // bench: kv.update timed out under load and four partitions stopped for good).
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import type { NatsConnection } from '@nats-io/transport-node'
-import { Kvm, type KV } from '@nats-io/kv'
-import { connectAs, startNats } from '../helpers/stack.ts'
-import type { SupervisedNatsServer } from '../../engine/nats/nats-endpoint.ts'
+import type { KV } from '@nats-io/kv'
+import { checkpointsBucket, type CheckpointsBucket } from '../helpers/checkpoints-bucket.ts'
 import { CheckpointStore, type StoredCheckpoint } from '../../engine/stream/checkpoint-store.ts'
 
-let nats: SupervisedNatsServer
-let nc: NatsConnection
+let bucket: CheckpointsBucket
 let kv: KV
 
 beforeAll(async () => {
-  nats = await startNats()
-  nc = await connectAs(nats)
-  kv = await new Kvm(nc).create('tm_checkpoint_store_test', { history: 1 })
+  bucket = await checkpointsBucket('tm_checkpoint_store_test')
+  kv = bucket.kv
 })
 
-afterAll(async () => {
-  await nc?.close()
-  await nats?.stop()
-})
+afterAll(() => bucket?.stop())
 
 const checkpointAt = (seq: number): StoredCheckpoint => ({
   v: 1,

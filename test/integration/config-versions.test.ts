@@ -5,27 +5,19 @@
 // Against a real nats-server's KV bucket; a purged version stored again reads
 // back whole.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { NatsConnection } from '@nats-io/transport-node'
 import type { KV } from '@nats-io/kv'
-import type { SupervisedNatsServer } from '../../engine/index.ts'
 import { ConfigArchive } from '../../engine/stream/config-markers.ts'
-import { ensureStreamLayout } from '../../engine/stream/stream-layout.ts'
-import { connectAs, startNats } from '../helpers/stack.ts'
+import { checkpointsBucket, type CheckpointsBucket } from '../helpers/checkpoints-bucket.ts'
 
-let nats: SupervisedNatsServer
-let nc: NatsConnection
+let bucket: CheckpointsBucket
 let kv: KV
 
 beforeAll(async () => {
-  nats = await startNats()
-  nc = await connectAs(nats)
-  kv = (await ensureStreamLayout(nc, { replicas: 1, leaseTtlMs: 3000, checkpointsBucket: 'tm_config_versions_test', leasesBucket: 'tm_config_versions_leases' })).checkpoints
+  bucket = await checkpointsBucket('tm_config_versions_test')
+  kv = bucket.kv
 })
 
-afterAll(async () => {
-  await nc?.close()
-  await nats?.stop()
-})
+afterAll(() => bucket?.stop())
 
 const rules = (name: string): unknown => ({ version: name, base: { groups: [{ name, rules: [{ alert: name, expr: 'cpu_usage > 80' }] }] }, tenants: {} })
 

@@ -32,6 +32,7 @@ import path from 'node:path'
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
+import { pack } from 'msgpackr'
 import { connect, nkeyAuthenticator, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { BEACONS_STREAM, beaconSubject, partitionOf, seriesKey, SupervisedNatsServer, type CreatedTenant } from '../engine/index.ts'
@@ -52,15 +53,20 @@ interface BackgroundSpec {
   token: string
   hosts: string[]
   samplesPerSec: number
+  /** json: 1,000-beacon JSON arrays; msgpack: the same beacons as msgpack (the format for high volume, docs/api.md). */
+  format: LoadFormat
 }
+
+type LoadFormat = 'json' | 'msgpack'
 
 /** The background load's process: one 1,000-beacon POST every 1000 / (rate / 1000) ms, at most 64 in flight. */
 async function backgroundLoad(spec: BackgroundSpec): Promise<void> {
   const requestsPerSec = spec.samplesPerSec / BEACONS_PER_REQUEST
-  const bodies = Array.from({ length: 4 }, (_, b) =>
-    JSON.stringify(Array.from({ length: BEACONS_PER_REQUEST }, (_, i) => ({ cpu_usage: 40 + ((i + b) % 20), tags: { host: spec.hosts[(b * BEACONS_PER_REQUEST + i) % spec.hosts.length] } })))
+  const beacons = Array.from({ length: 4 }, (_, b) =>
+    Array.from({ length: BEACONS_PER_REQUEST }, (_, i) => ({ cpu_usage: 40 + ((i + b) % 20), tags: { host: spec.hosts[(b * BEACONS_PER_REQUEST + i) % spec.hosts.length] } }))
   )
-  const headers = { authorization: `Bearer ${spec.token}`, 'content-type': 'application/json' }
+  const bodies: BodyInit[] = beacons.map((batch) => (spec.format === 'msgpack' ? new Blob([new Uint8Array(pack(batch))]) : JSON.stringify(batch)))
+  const headers = { authorization: `Bearer ${spec.token}`, 'content-type': spec.format === 'msgpack' ? 'application/msgpack' : 'application/json' }
   let inFlight = 0
   let sent = 0
   let failed = 0
@@ -79,7 +85,7 @@ async function backgroundLoad(spec: BackgroundSpec): Promise<void> {
     const due = Math.floor(((performance.now() - started) / 1000) * requestsPerSec)
     while (sent < due && inFlight < 64) {
       inFlight++
-      const body = bodies[sent % bodies.length] as string
+      const body = bodies[sent % bodies.length] as BodyInit
       sent++
       fetch(`${spec.url}/api/v2/analytics/metrics`, { method: 'POST', headers, body })
         .then(async (r) => {
@@ -234,8 +240,11 @@ export async function triggersScenario(argv: string[]): Promise<number> {
       anomaly: { type: 'string', default: 'on' },
       'storage-nice': { type: 'string', default: '19' },
       'load-nice': { type: 'string', default: '19' },
+      'load-format': { type: 'string', default: 'json' },
     },
   })
+  const loadFormat = values['load-format'] as LoadFormat
+  if (loadFormat !== 'json' && loadFormat !== 'msgpack') throw new RangeError(`--load-format is json or msgpack (got "${loadFormat}")`)
   if (values.topology !== 'embedded' && values.topology !== 'split') throw new RangeError(`--topology is embedded or split (got "${values.topology}")`)
   if (values.anomaly !== 'on' && values.anomaly !== 'off') throw new RangeError(`--anomaly is on or off (got "${values.anomaly}")`)
   const niceOf = (name: 'storage-nice' | 'load-nice'): number => {
@@ -292,7 +301,7 @@ export async function triggersScenario(argv: string[]): Promise<number> {
 
     const loadProcess = fork(new URL(import.meta.url), [], {
       execArgv: ['--import', 'tsx'],
-      env: { ...process.env, TM_BENCH_TRIGGERS_BACKGROUND: JSON.stringify({ url: stack.ingestUrl, token: tenant.ingestToken, hosts, samplesPerSec: rate } satisfies BackgroundSpec) },
+      env: { ...process.env, TM_BENCH_TRIGGERS_BACKGROUND: JSON.stringify({ url: stack.ingestUrl, token: tenant.ingestToken, hosts, samplesPerSec: rate, format: loadFormat } satisfies BackgroundSpec) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     background = loadProcess
@@ -361,6 +370,7 @@ export async function triggersScenario(argv: string[]): Promise<number> {
       anomalyScores: values.anomaly === 'on',
       storageNice,
       loadNice,
+      loadFormat,
       rounds,
       measured: latencies.length,
       maxMs: round2(sorted.at(-1) ?? NaN),

@@ -98,7 +98,10 @@ export class StreamRuntime {
       if (!reader) return
       readers.delete(partition)
       await (how === 'stop' ? reader.stop() : reader.abort())
-      pool.unpin(partition)
+      // Unless the partition came back meanwhile (a lease lost in an outage and claimed again): its new reader
+      // opened in the pinned thread, and unpinned, its next tasks went to another thread, which waited forever
+      // for an open (seen: nats-outage's shutdown hung on a reader awaiting the reply of its first apply).
+      if (!readers.has(partition)) pool.unpin(partition)
     }
     const leases: PartitionLeases = new PartitionLeases({
       kv: layout.leases,

@@ -4,7 +4,8 @@
 // - A partition seen for the first time goes to the live thread holding the
 //   fewest partitions (ties: the least busy); it stays there while that thread
 //   lives. Tasks go to the pinned thread even when it is busy: the worker applies
-//   them in order, and queueing there keeps piscina's own queue empty.
+//   each partition's in order (the lightest ready task of any partition first),
+//   and queueing there keeps piscina's own queue empty.
 // - A thread that dies takes its partitions' state with it: the pool emits
 //   'partition-lost' for each, and their readers rebuild them by replay.
 // - Under lag the pool grows: when the messages waiting behind one thread stay

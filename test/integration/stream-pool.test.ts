@@ -6,6 +6,7 @@
 import { once } from 'node:events'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encodeBatch } from '../../engine/model/beacon-batch.ts'
+import type { Sample } from '../../engine/model/sample.ts'
 import type { StreamOutput } from '../../engine/stream/series-evaluator.ts'
 import { DEFAULT_WINDOWS, type PipelineSettings } from '../../engine/stream/stream-config.ts'
 import { PartitionPipeline } from '../../engine/stream/window-pipeline.ts'
@@ -152,5 +153,36 @@ it('grows under lag by itself and moves half of the lagging thread’s partition
     expect(lagging.stats().grown).toBe(1)
   } finally {
     await lagging.close()
+  }
+})
+
+it('runs a small task of one partition before the big batches queued in its thread for others (lightest first, each partition in order)', async () => {
+  const single = new WindowWorkerPool({ minThreads: 1, maxThreads: 1, lagMessages: 1_000_000 })
+  try {
+    const heavy = [20, 21, 22]
+    const light = 23
+    await Promise.all([...heavy, light].map((p) => single.run(p, { op: 'open', partition: p, generation: 1, n: 0, settings })))
+    const big = syntheticBatches({ seed: 7, tenants: 2, seriesPerTenant: 400, batches: 6, samplesPerBatch: 5_000, startTs: 1_700_000_000_000, stepMs: 1_000, jitterMs: 500 })
+    const finished: string[] = []
+    const sent: Array<Promise<unknown>> = []
+    const send = (partition: number, n: number, samples: Sample[]): void => {
+      const data = new Uint8Array(encodeBatch(samples))
+      const task = { op: 'apply' as const, partition, generation: 1, n, messages: [{ seq: n, data }], checkpoint: false }
+      sent.push(single.run(partition, task, [data.buffer as ArrayBuffer]).then(() => finished.push(`${partition}/${n}`)))
+    }
+    // Each heavy partition gets two big batches, then the light one a single sample: in arrival order it would
+    // finish last, behind every big batch.
+    heavy.forEach((p, i) => {
+      send(p, 1, big[2 * i] as Sample[])
+      send(p, 2, big[2 * i + 1] as Sample[])
+    })
+    send(light, 1, [['t_0', 'tiny', 1_700_000_000_000, 1, null, 0]])
+    await Promise.all(sent)
+    // The first big batch may already be running when the small one arrives; after it, the small one goes first.
+    expect(finished.indexOf(`${light}/1`), finished.join(' ')).toBeLessThanOrEqual(1)
+    // Each partition's own tasks still in n order.
+    for (const p of heavy) expect(finished.indexOf(`${p}/1`)).toBeLessThan(finished.indexOf(`${p}/2`))
+  } finally {
+    await single.close()
   }
 })

@@ -12,7 +12,9 @@
 // is evaluated at grid time t once the partition's watermark passes t, that
 // is when a beacon stamped t + 5 s + 1 ms (the allowed lateness) arrives; that
 // beacon is the one timed. Its event time runs in the past, a few seconds
-// apart per round, so wall-clock watermark ticks never step in.
+// apart per round, so wall-clock watermark ticks never step in. The rounds run
+// in a process of their own (a client and an autoscaler elsewhere): timed in
+// the Tidemark process, both ends waited for the busy event loop they measure.
 // --topology split runs `tidemark ingest` and `tidemark engine query` as two
 // processes instead (against one nats-server), so the engine's event loop does
 // not also parse and validate the load; the beacons go to the ingest process.
@@ -115,6 +117,95 @@ if (process.env.TM_BENCH_TRIGGERS_BACKGROUND) {
   void backgroundLoad(spec).then(() => process.disconnect())
 }
 
+interface ProbeSpec {
+  ingestUrl: string
+  ingestToken: string
+  natsUrl: string
+  /** The admin's nkey seed file: may subscribe to tm.triggers.> . */
+  natsSeedFile: string
+  tenantId: string
+  triggerTags: Record<string, string>
+  rounds: number
+  /** The first round's grid time (event time, ms), far enough back for every round. */
+  base: number
+}
+
+interface ProbeResult {
+  latencies: number[]
+  ingestLeg: number[]
+  missed: number
+  stoppedAfter?: number
+}
+
+/**
+ * The rounds, in a process of their own (the autoscaler's side and a client elsewhere): the completing beacon's
+ * send and its event's arrival are timed on an event loop that does nothing else. In the Tidemark process
+ * (embedded), both timestamps waited for the busy loop they measure, a turn each.
+ */
+async function probeRounds(spec: ProbeSpec): Promise<ProbeResult> {
+  const nc = await connect({ servers: spec.natsUrl, authenticator: nkeyAuthenticator(new TextEncoder().encode(fs.readFileSync(spec.natsSeedFile, 'utf8').trim())) })
+  // Events as they reach a plain subscriber (JetStream delivers to core subscribers as it stores).
+  const arrivals = new Map<number, number>()
+  const sub = nc.subscribe(`tm.triggers.${spec.tenantId}.>`, {
+    callback: (_err, msg) => {
+      const e = msg.json<TriggerEvent>()
+      if (e.rule === RULE && e.state === 'firing' && e.change === 'alert') arrivals.set(e.at, performance.now())
+    },
+  })
+  await nc.flush()
+  const postSpike = async (value: number, ts: number): Promise<void> => {
+    const r = await fetch(`${spec.ingestUrl}/api/v2/analytics/metrics`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${spec.ingestToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ bench_spike: value, ts, tags: spec.triggerTags }),
+    })
+    await r.arrayBuffer()
+    if (r.status !== 200) throw new Error(`trigger beacon: HTTP ${r.status}`)
+  }
+  const result: ProbeResult = { latencies: [], ingestLeg: [], missed: 0 }
+  let missedInARow = 0
+  let base = spec.base
+  for (let k = 0; k < spec.rounds; k++) {
+    base += ROUND_MS
+    // The condition's sample at the grid time, then a reset sample after it (the alert resolves before the next round).
+    await postSpike(200, base)
+    const t0 = performance.now()
+    await postSpike(200, base + LATENESS_MS + 1)
+    // The ingest leg: until the completing beacon's POST was answered (JetStream holds it).
+    result.ingestLeg.push(performance.now() - t0)
+    const deadline = t0 + 5000
+    while (!arrivals.has(base) && performance.now() < deadline) await sleep(0.5)
+    const at = arrivals.get(base)
+    if (at === undefined) {
+      result.missed++
+      missedInARow++
+    } else {
+      missedInARow = 0
+      result.latencies.push(at - t0)
+    }
+    await postSpike(0, base + LATENESS_MS + 2)
+    if ((k + 1) % 25 === 0) process.stderr.write(`  ${k + 1}/${spec.rounds} rounds, last ${result.latencies.at(-1)?.toFixed(1)} ms, ${result.missed} missed\n`)
+    if (missedInARow >= 5) {
+      result.stoppedAfter = k + 1
+      break
+    }
+  }
+  sub.unsubscribe()
+  await nc.close()
+  return result
+}
+
+if (process.env.TM_BENCH_TRIGGERS_PROBE) {
+  const spec = JSON.parse(process.env.TM_BENCH_TRIGGERS_PROBE) as ProbeSpec
+  void probeRounds(spec).then(
+    (result) => process.send?.(result, () => process.disconnect()),
+    (err: unknown) => {
+      process.stderr.write(`trigger rounds failed: ${err instanceof Error ? err.stack : String(err)}\n`)
+      process.exit(1)
+    }
+  )
+}
+
 
 /** Where the bench talks to Tidemark, whichever way it runs. */
 interface Topology {
@@ -125,6 +216,9 @@ interface Topology {
   partitions: number
   /** A connection that may subscribe to tm.triggers.> (admin). */
   nc: NatsConnection
+  /** Where the rounds' own process connects as the same admin user. */
+  natsUrl: string
+  natsSeedFile: string
   /** The engine's stream figures, when it runs in this process. */
   streamStats(): StreamRuntimeStats | undefined
   stop(): Promise<void>
@@ -132,6 +226,8 @@ interface Topology {
 
 async function embedded(anomalyScores: boolean, storageNice: number): Promise<Topology> {
   const stack = await startTidemarkStack({ anomalyScores, storageNice, usageIntervalMs: USAGE_INTERVAL_MS })
+  const { natsUrl, natsNkey } = stack.config
+  if (natsUrl === undefined || natsNkey === undefined) throw new Error('the bench stack connects to its nats-server with an nkey')
   return {
     name: 'embedded',
     ingestUrl: stack.url,
@@ -139,6 +235,8 @@ async function embedded(anomalyScores: boolean, storageNice: number): Promise<To
     tenant: stack.tenant,
     partitions: stack.config.partitions,
     nc: stack.app.runtime.nc,
+    natsUrl,
+    natsSeedFile: natsNkey,
     streamStats: () => stack.app.stream?.stats(),
     stop: () => stack.stop(),
   }
@@ -210,6 +308,8 @@ async function split(storageNice: number): Promise<Topology> {
       tenant,
       partitions: 16,
       nc,
+      natsUrl: nats.url,
+      natsSeedFile: seedOf('admin'),
       streamStats: () => undefined,
       stop: async () => {
         await nc.close()
@@ -268,6 +368,7 @@ export async function triggersScenario(argv: string[]): Promise<number> {
   // Killed in finally if a round throws: its IPC channel would otherwise keep this process alive (seen: a bench
   // that failed on a 503 hung with its load still running).
   let background: ChildProcess | undefined
+  let prober: ChildProcess | undefined
   try {
     const { tenant, partitions } = stack
     const adminHeaders = { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' }
@@ -288,24 +389,6 @@ export async function triggersScenario(argv: string[]): Promise<number> {
       if (partitionOf(tenant.id, seriesKey('cpu_usage', { host }), partitions) !== triggerPartition) hosts.push(host)
     }
 
-    // Events as they reach a plain subscriber (JetStream delivers to core subscribers as it stores).
-    const arrivals = new Map<number, number>()
-    const sub = stack.nc.subscribe(`tm.triggers.${tenant.id}.>`, {
-      callback: (_err, msg) => {
-        const e = msg.json<TriggerEvent>()
-        if (e.rule === RULE && e.state === 'firing' && e.change === 'alert') arrivals.set(e.at, performance.now())
-      },
-    })
-    const postSpike = async (value: number, ts: number): Promise<void> => {
-      const r = await fetch(`${stack.ingestUrl}/api/v2/analytics/metrics`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${tenant.ingestToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ bench_spike: value, ts, tags: triggerTags }),
-      })
-      await r.arrayBuffer()
-      if (r.status !== 200) throw new Error(`trigger beacon: HTTP ${r.status}`)
-    }
-
     const loadProcess = fork(new URL(import.meta.url), [], {
       execArgv: ['--import', 'tsx'],
       env: { ...process.env, TM_BENCH_TRIGGERS_BACKGROUND: JSON.stringify({ url: stack.ingestUrl, token: tenant.ingestToken, hosts, samplesPerSec: rate, format: loadFormat } satisfies BackgroundSpec) },
@@ -319,43 +402,37 @@ export async function triggersScenario(argv: string[]): Promise<number> {
     process.stderr.write(`  background load: ${rate.toLocaleString('en-US')} samples/s over ${hosts.length} hosts; warming up ${values.warmup} s\n`)
     await sleep(Number(values.warmup) * 1000)
 
-    const latencies: number[] = []
-    // The ingest leg: until the completing beacon's POST was answered (JetStream holds it).
-    const ingestLeg: number[] = []
-    let missed = 0
-    let missedInARow = 0
     // Past event time, on the 1 s grid, far enough back for every round.
-    let base = Math.floor((Date.now() - (rounds + 10) * ROUND_MS) / 1000) * 1000
+    const base = Math.floor((Date.now() - (rounds + 10) * ROUND_MS) / 1000) * 1000
+    const probe = fork(new URL(import.meta.url), [], {
+      execArgv: ['--import', 'tsx'],
+      env: {
+        ...process.env,
+        TM_BENCH_TRIGGERS_PROBE: JSON.stringify({
+          ingestUrl: stack.ingestUrl,
+          ingestToken: tenant.ingestToken,
+          natsUrl: stack.natsUrl,
+          natsSeedFile: stack.natsSeedFile,
+          tenantId: tenant.id,
+          triggerTags,
+          rounds,
+          base,
+        } satisfies ProbeSpec),
+      },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
+    prober = probe
+    const probeDone = new Promise<ProbeResult>((resolve, reject) => {
+      probe.once('message', (m) => resolve(m as ProbeResult))
+      probe.once('exit', (code) => reject(new Error(`the trigger rounds' process exited with ${code} before answering`)))
+    })
     loadProcess.send('mark')
     const cpuStart = cpuSnapshot()
-    // The Tidemark process is this one: how long its event loop (ingest, storage, readers, leases) was held up.
+    // The Tidemark process is this one when embedded: how long its event loop (ingest, storage, readers, leases) was held up.
     const loopDelay = monitorEventLoopDelay({ resolution: 10 })
     loopDelay.enable()
     const measureStart = performance.now()
-    for (let k = 0; k < rounds; k++) {
-      base += ROUND_MS
-      // The condition's sample at the grid time, then a reset sample after it (the alert resolves before the next round).
-      await postSpike(200, base)
-      const t0 = performance.now()
-      await postSpike(200, base + LATENESS_MS + 1)
-      ingestLeg.push(performance.now() - t0)
-      const deadline = t0 + 5000
-      while (!arrivals.has(base) && performance.now() < deadline) await sleep(0.5)
-      const at = arrivals.get(base)
-      if (at === undefined) {
-        missed++
-        missedInARow++
-      } else {
-        missedInARow = 0
-        latencies.push(at - t0)
-      }
-      await postSpike(0, base + LATENESS_MS + 2)
-      if ((k + 1) % 25 === 0) process.stderr.write(`  ${k + 1}/${rounds} rounds, last ${latencies.at(-1)?.toFixed(1)} ms, ${missed} missed\n`)
-      if (missedInARow >= 5) {
-        problems.push(`stopped after round ${k + 1}: five rounds in a row saw no event within 5 s (the engine is not keeping up)`)
-        break
-      }
-    }
+    const { latencies, ingestLeg, missed, stoppedAfter } = await probeDone
     const measuredSec = (performance.now() - measureStart) / 1000
     const cpu = cpuSince(cpuStart)
     loopDelay.disable()
@@ -363,7 +440,7 @@ export async function triggersScenario(argv: string[]): Promise<number> {
     const load = await backgroundDone
     // Acknowledged by ingest (a 200 means JetStream holds them) over the measured rounds.
     const backgroundSamplesPerSec = load.samplesPerSec
-    sub.unsubscribe()
+    if (stoppedAfter !== undefined) problems.push(`stopped after round ${stoppedAfter}: five rounds in a row saw no event within 5 s (the engine is not keeping up)`)
     if (missed > 0) problems.push(`${missed} of ${rounds} rounds saw no event within 5 s`)
     if (load.failed > 0) problems.push(`${load.failed} background requests failed`)
     const sorted = [...latencies].sort((a, b) => a - b)
@@ -412,7 +489,7 @@ export async function triggersScenario(argv: string[]): Promise<number> {
     )
     return problems.length === 0 ? 0 : 1
   } finally {
-    if (background && background.exitCode === null && background.signalCode === null) background.kill()
+    for (const child of [background, prober]) if (child && child.exitCode === null && child.signalCode === null) child.kill()
     await stack.stop()
   }
 }

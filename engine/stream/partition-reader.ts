@@ -29,7 +29,7 @@ import { BEACONS_STREAM, beaconSubject } from '../nats/subjects.ts'
 import { toStored, type CheckpointStore, type SnapshotRef, type StoredCheckpoint } from './checkpoint-store.ts'
 import { configMarkerMessage, configMarkerOf, type ConfigArchive } from './config-markers.ts'
 import type { OutputSink } from './output-sink.ts'
-import { DEFAULT_SNAPSHOT_INTERVAL_MS, pipelineSettings, type StreamSettings } from './stream-config.ts'
+import { DEFAULT_SNAPSHOT_INTERVAL_MS, DEFAULT_THREAD_SILENCE_MS, pipelineSettings, type StreamSettings } from './stream-config.ts'
 import { tickMessage, tickOf } from './watermark-ticks.ts'
 import type { PartitionCheckpoint } from './window-pipeline.ts'
 import type { WindowWorkerPool } from './worker-pool.ts'
@@ -137,6 +137,8 @@ export class PartitionReader {
   #queuedBytes = 0
   #inFlight = 0
   #results: Promise<void> = Promise.resolve()
+  /** When the thread last answered a task of this generation (or, with none in flight, when one was sent). */
+  #lastAnswerAt = 0
   #genError: Error | undefined
   #messages: ConsumerMessages | undefined
   #stopping = false
@@ -196,6 +198,7 @@ export class PartitionReader {
     const { idleTimeoutMs, checkpointIntervalMs } = this.#o.settings
     const every = Math.max(50, Math.min(Math.floor(idleTimeoutMs / 4), checkpointIntervalMs))
     this.#tickTimer = setInterval(() => {
+      this.#checkThreadSilence()
       this.#maybeCheckpoint()
       void this.#maybeTick()
       void this.#maybeMark()
@@ -344,8 +347,41 @@ export class PartitionReader {
     } finally {
       void messages.close()
     }
-    await this.#results
+    await this.#answers()
     if (this.#genError) throw this.#genError
+  }
+
+  get #threadSilenceMs(): number {
+    return this.#o.settings.threadSilenceMs ?? DEFAULT_THREAD_SILENCE_MS
+  }
+
+  /**
+   * Waits for the answers to the generation's tasks, but not past the thread's silence: a task its thread can
+   * never apply (sent where the partition has no open, as when a lost lease's reader unpinned it) once held this
+   * await, and every stop behind it, forever. Its answer, if it ever comes, is ignored (#send).
+   */
+  async #answers(): Promise<void> {
+    for (;;) {
+      if (this.#inFlight === 0) return await this.#results
+      const left = this.#threadSilenceMs - (Date.now() - this.#lastAnswerAt)
+      if (left <= 0) {
+        this.#fail(this.#silenceError())
+        return
+      }
+      const timer = new AbortController()
+      await Promise.race([this.#results, sleep(left, undefined, { signal: timer.signal }).catch(() => {})])
+      timer.abort()
+    }
+  }
+
+  /** Mid-generation: tasks in the thread and no answer for the silence: replay from the checkpoint (supervise). */
+  #checkThreadSilence(): void {
+    if (this.#inFlight === 0 || this.#genError || Date.now() - this.#lastAnswerAt < this.#threadSilenceMs) return
+    this.#fail(this.#silenceError())
+  }
+
+  #silenceError(): Error {
+    return new Error(`partition ${this.#o.partition}: its thread answered none of ${this.#inFlight} tasks for ${Date.now() - this.#lastAnswerAt} ms`)
   }
 
   #anchor(): StoredCheckpoint {
@@ -432,20 +468,27 @@ export class PartitionReader {
 
   /** Sends a task to the partition's thread; its reply is handled after every earlier one, in order. */
   #send(task: WorkerTask, transfer: ArrayBuffer[], generation: number): void {
+    if (this.#inFlight === 0) this.#lastAnswerAt = Date.now()
     this.#inFlight++
     const reply = this.#o.pool.run(this.#o.partition, task, transfer)
     // Handled in order below; this keeps an early rejection from counting as unhandled meanwhile.
     reply.catch(() => {})
     this.#results = this.#results.then(async () => {
+      // A generation given up on for its thread's silence (#answers) may be answered after the next one began:
+      // nothing of it may touch the new one's counts.
+      if (generation !== this.#generation) return
       try {
         if (!this.#genError) await this.#handle(await reply, generation, task)
       } catch (err) {
-        this.#fail(err as Error)
+        if (generation === this.#generation) this.#fail(err as Error)
       } finally {
-        this.#inFlight--
-        this.#reportBacklog()
-        for (const wake of this.#spaceWaiters.splice(0)) wake()
-        this.#pump(generation)
+        if (generation === this.#generation) {
+          this.#lastAnswerAt = Date.now()
+          this.#inFlight--
+          this.#reportBacklog()
+          for (const wake of this.#spaceWaiters.splice(0)) wake()
+          this.#pump(generation)
+        }
       }
     })
   }

@@ -49,6 +49,12 @@ export const StreamSettingsSchema = Type.Object({
    * rebuild; it rides on the first checkpoint due after this interval, and between snapshots the replay reaches back to the last one. Absent: DEFAULT_SNAPSHOT_INTERVAL_MS.
    */
   snapshotIntervalMs: Type.Optional(Type.Integer({ minimum: 50, maximum: 3_600_000 })),
+  /**
+   * A partition with tasks in its thread and no answer for this long has lost them (a thread that waits for an
+   * open it never got): the generation fails and replays from the checkpoint, instead of the reader, and any stop
+   * after it, waiting forever. Absent: DEFAULT_THREAD_SILENCE_MS.
+   */
+  threadSilenceMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
   minThreads: Type.Integer({ minimum: 1, maximum: 256 }),
   maxThreads: Type.Integer({ minimum: 1, maximum: 256 }),
   /** Log messages waiting behind one worker (summed over its partitions) past which the pool grows. */
@@ -57,6 +63,8 @@ export const StreamSettingsSchema = Type.Object({
 export type StreamSettings = Static<typeof StreamSettingsSchema>
 
 export const DEFAULT_SNAPSHOT_INTERVAL_MS = 10_000
+/** Far beyond a healthy thread's answer under load (the lightest-first order lets no task wait past ~100 ms behind lighter ones). */
+export const DEFAULT_THREAD_SILENCE_MS = 30_000
 
 export const DEFAULT_STREAM_SETTINGS: StreamSettings = {
   windows: DEFAULT_WINDOWS.map((w) => ({ ...w })),
@@ -70,6 +78,7 @@ export const DEFAULT_STREAM_SETTINGS: StreamSettings = {
   checkpointIntervalMs: 1_000,
   coldStartLookbackMs: 10 * 60_000,
   snapshotIntervalMs: 10_000,
+  threadSilenceMs: DEFAULT_THREAD_SILENCE_MS,
   // Two: a thread serves its partitions' tasks in turn, and under live data every partition crosses the
   // evaluation grid at once; with one thread a trigger decision waited behind all of their broadcasts (trigger
   // bench p99 143-187 ms with one thread, 99-122 ms with two).
@@ -143,6 +152,7 @@ export function loadStreamSettings(env: Record<string, string | undefined> = pro
     checkpointIntervalMs: int(env.TIDEMARK_STREAM_CHECKPOINT_MS, d.checkpointIntervalMs),
     coldStartLookbackMs: int(env.TIDEMARK_STREAM_COLD_START_LOOKBACK_MS, d.coldStartLookbackMs),
     snapshotIntervalMs: int(env.TIDEMARK_STREAM_SNAPSHOT_MS, d.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS),
+    threadSilenceMs: int(env.TIDEMARK_STREAM_THREAD_SILENCE_MS, d.threadSilenceMs ?? DEFAULT_THREAD_SILENCE_MS),
     minThreads: int(env.TIDEMARK_STREAM_MIN_THREADS, d.minThreads),
     maxThreads: int(env.TIDEMARK_STREAM_MAX_THREADS, d.maxThreads),
     lagMessages: int(env.TIDEMARK_STREAM_LAG_MESSAGES, d.lagMessages),

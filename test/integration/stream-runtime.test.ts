@@ -4,17 +4,12 @@
 // followed by a fresh one. Every window result, deduplicated by id, equals what
 // a plain pipeline computes from the partition's final log (ticks included),
 // and every re-emission is identical to the first.
-import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import type { NatsConnection } from '@nats-io/transport-node'
+import { expect, it } from 'vitest'
 import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { until } from '../helpers/until.ts'
-import { connectAs, startNats } from '../helpers/stack.ts'
 import { syntheticBatches } from '../helpers/stream-input.ts'
-import { decodeBatch, encodeBatch } from '../../engine/model/beacon-batch.ts'
-import { setupJetStream } from '../../engine/nats/jetstream-setup.ts'
-import type { SupervisedNatsServer } from '../../engine/nats/nats-endpoint.ts'
-import { partitionOf, seriesKey, type Sample } from '../../engine/model/sample.ts'
+import { publishBatches, streamNats } from '../helpers/stream-rig.ts'
+import { decodeBatch } from '../../engine/model/beacon-batch.ts'
 import { BEACONS_STREAM, beaconSubject } from '../../engine/nats/subjects.ts'
 import type { StreamOutput } from '../../engine/stream/series-evaluator.ts'
 import { loadStreamSettings, pipelineSettings } from '../../engine/stream/stream-config.ts'
@@ -43,39 +38,18 @@ const START_TS = Date.now() - 3_600_000
 const input = syntheticBatches({ seed: 5, tenants: 2, seriesPerTenant: 25, batches: 240, samplesPerBatch: 50, startTs: START_TS, stepMs: 500, jitterMs: 3_000 })
 const ALL_CLOSED = START_TS + 240 * 500 + 30_000
 
-let nats: SupervisedNatsServer
-let nc: NatsConnection
+const rig = streamNats(PARTITIONS)
 
-beforeAll(async () => {
-  nats = await startNats()
-  nc = await connectAs(nats)
-  await setupJetStream(nc, { replicas: 1, partitions: PARTITIONS, storageAckWaitMs: 60_000 })
-})
-
-afterAll(async () => {
-  await nc?.close()
-  await nats?.stop()
-})
-
-async function publish(from: number, to: number): Promise<void> {
-  const js = jetstream(nc)
-  for (let i = from; i < to; i++) {
-    const parts = new Map<number, Sample[]>()
-    for (const s of input[i] as Sample[]) {
-      const p = partitionOf(s[0], seriesKey(s[1], s[4]), PARTITIONS)
-      parts.set(p, [...(parts.get(p) ?? []), s])
-    }
-    await Promise.all([...parts].map(([p, samples]) => js.publish(beaconSubject(p), encodeBatch(samples), { msgID: `rt-${i}-${p}` })))
-    if (i % 20 === 19) await sleep(30)
-  }
+function publish(from: number, to: number): Promise<void> {
+  return publishBatches(rig.nc, input, { partitions: PARTITIONS, from, to, idPrefix: 'rt', pauseEvery: 20 })
 }
 
 /** What one pipeline computes from the partition's log as it is now, from its first message. */
 async function fromTheLog(partition: number): Promise<StreamOutput[]> {
-  const jsm = await jetstreamManager(nc)
+  const jsm = await jetstreamManager(rig.nc)
   const info = await jsm.streams.info(BEACONS_STREAM, { subjects_filter: beaconSubject(partition) })
   const total = info.state.subjects?.[beaconSubject(partition)] ?? 0
-  const consumer = await jetstream(nc).consumers.get(BEACONS_STREAM, { filter_subjects: beaconSubject(partition), deliver_policy: DeliverPolicy.All })
+  const consumer = await jetstream(rig.nc).consumers.get(BEACONS_STREAM, { filter_subjects: beaconSubject(partition), deliver_policy: DeliverPolicy.All })
   const pipeline = new PartitionPipeline(partition, pipelineSettings(settings))
   const out: StreamOutput[] = []
   let read = 0
@@ -91,7 +65,7 @@ async function fromTheLog(partition: number): Promise<StreamOutput[]> {
 it('rebuilds by replay after a move, a dead worker thread, and an abrupt restart, and nothing differs from the log', async () => {
   const emitted: StreamOutput[] = []
   const sink = { publish: async (_p: number, _e: number, outputs: StreamOutput[]) => void emitted.push(...outputs) }
-  const first = await StreamRuntime.start({ nc, partitions: PARTITIONS, settings, engineId: 'first', sink })
+  const first = await StreamRuntime.start({ nc: rig.nc, partitions: PARTITIONS, settings, engineId: 'first', sink })
   expect(first.owned()).toEqual([0, 1, 2, 3])
   await publish(0, 60)
   await until('every partition is consuming', () => first.stats().partitions.every((p) => p.state === 'running' && p.lastSeq > 0), 10_000)
@@ -114,7 +88,7 @@ it('rebuilds by replay after a move, a dead worker thread, and an abrupt restart
   await publish(140, 170)
   await first.halt()
   const publishing = publish(170, 240)
-  const second = await StreamRuntime.start({ nc, partitions: PARTITIONS, settings, engineId: 'second', sink })
+  const second = await StreamRuntime.start({ nc: rig.nc, partitions: PARTITIONS, settings, engineId: 'second', sink })
   try {
     await publishing
     await until('the new engine owns every partition', () => second.owned().length === PARTITIONS, 10_000)

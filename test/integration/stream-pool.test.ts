@@ -162,21 +162,19 @@ it('runs a small task of one partition before the big batches queued in its thre
     const heavy = [20, 21, 22]
     const light = 23
     await Promise.all([...heavy, light].map((p) => single.run(p, { op: 'open', partition: p, generation: 1, n: 0, settings })))
-    const big = syntheticBatches({ seed: 7, tenants: 2, seriesPerTenant: 400, batches: 6, samplesPerBatch: 5_000, startTs: 1_700_000_000_000, stepMs: 1_000, jitterMs: 500 })
+    const big = syntheticBatches({ seed: 7, tenants: 2, seriesPerTenant: 400, batches: 6, samplesPerBatch: 1_000, startTs: 1_700_000_000_000, stepMs: 1_000, jitterMs: 500 })
     const finished: string[] = []
     const sent: Array<Promise<unknown>> = []
-    const send = (partition: number, n: number, samples: Sample[]): void => {
+    // Every batch encoded before the first goes: encoding one between sends (tens of ms on a busy box) let the thread
+    // finish the first big task and start the next before the small one arrived (seen in a CI run: 20/1 20/2 23/1).
+    const task = (partition: number, n: number, samples: Sample[]) => {
       const data = new Uint8Array(encodeBatch(samples))
-      const task = { op: 'apply' as const, partition, generation: 1, n, messages: [{ seq: n, data }], checkpoint: false }
-      sent.push(single.run(partition, task, [data.buffer as ArrayBuffer]).then(() => finished.push(`${partition}/${n}`)))
+      return { partition, n, data, task: { op: 'apply' as const, partition, generation: 1, n, messages: [{ seq: n, data }], checkpoint: false } }
     }
     // Each heavy partition gets two big batches, then the light one a single sample: in arrival order it would
     // finish last, behind every big batch.
-    heavy.forEach((p, i) => {
-      send(p, 1, big[2 * i] as Sample[])
-      send(p, 2, big[2 * i + 1] as Sample[])
-    })
-    send(light, 1, [['t_0', 'tiny', 1_700_000_000_000, 1, null, 0]])
+    const tasks = [...heavy.flatMap((p, i) => [task(p, 1, big[2 * i] as Sample[]), task(p, 2, big[2 * i + 1] as Sample[])]), task(light, 1, [['t_0', 'tiny', 1_700_000_000_000, 1, null, 0]])]
+    for (const t of tasks) sent.push(single.run(t.partition, t.task, [t.data.buffer as ArrayBuffer]).then(() => finished.push(`${t.partition}/${t.n}`)))
     await Promise.all(sent)
     // The first big batch may already be running when the small one arrives; after it, the small one goes first.
     expect(finished.indexOf(`${light}/1`), finished.join(' ')).toBeLessThanOrEqual(1)

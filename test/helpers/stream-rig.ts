@@ -49,14 +49,20 @@ export interface PublishRange {
   pauseEvery?: number
 }
 
+/** A batch's samples by the partition of their series, as ingest splits them. */
+export function samplesByPartition(samples: Sample[], partitions: number): Map<number, Sample[]> {
+  const parts = new Map<number, Sample[]>()
+  for (const s of samples) {
+    const p = partitionOf(s[0], seriesKey(s[1], s[4]), partitions)
+    parts.set(p, [...(parts.get(p) ?? []), s])
+  }
+  return parts
+}
+
 export async function publishBatches(nc: NatsConnection, input: Sample[][], range: PublishRange): Promise<void> {
   const js = jetstream(nc)
   for (let i = range.from; i < range.to; i++) {
-    const parts = new Map<number, Sample[]>()
-    for (const s of input[i] as Sample[]) {
-      const p = partitionOf(s[0], seriesKey(s[1], s[4]), range.partitions)
-      parts.set(p, [...(parts.get(p) ?? []), s])
-    }
+    const parts = samplesByPartition(input[i] as Sample[], range.partitions)
     await Promise.all([...parts].map(([p, samples]) => js.publish(beaconSubject(p), encodeBatch(samples), { msgID: `${range.idPrefix}-${i}-${p}` })))
     if (range.pauseEvery && i % range.pauseEvery === range.pauseEvery - 1) await sleep(30)
   }

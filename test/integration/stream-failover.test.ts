@@ -19,7 +19,8 @@ import { syntheticBatches } from '../helpers/stream-input.ts'
 import { encodeBatch } from '../../engine/model/beacon-batch.ts'
 import { setupJetStream } from '../../engine/nats/jetstream-setup.ts'
 import type { SupervisedNatsServer } from '../../engine/nats/nats-endpoint.ts'
-import { partitionOf, seriesKey, type Sample } from '../../engine/model/sample.ts'
+import type { Sample } from '../../engine/model/sample.ts'
+import { samplesByPartition } from '../helpers/stream-rig.ts'
 import { beaconSubject } from '../../engine/nats/subjects.ts'
 import { checkpointKey, type StoredCheckpoint } from '../../engine/stream/checkpoint-store.ts'
 import { leaseKey } from '../../engine/stream/partition-leases.ts'
@@ -111,15 +112,6 @@ async function checkpointWatermarks(bucket: string): Promise<number[]> {
   return marks
 }
 
-function byPartition(samples: Sample[]): Map<number, Sample[]> {
-  const parts = new Map<number, Sample[]>()
-  for (const s of samples) {
-    const p = partitionOf(s[0], seriesKey(s[1], s[4]), PARTITIONS)
-    parts.set(p, [...(parts.get(p) ?? []), s])
-  }
-  return parts
-}
-
 it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and the results equal a single-process run', async () => {
   const child = (engineId: string) => startEngineChild(nats, { engineId, partitions: PARTITIONS, settings, evaluatorModule: STREAM_RULES_MODULE, evaluatorConfig })
   const [a, b] = await Promise.all([child('engine-a'), child('engine-b')])
@@ -134,7 +126,7 @@ it('kill -9 of one engine mid-stream: the other owns everything within 10 s, and
   let killedAt = 0
   let tookOverMs: Promise<number> | undefined
   for (const [i, batch] of input.entries()) {
-    await Promise.all([...byPartition(batch)].map(([p, samples]) => js.publish(beaconSubject(p), encodeBatch(samples), { msgID: `in-${i}-${p}` })))
+    await Promise.all([...samplesByPartition(batch, PARTITIONS)].map(([p, samples]) => js.publish(beaconSubject(p), encodeBatch(samples), { msgID: `in-${i}-${p}` })))
     if (i % 10 === 9) await sleep(100)
     if (i === 120) {
       a.child.kill('SIGKILL')

@@ -128,6 +128,13 @@ export class ConfigArchive {
     await this.#kv.put(`mark.${version}.p${partition}`, seq === undefined ? 'pending' : String(seq))
   }
 
+  /** The seq of the marker naming the version in the partition, once JetStream acked it; undefined before. */
+  async markerSeq(version: string, partition: number): Promise<number | undefined> {
+    const e = await this.#kv.get(`mark.${version}.p${partition}`)
+    const text = e?.operation === 'PUT' ? e.string() : ''
+    return /^\d+$/.test(text) ? Number(text) : undefined
+  }
+
   /** Records where marker recording began (once, by whoever is first). */
   async #marksSince(lastSeq: number): Promise<number> {
     const e = await this.#kv.get('marks.since')

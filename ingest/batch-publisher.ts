@@ -89,10 +89,7 @@ interface Batch {
   error: Error | undefined
   /** The last publish() call that put a sample in it. */
   call: number
-  /** Resolves when the batch is durable or given up on; never rejects. */
-  settled: Promise<void>
-  resolve: () => void
-  /** Set once settled; until then, the joins of the requests with samples in it (outcomeOf) wait in `joins`. */
+  /** Set once the batch is durable or given up on; until then, what waits for that (outcomeOf, #send, drain) is in `joins`. */
   done: boolean
   joins: (() => void)[]
 }
@@ -148,17 +145,20 @@ function tagsInfo(tags: Record<string, string> | null): TagsInfo {
 }
 
 function newBatch(partition: number, msgID?: string): Batch {
-  let resolve!: () => void
-  const settled = new Promise<void>((res) => (resolve = res))
-  return { partition, samples: [], count: 0, bytes: BATCH_ENVELOPE_BYTES, msgID, ok: false, error: undefined, call: 0, settled, resolve, done: false, joins: [] }
+  return { partition, samples: [], count: 0, bytes: BATCH_ENVELOPE_BYTES, msgID, ok: false, error: undefined, call: 0, done: false, joins: [] }
 }
 
 /** Marks the batch settled and runs the joins waiting on it. */
 function settle(batch: Batch): void {
   batch.done = true
-  batch.resolve()
   for (const join of batch.joins) join()
   batch.joins = []
+}
+
+/** Runs `join` once the batch is settled: at once if it is. */
+function whenSettled(batch: Batch, join: () => void): void {
+  if (batch.done) join()
+  else batch.joins.push(join)
 }
 
 /**
@@ -173,10 +173,7 @@ function outcomeOf(owners: (Batch | undefined)[], batches: Set<Batch>): Promise<
     const settledOne = (): void => {
       if (--left === 0) resolve(outcomeNow(owners, batches))
     }
-    for (const batch of batches) {
-      if (batch.done) settledOne()
-      else batch.joins.push(settledOne)
-    }
+    for (const batch of batches) whenSettled(batch, settledOne)
   })
 }
 
@@ -415,7 +412,7 @@ export class BatchPublisher {
     clearInterval(this.#usageTimer)
     const usage = this.#publishUsage()
     this.flush()
-    while (this.#inFlight.size > 0) await Promise.all(Array.from(this.#inFlight.keys(), (b) => b.settled))
+    while (this.#inFlight.size > 0) await Promise.all(Array.from(this.#inFlight.keys(), (b) => new Promise<void>((resolve) => whenSettled(b, resolve))))
     await usage
     await this.#o.idempotency.drain()
   }
@@ -517,7 +514,7 @@ export class BatchPublisher {
     batch.msgID = `${this.#idPrefix}-${++this.#sequence}`
     const busy = this.#busy
     busy[partition] = (busy[partition] as number) + 1
-    void batch.settled.then(() => {
+    whenSettled(batch, () => {
       busy[partition] = (busy[partition] as number) - 1
       // The next group goes when the partition has nothing coalesced in flight (full batches went on their own).
       if (this.#canSend(partition) && this.#open[partition]) this.#sendSoon(partition)

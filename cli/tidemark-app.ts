@@ -9,6 +9,7 @@ import {
   defaultQuota,
   HttpErrors,
   httpServerOptions,
+  lazyRequestLoggerFactory,
   loadAdminToken,
   notFoundHandler,
   openBucket,
@@ -153,6 +154,8 @@ export async function startTidemark(config: Config, options: StartOptions = {}):
     const errorHandler = createErrorHandler()
     const server: FastifyInstance = Fastify({
       loggerInstance: log as FastifyBaseLogger,
+      // request.log is made only when a request logs at its level (engine/http/request-logger.ts).
+      childLoggerFactory: lazyRequestLoggerFactory,
       ...httpServerOptions({ longestHandlerMs: config.publishTimeoutMs }),
       // Only the proxies named: a client's own X-Forwarded-For would otherwise choose its visitor id.
       ...(config.trustProxy ? { trustProxy: config.trustProxy.split(',').map((p) => p.trim()) } : {}),

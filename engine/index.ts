@@ -38,7 +38,7 @@ export { NATS_ROLES, inboxPrefixFor, natsAuthorizationConfig, passwordVariable, 
 export { HttpErrors, type FieldProblem } from './http/index.ts'
 export { createErrorHandler, notFoundHandler, fieldProblems, type TidemarkHttpError } from './http/index.ts'
 export { describeProblems, withPublicMessage, MAX_FIELDS_SHOWN } from './http/index.ts'
-export { httpServerOptions, REQUEST_TIMEOUT_MS } from './http/index.ts'
+export { httpServerOptions, lazyRequestLoggerFactory, REQUEST_TIMEOUT_MS } from './http/index.ts'
 export { jsonBodyParser, jsonReader, bodyParsers, nonUtf8Line, strictJsonParser, type BodyReader } from './http/index.ts'
 export { validatorCompiler } from './http/index.ts'
 export { requireRole, requireAdmin, tenantOf, type AuthHook } from './http/index.ts'

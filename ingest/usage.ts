@@ -49,16 +49,21 @@ export class IngestUsage {
   }
 }
 
-/** A route's onResponse hook counting each request for the tenant it wrote for (none found: not counted). */
+/**
+ * A route's onResponse hook counting each request for the tenant it wrote for (none found: not counted).
+ * Callback style, not async: it runs for every request, and has nothing to wait for.
+ */
 export function usageHook(usage: () => IngestUsage | undefined, tenantOf: (request: FastifyRequest) => string | undefined) {
-  return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+  return (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
     const counts = usage()
     const tenant = tenantOf(request)
-    if (!counts || !tenant) return
-    counts.add(tenant, 'requests', 1)
-    const length = Number(request.headers['content-length'])
-    if (length > 0) counts.add(tenant, 'bytes', length)
-    if (reply.statusCode === 429) counts.add(tenant, 'rateLimited', 1)
-    else if (reply.statusCode >= 400) counts.add(tenant, 'refused', 1)
+    if (counts && tenant) {
+      counts.add(tenant, 'requests', 1)
+      const length = Number(request.headers['content-length'])
+      if (length > 0) counts.add(tenant, 'bytes', length)
+      if (reply.statusCode === 429) counts.add(tenant, 'rateLimited', 1)
+      else if (reply.statusCode >= 400) counts.add(tenant, 'refused', 1)
+    }
+    done()
   }
 }

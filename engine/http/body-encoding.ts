@@ -98,6 +98,18 @@ export function jsonReader(app: FastifyInstance): BodyReader {
   }
 }
 
+/** Hands fastify what `read` makes of the decoded body, or the error it throws. */
+function readBody(read: BodyReader, request: FastifyRequest, body: Buffer, done: (err: Error | null, value: unknown) => void): void {
+  let value: unknown
+  try {
+    value = read(request, body)
+  } catch (err) {
+    done(err as Error, undefined)
+    return
+  }
+  done(null, value)
+}
+
 /**
  * Replaces the scope's body parsers with application/json and the `extra` content types, each decoding
  * Content-Encoding first. Any other type is a 415 that names the types the scope takes.
@@ -107,17 +119,13 @@ export function bodyParsers(app: FastifyInstance, extra: Record<string, BodyRead
   app.removeAllContentTypeParsers()
   for (const [type, read] of Object.entries(readers)) {
     app.addContentTypeParser(type, { parseAs: 'buffer' }, (request, body, done) => {
+      // No Content-Encoding (nearly every request): read now, not a promise's turn later.
+      if (request.headers['content-encoding'] === undefined) {
+        readBody(read, request, body as Buffer, done)
+        return
+      }
       decodeContentEncoding(request, body as Buffer).then(
-        (decoded) => {
-          let value: unknown
-          try {
-            value = read(request, decoded)
-          } catch (err) {
-            done(err as Error, undefined)
-            return
-          }
-          done(null, value)
-        },
+        (decoded) => readBody(read, request, decoded, done),
         (err: Error) => done(err, undefined)
       )
     })

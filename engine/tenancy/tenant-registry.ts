@@ -81,6 +81,11 @@ const principalJson = (principal: Principal): string => JSON.stringify(principal
 const isWrongSequence = (err: unknown): boolean => /wrong last sequence/i.test((err as Error).message)
 const publicRecord = ({ id, name, createdAt }: StoredTenant): TenantRecord => ({ id, name, createdAt })
 
+/** Whether a bearer token's length is one a credential can have: any other is refused before it is hashed. */
+export function isTokenLength(token: string): boolean {
+  return token.length >= 8 && token.length <= 128
+}
+
 export class TenantRegistry {
   readonly #kv: KV
   /**
@@ -230,11 +235,12 @@ export class TenantRegistry {
 
   /**
    * resolve() without a promise when the answer is cached: the hot path pays one hash and one Map lookup, and
-   * its auth hook goes on in the same turn. A promise only when NATS must be asked.
+   * its auth hook goes on in the same turn. A promise only when NATS must be asked. `digest`, when given, is the
+   * token's SHA-256 in hex, already known to the caller.
    */
-  lookup(token: string): Principal | undefined | Promise<Principal | undefined> {
-    if (token.length < 8 || token.length > 128) return undefined
-    const digest = sha256Hex(token)
+  lookup(token: string, digest?: string): Principal | undefined | Promise<Principal | undefined> {
+    if (!isTokenLength(token)) return undefined
+    digest ??= sha256Hex(token)
     const known = this.#known.get(digest)
     if (known && known.until > Date.now()) return known.principal
     const missUntil = this.#unknown.get(digest)

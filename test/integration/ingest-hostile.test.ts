@@ -170,6 +170,49 @@ describe('what a body may be', () => {
 })
 
 describe('shutdown', () => {
+  it('takes each request on a kept-alive connection by its own credential, whatever the connection sent before', async () => {
+    const [owner, other] = [await stack.createTenant('conn-a'), await stack.createTenant('conn-b')]
+    const socket = net.connect(port, '127.0.0.1')
+    await new Promise<void>((resolve) => socket.on('connect', () => resolve()))
+    let received = ''
+    socket.on('data', (chunk) => (received += chunk.toString('utf8')))
+    // One request at a time on this one connection: the status of each answer.
+    const send = async (token: string, value: number): Promise<number> => {
+      received = ''
+      const body = `{"conn_probe": ${value}}`
+      socket.write(
+        `POST /api/v2/analytics/metrics HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+      )
+      for (let waited = 0; waited < 10_000; waited += 10) {
+        const head = received.indexOf('\r\n\r\n')
+        const length = /content-length: (\d+)/i.exec(received)
+        if (head > 0 && length && received.length >= head + 4 + Number(length[1])) return Number(received.slice(9, 12))
+        await sleep(10)
+      }
+      throw new Error(`no whole answer on the connection: ${received.slice(0, 200)}`)
+    }
+    const forged = `${owner.ingestToken.slice(0, -1)}${owner.ingestToken.endsWith('x') ? 'y' : 'x'}`
+    const statuses = [
+      await send(owner.ingestToken, 1),
+      await send(forged, 2),
+      await send(other.ingestToken, 3),
+      await send(owner.apiKey, 4),
+      await send(owner.ingestToken, 5),
+    ]
+    socket.destroy()
+    expect(statuses).toEqual([200, 401, 200, 403, 200])
+    const values = async (tenant: string): Promise<number[]> => {
+      const store = stack.tidemark.runtime.store!
+      const rows = await store.rows<{ value: number }>(`SELECT value FROM ${store.database}.samples WHERE tenant = {t:String} AND metric = 'conn_probe' ORDER BY value`, { t: tenant })
+      return rows.map((r) => Number(r.value))
+    }
+    await stack.waitForRows(owner.id, 2)
+    await stack.waitForRows(other.id, 1)
+    expect(await values(owner.id)).toEqual([1, 5])
+    expect(await values(other.id)).toEqual([3])
+  })
+
   it('answers a request arriving while the server drains with 503, a code and Retry-After, after finishing the one under way', async () => {
     const tenant = await stack.createTenant('drain')
     const body = '{"page_views": 7}'

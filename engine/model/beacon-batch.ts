@@ -152,27 +152,22 @@ function writePrefix(tenant: string, metric: string): void {
   writeBytes(prefix)
 }
 
-/** Bytes appended; short copies are faster in a loop than through a native call. */
+/**
+ * Bytes appended, by the native copy even when short: a byte loop cost about 5 ns a byte on the 2-core VMs
+ * here, so a sample's 40-byte prefix took longer in a loop than through set() (encodeBatch 360 → 250 ns a
+ * sample on ingest-batch's batches).
+ */
 function writeBytes(bytes: Uint8Array): void {
-  const length = bytes.length
-  room(length)
-  // Locals: the module's out and pos, read in the loop, are loads from the closure's context each time.
-  const target = out
-  const at = pos
-  if (length <= 64) for (let j = 0; j < length; j++) target[at + j] = bytes[j] as number
-  else target.set(bytes, at)
-  pos = at + length
+  room(bytes.length)
+  out.set(bytes, pos)
+  pos += bytes.length
 }
 
-/** Bytes written earlier in this batch, appended again. */
+/** Bytes written earlier in this batch, appended again (natively, as writeBytes). */
 function copyOut(start: number, end: number): void {
-  const length = end - start
-  room(length)
-  const target = out
-  const at = pos
-  if (length <= 64) for (let j = 0; j < length; j++) target[at + j] = target[start + j] as number
-  else target.copyWithin(at, start, end)
-  pos = at + length
+  room(end - start)
+  out.copyWithin(pos, start, end)
+  pos += end - start
 }
 
 /**

@@ -23,6 +23,8 @@ export interface E2eLoadSpec {
   apiKey: string
   bodyFile: string
   connections: number
+  /** Bodies a second offered at most, over all connections (open loop: paced, not as fast as answers come); 0: no pacing. */
+  bodiesPerSec: number
   /** Time between two probes' POSTs (while fewer than MAX_PROBES wait). */
   probeGapMs: number
   pollMs: number
@@ -75,8 +77,24 @@ let polls = 0
 let measureStarted = 0
 let measureEnded = 0
 
+/** The next paced POST's time (performance.now()), shared by the connections. */
+let nextSendAt = 0
+
+/** Waits for this connection's next slot when the load is paced: one body every 1 / bodiesPerSec s in all. */
+async function paced(): Promise<void> {
+  if (spec.bodiesPerSec <= 0) return
+  const now = performance.now()
+  // A slot missed (every connection was waiting on an answer) is not made up for in a burst.
+  const at = Math.max(nextSendAt, now)
+  nextSendAt = at + 1000 / spec.bodiesPerSec
+  if (at > now) await sleep(at - now)
+}
+
 async function loadLoop(): Promise<void> {
   while (phase !== 'stop') {
+    await paced()
+    // The wait may have outlasted the run (phase changes under the await: the cast undoes TypeScript's narrowing).
+    if ((phase as string) === 'stop') break
     const measured = phase === 'measure'
     const started = performance.now()
     try {

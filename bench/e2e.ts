@@ -40,12 +40,14 @@ import type { E2eLoadResult, E2eLoadSpec, E2eProgress } from './e2e-load.ts'
 import { int, machineInfo, quantile, writeResults } from './report.ts'
 import { startTidemarkStack } from './tidemark-stack.ts'
 
-const HELP = `npm run bench -- e2e [--duration N] [--warmup N] [--connections N] [--beacons N] [--raw-seconds N]   (</dev/null)
+const HELP = `npm run bench -- e2e [--duration N] [--warmup N] [--connections N] [--beacons N] [--raw-seconds N] [--rate N]   (</dev/null)
 
 msgpack bodies of --beacons beacons (default 1000, 2 metrics each) posted on --connections
 connections (default 8) to the embedded stack for --duration seconds (default 20) after
 --warmup (default 3), with freshness probes; beside raw chDB inserts of the same rows for
---raw-seconds (default 5). Writes bench/results/e2e.json.
+--raw-seconds (default 5). --rate N offers at most N samples a second (paced, open loop;
+default 0: as fast as the connections are answered), to read freshness below saturation.
+Writes bench/results/e2e.json.
 `
 
 const LOAD = new URL('./e2e-load.ts', import.meta.url)
@@ -93,11 +95,12 @@ export async function e2eScenario(argv: string[]): Promise<number> {
       connections: { default: 8, min: 1 },
       beacons: { default: 1000, min: 1 },
       'raw-seconds': { default: 5, min: 1 },
+      rate: { default: 0, min: 0 },
     },
     HELP
   )
   if (typeof flags === 'number') return flags
-  const { duration: durationSec, warmup: warmupSec, connections, beacons: beaconCount, 'raw-seconds': rawSeconds } = flags
+  const { duration: durationSec, warmup: warmupSec, connections, beacons: beaconCount, 'raw-seconds': rawSeconds, rate: offeredSamplesPerSec } = flags
 
   const stack = await startTidemarkStack({ quotaSamplesPerSec: 0 })
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-e2e-'))
@@ -121,11 +124,12 @@ export async function e2eScenario(argv: string[]): Promise<number> {
       apiKey: tenant.apiKey,
       bodyFile,
       connections,
+      bodiesPerSec: offeredSamplesPerSec / samplesPerBody,
       probeGapMs: 250,
       pollMs: 50,
       probeTimeoutMs: 30_000,
     }
-    process.stderr.write(`  POST msgpack bodies of ${beaconCount} beacons (${int(samplesPerBody)} samples) on ${connections} connections: ${warmupSec} s warm-up, ${durationSec} s measured with freshness probes\n`)
+    process.stderr.write(`  POST msgpack bodies of ${beaconCount} beacons (${int(samplesPerBody)} samples) on ${connections} connections${offeredSamplesPerSec > 0 ? `, paced to ${int(offeredSamplesPerSec)} samples/s` : ''}: ${warmupSec} s warm-up, ${durationSec} s measured with freshness probes\n`)
     const child = fork(LOAD, [JSON.stringify(spec)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     let result: E2eLoadResult | undefined
     let lastOk = 0
@@ -201,6 +205,7 @@ export async function e2eScenario(argv: string[]): Promise<number> {
       durationSec,
       warmupSec,
       connections,
+      offeredSamplesPerSec: offeredSamplesPerSec > 0 ? offeredSamplesPerSec : null,
       beaconsPerBody: beaconCount,
       samplesPerBody,
       non2xx: result.non2xx,

@@ -44,6 +44,8 @@ export interface StorageCostRun {
   eventLoopDelayMs: { p50: number; p99: number; max: number }
   /** Active parts per table at the end. */
   parts: Record<string, number>
+  /** Bytes on disk a row of samples (its active parts at the end): what a codec saves or costs in space. */
+  samplesBytesPerRow: number
 }
 
 /** CPU seconds and nice value of each thread; threads that end meanwhile are missing. */
@@ -169,6 +171,9 @@ async function run(spec: StorageCostSpec): Promise<StorageCostRun> {
     const partRows = await store.rows<{ table: string; parts: string }>(
       `SELECT table, count() AS parts FROM system.parts WHERE database = 'tidemark' AND active GROUP BY table ORDER BY table`
     )
+    const [disk] = await store.rows<{ bytes: string; rows: string }>(
+      `SELECT sum(bytes_on_disk) AS bytes, sum(rows) AS rows FROM system.parts WHERE database = 'tidemark' AND table = 'samples' AND active`
+    )
     await store.close()
     return {
       spec,
@@ -182,6 +187,7 @@ async function run(spec: StorageCostSpec): Promise<StorageCostRun> {
       insertMs: timingOf(insertMs),
       eventLoopDelayMs: { p50: round(delay.percentile(50) / 1e6), p99: round(delay.percentile(99) / 1e6), max: round(delay.max / 1e6) },
       parts: Object.fromEntries(partRows.map((p) => [p.table, Number(p.parts)])),
+      samplesBytesPerRow: disk && Number(disk.rows) > 0 ? round(Number(disk.bytes) / Number(disk.rows)) : 0,
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })

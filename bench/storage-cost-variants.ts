@@ -46,6 +46,14 @@ export const STORAGE_COST_VARIANTS: Record<string, { what: string; sql(db: strin
         `MODIFY COLUMN received_at DateTime64(3, 'UTC') CODEC(LZ4), MODIFY COLUMN stream_seq UInt64 CODEC(LZ4)`,
     ],
   },
+  'delta-lz4': {
+    what: 'samples with Delta (not DoubleDelta) on the times and the sequence, no Gorilla on values, LZ4 behind them all',
+    sql: (db) => [
+      `ALTER TABLE ${db}.samples MODIFY COLUMN ts DateTime64(3, 'UTC') CODEC(Delta, LZ4), MODIFY COLUMN value Float64 CODEC(LZ4), ` +
+        `MODIFY COLUMN received_at DateTime64(3, 'UTC') CODEC(Delta, LZ4), MODIFY COLUMN stream_seq UInt64 CODEC(Delta, LZ4)`,
+    ],
+  },
+  'no-ttl': { what: 'no TTL on any table (retention off): what evaluating the TTL costs the merges', sql: (db) => TABLES.map((t) => `ALTER TABLE ${db}.${t} REMOVE TTL`) },
   'merge-base-10': { what: 'merge_selector_base 10 (default 5) on every table: fewer, wider merges', sql: (db) => everyTable(db, 'merge_selector_base = 10') },
   'min-merge-8': { what: 'min_parts_to_merge_at_once 8 on every table', sql: (db) => everyTable(db, 'min_parts_to_merge_at_once = 8') },
   'compact-only': { what: 'compact parts at any size (min_bytes_for_wide_part 1 TiB) on every table', sql: (db) => everyTable(db, 'min_bytes_for_wide_part = 1099511627776') },

@@ -150,7 +150,7 @@ export async function storageCostScenario(argv: string[]): Promise<number> {
     })
   }
   const file = writeResults('storage-cost', { machine: machineInfo(), runs })
-  const header = ['variant', 'rows/s asked', 'rows/s done', 'CPU s/M rows', ...Object.keys(GROUPS), 'parts', 'insert p50/p99 ms', 'loop delay p99 ms', 'load']
+  const header = ['variant', 'rows/s asked', 'rows/s done', 'CPU s/M rows', ...Object.keys(GROUPS), 'parts', 'samples B/row', 'insert p50/p99 ms', 'loop delay p99 ms', 'load']
   const rows = runs.map((r) => [
     r.spec.variant,
     r.spec.rate.toLocaleString('en-US'),
@@ -158,6 +158,7 @@ export async function storageCostScenario(argv: string[]): Promise<number> {
     r.cpuSecPerMillionRows.toFixed(2),
     ...Object.keys(GROUPS).map((g) => (r.perMillionRows[g] ?? 0).toFixed(2)),
     String(Object.values(r.parts).reduce((a, b) => a + b, 0)),
+    String(r.samplesBytesPerRow),
     `${r.insertMs.p50Ms.toFixed(0)}/${r.insertMs.p99Ms.toFixed(0)}`,
     (r.eventLoopDelayMs?.p99 ?? 0).toFixed(0),
     (r.loadAverage[0] ?? 0).toFixed(2),

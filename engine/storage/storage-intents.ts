@@ -23,7 +23,7 @@ export interface IntentEntry {
 
 const INTENT_PREFIX = 'batch.'
 /** How long an intent's put is retried before its write fails (at most a quarter of the ack wait). */
-const INTENT_PUT_BUDGET_MS = 10_000
+export const INTENT_PUT_BUDGET_MS = 10_000
 
 /** The intent of a new batch: the token names the consumer and the sequences, so it is the same on every replay. */
 export function newIntent(consumerName: string, seqs: number[]): IntentEntry {

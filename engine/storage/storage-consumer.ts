@@ -279,7 +279,7 @@ export class StorageConsumer {
       if (deliveries.size === 0) continue
       const entry = newIntent(this.#name, [...deliveries.keys()])
       // The intent is written now, while the write waits its turn, not when it starts.
-      const saved = this.#intents.save(entry, () => this.#stopped)
+      const saved = this.#intents.save(entry)
       saved.catch(() => {})
       this.#enqueue({ entry, deliveries, saved, readyAt: 0 })
     }

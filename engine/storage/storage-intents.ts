@@ -6,7 +6,6 @@
 // back from the stream where a message is not redelivered (its ack landed), so
 // an intent whose acks only partly landed is still completed.
 import type { KV } from '@nats-io/kv'
-import { retryWithBackoff } from '../retry.ts'
 
 export interface Intent {
   /** Stream sequences of the batch, ascending. */
@@ -22,8 +21,6 @@ export interface IntentEntry {
 }
 
 const INTENT_PREFIX = 'batch.'
-/** How long an intent's put is retried before its write fails (at most a quarter of the ack wait). */
-export const INTENT_PUT_BUDGET_MS = 10_000
 
 /** The intent of a new batch: the token names the consumer and the sequences, so it is the same on every replay. */
 export function newIntent(consumerName: string, seqs: number[]): IntentEntry {
@@ -64,18 +61,9 @@ export class IntentBook {
     return this.#byKey.size
   }
 
-  /**
-   * Makes the intent durable, then known here; a put that still fails after INTENT_PUT_BUDGET_MS of retries
-   * leaves it unknown here (KV may hold it: a reload finds it). The put is retried, not the write failed at
-   * its first timeout: under load a KV request can time out while NATS is only slow, and a failed write hands
-   * its messages back to JetStream, which redelivers them into the same overload. The put is idempotent
-   * (same key, same value), so a retry after one that did land changes nothing.
-   */
-  async save(entry: IntentEntry, stopped: () => boolean = () => false): Promise<void> {
-    const value = JSON.stringify(entry.intent)
-    // Well inside the ack wait: the write's messages must still be ours when the insert starts.
-    const budgetMs = Math.min(INTENT_PUT_BUDGET_MS, this.graceMs > 0 ? this.graceMs / 4 : INTENT_PUT_BUDGET_MS)
-    await retryWithBackoff(() => this.#kv.put(entry.key, value), { baseMs: 100, maxMs: 1000, deadline: Date.now() + budgetMs, giveUp: () => stopped() })
+  /** Makes the intent durable, then known here; a failed put leaves it unknown here (KV may hold it: a reload finds it). */
+  async save(entry: IntentEntry): Promise<void> {
+    await this.#kv.put(entry.key, JSON.stringify(entry.intent))
     this.#add(entry)
   }
 

@@ -3,7 +3,7 @@
 // arrive as transferred msgpack bytes and are decoded here, off the main thread.
 // Loaded through window-worker.mjs, which registers tsx first (hooks registered
 // in the main thread do not reach worker threads on Node 20).
-import { threadId } from 'node:worker_threads'
+import { threadId, workerData } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
 import { decodeBatch } from '../model/beacon-batch.ts'
 import type { Sample } from '../model/sample.ts'
@@ -183,7 +183,7 @@ async function run(slot: Slot, task: PartitionWork): Promise<WorkerReply> {
  * a partition whose batches are big. Long enough for a thread to serve a burst of its partitions' tasks (every
  * partition crossing the evaluation grid in the same second, each broadcast a few milliseconds) lightest first.
  */
-const MAX_WAIT_MS = 100
+const MAX_WAIT_MS = (workerData as { maxTaskWaitMs?: number } | null | undefined)?.maxTaskWaitMs ?? 100
 /** A message's weight beyond its bytes (a tick or marker has none, but still costs a broadcast's bookkeeping). */
 const MESSAGE_WEIGHT = 64
 

@@ -40,6 +40,11 @@ export interface WorkerPoolOptions {
   lagCheckMs?: number
   /** A window worker entry; tests may use another. */
   filename?: string
+  /**
+   * How long a ready task may wait before it runs ahead of lighter ones (window-worker.ts; default 100 ms). A test
+   * of the lightest-first order sets it high, so that a loaded machine's delays cannot make every task overdue.
+   */
+  maxTaskWaitMs?: number
 }
 
 /** Routing a task asks of the balancer, carried under piscina's queue-options symbol (never sent to the thread). */
@@ -65,7 +70,7 @@ export interface PoolStats {
 
 export class WindowWorkerPool extends EventEmitter<PoolEvents> {
   readonly #piscina: Piscina<WorkerTask, WorkerReply>
-  readonly #o: Required<Omit<WorkerPoolOptions, 'filename'>>
+  readonly #o: Required<Omit<WorkerPoolOptions, 'filename' | 'maxTaskWaitMs'>>
   readonly #pins = new Map<number, number>()
   readonly #alive = new Set<number>()
   readonly #backlog = new Map<number, number>()
@@ -88,6 +93,7 @@ export class WindowWorkerPool extends EventEmitter<PoolEvents> {
       // Tasks queue in the pinned thread, not in piscina (see above); piscina's queue only ever holds a growth probe.
       maxQueue: Infinity,
       loadBalancer: (task, workers) => this.#balance(task, workers),
+      ...(options.maxTaskWaitMs === undefined ? {} : { workerData: { maxTaskWaitMs: options.maxTaskWaitMs } }),
     })
     this.#piscina.on('workerCreate', (w: PiscinaWorker) => {
       this.#alive.add(w.id)

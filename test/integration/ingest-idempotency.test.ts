@@ -55,7 +55,8 @@ async function post(tenant: CreatedTenant, payload: unknown, key?: string, forma
 }
 
 /** Rows, and distinct (metric, value, tags): equal when no sample was stored twice. Waits for `expected`, then a little longer for late copies. */
-async function storedOnce(tenant: CreatedTenant, expected: number): Promise<{ rows: number; distinct: number }> {
+/** Rows and distinct samples of the tenant; when they differ, also which stream messages were stored more than once. */
+async function storedOnce(tenant: CreatedTenant, expected: number): Promise<{ rows: number; distinct: number; storedTwice?: unknown }> {
   await stack.waitForRows(tenant.id, expected, 20_000)
   await sleep(1000)
   const store = stack.tidemark.runtime.store!
@@ -63,7 +64,15 @@ async function storedOnce(tenant: CreatedTenant, expected: number): Promise<{ ro
     `SELECT count() AS rows, uniqExact(metric, value, tags) AS distinct FROM ${store.database}.samples WHERE tenant = {t:String} AND metric != 'anomaly_score'`,
     { t: tenant.id }
   )
-  return { rows: Number(row?.rows), distinct: Number(row?.distinct) }
+  const counts = { rows: Number(row?.rows), distinct: Number(row?.distinct) }
+  if (counts.rows === counts.distinct) return counts
+  // The same stream_seq twice is storage writing one message twice; different ones, ingest publishing a batch twice.
+  const storedTwice = await store.rows(
+    `SELECT stream_seq, count() AS stored, uniqExact(metric, value, tags) AS different FROM ${store.database}.samples
+      WHERE tenant = {t:String} AND metric != 'anomaly_score' GROUP BY stream_seq HAVING stored > different ORDER BY stream_seq LIMIT 10`,
+    { t: tenant.id }
+  )
+  return { ...counts, storedTwice }
 }
 
 const health = () => stack.request('GET', '/api/v2/health', undefined)

@@ -64,28 +64,33 @@ class LazyRequestLogger {
     this.#child().level = level
   }
 
+  /** One call at `level`: to the child when it exists or the level is written, else nothing. */
+  #write(level: keyof LevelValues, args: LogArguments): void {
+    if (this.#real !== undefined || this.#values[level] >= this.#threshold) this.#child()[level](...args)
+  }
+
   fatal(...args: LogArguments): void {
-    if (this.#real !== undefined || this.#values.fatal >= this.#threshold) this.#child().fatal(...args)
+    this.#write('fatal', args)
   }
 
   error(...args: LogArguments): void {
-    if (this.#real !== undefined || this.#values.error >= this.#threshold) this.#child().error(...args)
+    this.#write('error', args)
   }
 
   warn(...args: LogArguments): void {
-    if (this.#real !== undefined || this.#values.warn >= this.#threshold) this.#child().warn(...args)
+    this.#write('warn', args)
   }
 
   info(...args: LogArguments): void {
-    if (this.#real !== undefined || this.#values.info >= this.#threshold) this.#child().info(...args)
+    this.#write('info', args)
   }
 
   debug(...args: LogArguments): void {
-    if (this.#real !== undefined || this.#values.debug >= this.#threshold) this.#child().debug(...args)
+    this.#write('debug', args)
   }
 
   trace(...args: LogArguments): void {
-    if (this.#real !== undefined || this.#values.trace >= this.#threshold) this.#child().trace(...args)
+    this.#write('trace', args)
   }
 
   silent(): void {}

@@ -168,12 +168,10 @@ async function run(spec: StorageCostSpec): Promise<StorageCostRun> {
     byName['(ended threads)'] = Math.max(0, processCpuSec - live)
     for (const k of Object.keys(byName)) byName[k] = round(byName[k] as number)
     threads.sort((a, b) => b.seconds - a.seconds)
-    const partRows = await store.rows<{ table: string; parts: string }>(
-      `SELECT table, count() AS parts FROM system.parts WHERE database = 'tidemark' AND active GROUP BY table ORDER BY table`
+    const partRows = await store.rows<{ table: string; parts: string; bytes: string; rows: string }>(
+      `SELECT table, count() AS parts, sum(bytes_on_disk) AS bytes, sum(rows) AS rows FROM system.parts WHERE database = 'tidemark' AND active GROUP BY table ORDER BY table`
     )
-    const [disk] = await store.rows<{ bytes: string; rows: string }>(
-      `SELECT sum(bytes_on_disk) AS bytes, sum(rows) AS rows FROM system.parts WHERE database = 'tidemark' AND table = 'samples' AND active`
-    )
+    const disk = partRows.find((p) => p.table === 'samples')
     await store.close()
     return {
       spec,
